@@ -1,0 +1,3 @@
+from kpimon.cli import main
+
+main()

@@ -1,0 +1,25 @@
+"""The KPI catalog ("metric centre"): one definition per KPI for streams, detectors, alerts and boards.
+
+Exceptions::
+
+    ValueError
+     └── CatalogError      (.issues: list[CatalogIssue], each with file, line, column, path, message)
+"""
+
+from kpimon.catalog.load import CatalogError, CatalogIssue, load_catalog, parse_catalog, register_validator
+from kpimon.catalog.model import (
+    Catalog,
+    DetectorSpec,
+    KpiSpec,
+    Measure,
+    RatioSpec,
+    SourceSpec,
+    Target,
+    WindowSpec,
+    parse_measure,
+)
+
+__all__ = [
+    "Catalog", "CatalogError", "CatalogIssue", "DetectorSpec", "KpiSpec", "Measure", "RatioSpec",
+    "SourceSpec", "Target", "WindowSpec", "load_catalog", "parse_catalog", "parse_measure", "register_validator",
+]

@@ -1,0 +1,174 @@
+"""Load and validate a catalog file; every problem is reported with file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from kpimon.catalog.model import Catalog, KpiSpec
+from kpimon.catalog.yamlmap import Located, LocatedYAMLError, load_located
+
+__all__ = ["CatalogError", "CatalogIssue", "load_catalog", "parse_catalog"]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogIssue:
+    """One problem: where (file, line, column, field path) and what."""
+
+    file: str
+    line: int
+    column: int
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        field = _dotted(self.path)
+        return f"{self.file}:{self.line}:{self.column}: {field + ': ' if field else ''}{self.message}"
+
+
+class CatalogError(ValueError):
+    """The catalog is invalid; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Sequence[CatalogIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+# Extra validation hooks run on the parsed catalog (e.g. alerting rules, detector kinds).
+# Each returns (path, message) pairs; kpimon wires them so this module stays a leaf.
+Validator = Callable[[Catalog], Iterable[tuple[Path, str]]]
+_validators: list[Validator] = []
+
+
+def register_validator(fn: Validator) -> Validator:
+    """Add a check that runs on every loaded catalog."""
+    _validators.append(fn)
+    return fn
+
+
+def load_catalog(path: str | FsPath) -> Catalog:
+    """Read, parse and validate the catalog at ``path``; raise :class:`CatalogError`."""
+    file = str(path)
+    try:
+        text = FsPath(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError([CatalogIssue(file, 0, 0, (), f"cannot read catalog: {exc.strerror}")]) from None
+    return parse_catalog(text, file)
+
+
+def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
+    """Parse catalog YAML ``text``; ``file`` is used in error messages."""
+    try:
+        located = load_located(text)
+    except LocatedYAMLError as exc:
+        raise CatalogError([CatalogIssue(file, exc.line, exc.column, (), str(exc))]) from None
+    issues = [_issue(file, located, path, f"environment variable ${{{name}}} is not set")
+              for path, name in located.missing_env]
+    if not isinstance(located.data, dict):
+        raise CatalogError([_issue(file, located, (), "the catalog must be a mapping with 'sources' and 'kpis'")])
+    try:
+        catalog = Catalog.model_validate(located.data)
+    except ValidationError as exc:
+        issues += [_issue(file, located, _loc(err["loc"]), _msg(err)) for err in exc.errors()]
+        raise CatalogError(issues) from None
+    issues += [_issue(file, located, path, msg) for path, msg in _semantic(catalog)]
+    for validator in _validators:
+        issues += [_issue(file, located, path, msg) for path, msg in validator(catalog)]
+    if issues:
+        raise CatalogError(issues)
+    return catalog
+
+
+def _semantic(catalog: Catalog) -> Iterable[tuple[Path, str]]:
+    names = [k.name for k in catalog.kpis]
+    index = {name: i for i, name in enumerate(names)}
+    seen: set[str] = set()
+    for i, kpi in enumerate(catalog.kpis):
+        at: Path = ("kpis", i)
+        if kpi.name in seen:
+            yield (*at, "name"), f"KPI {kpi.name!r} is defined twice"
+        seen.add(kpi.name)
+        if kpi.source is not None and kpi.source not in catalog.sources:
+            yield (*at, "source"), f"unknown source {kpi.source!r}; defined: {', '.join(sorted(catalog.sources)) or 'none'}"
+        if kpi.ratio is not None:
+            yield from _ratio_checks(catalog, kpi, at, index)
+    if not catalog.kpis:
+        yield ("kpis",), "the catalog defines no KPIs"
+    yield from _cycles(catalog, index)
+
+
+def _ratio_checks(catalog: Catalog, kpi: KpiSpec, at: Path, index: dict[str, int]) -> Iterable[tuple[Path, str]]:
+    assert kpi.ratio is not None
+    parts = {}
+    for role in ("numerator", "denominator"):
+        ref = getattr(kpi.ratio, role)
+        if ref not in index:
+            yield (*at, "ratio", role), f"unknown KPI {ref!r}"
+        else:
+            parts[role] = catalog.kpis[index[ref]]
+    if len(parts) < 2:
+        return
+    num, den = parts["numerator"], parts["denominator"]
+    if _window_key(catalog, num) != _window_key(catalog, den):
+        yield (*at, "ratio"), f"{num.name!r} and {den.name!r} have different windows; a ratio needs the same window"
+    if kpi.window is not None and _window_key(catalog, kpi) != _window_key(catalog, num):
+        yield (*at, "window"), "a ratio KPI's window must equal its numerator's (or be left out)"
+    for j, dim in enumerate(kpi.dimensions):
+        for part in (num, den):
+            if dim not in part.dimensions:
+                yield (*at, "dimensions", j), f"dimension {dim!r} is not a dimension of {part.name!r}"
+
+
+def _window_key(catalog: Catalog, kpi: KpiSpec) -> tuple[Any, ...]:
+    try:
+        w = catalog.window_of(kpi)
+    except (KeyError, RecursionError):
+        return ()
+    return (w.type, w.size, w.advance, w.grace)
+
+
+def _cycles(catalog: Catalog, index: dict[str, int]) -> Iterable[tuple[Path, str]]:
+    def deps(name: str) -> list[str]:
+        kpi = catalog.kpis[index[name]]
+        return [kpi.ratio.numerator, kpi.ratio.denominator] if kpi.ratio else []
+
+    for name in index:
+        stack, seen = list(deps(name)), set()
+        while stack:
+            cur = stack.pop()
+            if cur == name:
+                yield ("kpis", index[name], "ratio"), f"ratio KPI {name!r} depends on itself"
+                break
+            if cur in index and cur not in seen:
+                seen.add(cur)
+                stack.extend(deps(cur))
+
+
+def _loc(loc: tuple[Any, ...]) -> Path:
+    # pydantic adds tags for unions and "[key]" wrappers for validator-level errors; keep real path parts.
+    return tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union")))
+
+
+def _msg(err: Any) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        return "unknown field (check spelling)"
+    return msg.removeprefix("Value error, ")
+
+
+def _issue(file: str, located: Located, path: Path, message: str) -> CatalogIssue:
+    line, col = located.where(path)
+    return CatalogIssue(file, line, col, path, message)
+
+
+def _dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,260 @@
+"""The KPI catalog's schema: one definition per KPI, shared by every part of kpimon.
+
+Field-level checks live on the models; cross-KPI checks (references, cycles,
+matching windows) are in :mod:`kpimon.catalog.load`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kpimon.durations import parse_duration
+
+__all__ = [
+    "Catalog", "Defaults", "DetectorSpec", "KpiSpec", "Measure", "RatioSpec", "SourceSpec",
+    "Target", "WindowSpec", "parse_measure",
+]
+
+NAME = r"^[a-z][a-z0-9_]{0,62}$"
+FILTER_OPS = frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"})
+MEASURE_KINDS = frozenset({"count", "sum", "avg", "min", "max", "distinct", "percentile", "last"})
+_MEASURE = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(?:\(\s*([A-Za-z_][A-Za-z0-9_.]*)?\s*(?:,\s*([0-9.]+)\s*)?\))?\s*$")
+_PCT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _seconds(value: Any) -> float:
+    return parse_duration(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A parsed measure: ``kind`` over ``field`` (``None`` for count); ``q`` for percentiles (0-100)."""
+
+    kind: str
+    field: str | None = None
+    q: float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "count":
+            return "count"
+        if self.kind == "percentile":
+            return f"p{self.q:g}({self.field})"
+        return f"{self.kind}({self.field})"
+
+
+def parse_measure(text: str) -> Measure:
+    """Parse ``count``, ``sum(f)``, ``avg(f)``, ``min(f)``, ``max(f)``, ``distinct(f)``,
+    ``last(f)``, ``p95(f)`` or ``percentile(f, 95)``.
+
+    >>> parse_measure("p95(amount)")
+    Measure(kind='percentile', field='amount', q=95.0)
+    >>> str(parse_measure("sum(amount)"))
+    'sum(amount)'
+    """
+    match = _MEASURE.match(text)
+    if not match:
+        raise ValueError(f"cannot parse measure {text!r}; use count, sum(field), avg(field), p95(field) ...")
+    kind, field, q = match.group(1), match.group(2), match.group(3)
+    pct = _PCT.match(kind)
+    if pct:
+        if q is not None:
+            raise ValueError(f"{text!r}: give the percentile once, as p95(field) or percentile(field, 95)")
+        kind, q = "percentile", pct.group(1)
+    if kind not in MEASURE_KINDS:
+        raise ValueError(f"unknown measure {kind!r}; known: {', '.join(sorted(MEASURE_KINDS))}, pNN")
+    if kind == "count":
+        if field is not None or q is not None:
+            raise ValueError("count takes no field (use a filter to count a subset)")
+        return Measure("count")
+    if field is None:
+        raise ValueError(f"{kind} needs a field, e.g. {kind}(amount)")
+    if kind == "percentile":
+        if q is None or not 0 < float(q) < 100:
+            raise ValueError("percentile needs 0 < q < 100, e.g. p95(latency_ms)")
+        return Measure("percentile", field, float(q))
+    if q is not None:
+        raise ValueError(f"{kind} takes one field")
+    return Measure(kind, field)
+
+
+class WindowSpec(_Strict):
+    """Tumbling (``step`` omitted) or hopping window, in event time; ``grace`` is allowed lateness."""
+
+    type: Literal["tumbling", "hopping"] = "tumbling"
+    size: float = 60.0
+    step: float | None = None
+    grace: float = 30.0
+
+    _parse = field_validator("size", "step", "grace", mode="before")(lambda v: None if v is None else _seconds(v))
+
+    @model_validator(mode="after")
+    def _check(self) -> WindowSpec:
+        if self.size <= 0:
+            raise ValueError("size must be > 0")
+        if self.type == "hopping":
+            if self.step is None or self.step <= 0:
+                raise ValueError("a hopping window needs step > 0")
+            if self.step >= self.size or (self.size / self.step) % 1:
+                raise ValueError("hopping window: size must be a whole multiple (>1) of step")
+        elif self.step not in (None, self.size):
+            raise ValueError("step is only for hopping windows")
+        return self
+
+    @property
+    def advance(self) -> float:
+        """Distance between window starts."""
+        return self.step if self.type == "hopping" and self.step else self.size
+
+
+class SourceSpec(_Strict):
+    """A Kafka topic of business events and how to read their event time."""
+
+    topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    time_field: str = "ts"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    description: str = ""
+
+
+class RatioSpec(_Strict):
+    """``numerator / denominator`` of two KPIs over the same window, times ``scale``."""
+
+    numerator: str = Field(pattern=NAME)
+    denominator: str = Field(pattern=NAME)
+    scale: float = 1.0
+
+
+class Target(_Strict):
+    """A goal for the KPI; attainment = actual over the period / value."""
+
+    value: float = Field(gt=0)
+    per: Literal["window", "hour", "day", "week", "month"] = "day"
+
+
+class DetectorSpec(_Strict):
+    """Which online model watches the KPI's series, and how touchy it is."""
+
+    kind: str = "seasonal"
+    sensitivity: Literal["low", "medium", "high"] = "medium"
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class KpiSpec(_Strict):
+    """One KPI definition."""
+
+    name: str = Field(pattern=NAME)
+    title: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+    owner: str = ""
+    unit: str = ""
+    source: str | None = None
+    measure: str | None = None
+    ratio: RatioSpec | None = None
+    filter: dict[str, Any] = Field(default_factory=dict)
+    dimensions: list[str] = Field(default_factory=list)
+    window: WindowSpec | None = None
+    target: Target | None = None
+    detector: DetectorSpec = Field(default_factory=DetectorSpec)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    max_series: int | None = Field(default=None, ge=1)
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        return {"en": value} if isinstance(value, str) else value
+
+    @field_validator("measure")
+    @classmethod
+    def _measure(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_measure(value)
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dims(cls, value: list[str]) -> list[str]:
+        for dim in value:
+            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", dim) or dim.startswith("__") or dim in {"kpi", "le"}:
+                raise ValueError(f"dimension {dim!r} is not a valid Prometheus label name")
+        if len(set(value)) != len(value):
+            raise ValueError("dimensions repeat")
+        return value
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for field, cond in value.items():
+            if isinstance(cond, dict):
+                unknown = set(cond) - FILTER_OPS
+                if unknown:
+                    raise ValueError(f"filter on {field!r}: unknown operator(s) {sorted(unknown)}; use {sorted(FILTER_OPS)}")
+                for op in ("in", "not_in"):
+                    if op in cond and not isinstance(cond[op], list):
+                        raise ValueError(f"filter on {field!r}: {op} needs a list")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> KpiSpec:
+        if self.ratio is not None:
+            if self.measure or self.source or self.filter:
+                raise ValueError("a ratio KPI has no source, measure or filter of its own")
+        elif not (self.measure and self.source):
+            raise ValueError("a KPI needs a source and a measure, or a ratio of two KPIs")
+        return self
+
+    @property
+    def parsed_measure(self) -> Measure | None:
+        return parse_measure(self.measure) if self.measure else None
+
+    def title_in(self, language: str) -> str:
+        """Title in ``language``, falling back to English, then any, then the name."""
+        return self.title.get(language) or self.title.get("en") or next(iter(self.title.values()), self.name)
+
+
+class Defaults(_Strict):
+    window: WindowSpec = Field(default_factory=WindowSpec)
+    max_series_per_kpi: int = Field(default=200, ge=1)
+    language: str = "en"
+
+
+class GrafanaSettings(_Strict):
+    url: str = "http://localhost:3000"
+    folder: str = "kpimon"
+    uid_prefix: str = Field(default="kpimon", pattern=r"^[A-Za-z0-9_-]{1,20}$")
+
+
+class Catalog(_Strict):
+    """The whole catalog file."""
+
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    kpis: list[KpiSpec] = Field(default_factory=list)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routes: list[dict[str, Any]] = Field(default_factory=list)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+
+    def kpi(self, name: str) -> KpiSpec:
+        for spec in self.kpis:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"unknown KPI {name!r}; known: {', '.join(k.name for k in self.kpis)}")
+
+    def window_of(self, spec: KpiSpec) -> WindowSpec:
+        """The KPI's window, or the catalog default; a ratio inherits its numerator's."""
+        if spec.window is not None:
+            return spec.window
+        if spec.ratio is not None:
+            return self.window_of(self.kpi(spec.ratio.numerator))
+        return self.defaults.window
+
+    def max_series(self, spec: KpiSpec) -> int:
+        return spec.max_series or self.defaults.max_series_per_kpi

@@ -1,0 +1,25 @@
+"""One settings class for the shell; every field can come from the environment (``KPIMON_<FIELD>``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Defaults for the CLI; command-line options override them."""
+
+    model_config = SettingsConfigDict(env_prefix="KPIMON_", extra="ignore")
+
+    catalog: str = "examples/shop.yaml"
+    broker: str = "127.0.0.1:9092"
+    app_id: str = "kpimon"
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    redis_url: str | None = None
+    api_token: SecretStr | None = None
+    speedup: float = Field(default=1.0, gt=0)
+    partitions: int = Field(default=4, ge=1)
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

@@ -1,0 +1,316 @@
+"""The Faust worker: agents, changelog-backed tables, timers and the /metrics endpoint.
+
+Hot path: Faust's per-message cost is paid per *batch*. Stage 1 takes up to ``take_max``
+messages at a time (``take_events``), each message may carry many events (JSON array or
+NDJSON), all are folded into in-memory window state, and the changed windows are written
+to the table's changelog once per batch (``send_changelog`` with the source partition,
+so state moves with its partition). Faust flushes the producer before it commits offsets,
+so a committed offset never runs ahead of the state written for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.engine import PartitionEngine
+from streams.events import DeadLetter, decode_message
+from streams.exporter import KpiCollector, KpiMeta, OpsCounters
+from streams.merge import KpiValue, Merger
+from streams.plan import Plan
+from streams.topics import Topics
+
+__all__ = ["Worker", "WorkerConfig"]
+
+log = logging.getLogger("kpimon.worker")
+ValueHook = Callable[[list[KpiValue]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    broker: str = "127.0.0.1:9092"
+    app_id: str = "kpimon"
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9108
+    speedup: float = 1.0                 # event-time seconds per wall second when idle (simulations)
+    idle_ms: int = 2000                  # wall ms without events before the watermark follows the clock
+    tick_s: float = 0.5
+    take_max: int = 200
+    take_within_s: float = 0.1
+    partition_wait_s: float = 5.0
+    max_message_bytes: int = 1_048_576
+    session_timeout_s: float = 10.0
+    topics: Topics = field(default_factory=Topics)
+
+
+class _StateTable(faust.Table):  # type: ignore[misc]
+    """A Faust table that tells the worker when recovery has finished, so it can rebuild engines."""
+
+    on_recovered: Callable[[set[TP]], None] | None = None
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        if self.on_recovered is not None:
+            self.on_recovered(active_tps)
+
+
+class Worker:
+    """Builds the Faust app for a plan; ``app`` is what ``faust worker`` runs."""
+
+    def __init__(self, plan: Plan, kpis: dict[str, KpiMeta], cfg: WorkerConfig,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.plan, self.cfg = plan, cfg
+        self.ops = OpsCounters()
+        self.engines: dict[tuple[str, int], PartitionEngine] = {}
+        self.mergers: dict[int, Merger] = {}
+        self.hooks: list[ValueHook] = []
+        self.verdicts: dict[tuple[str, str], Any] = {}
+        self.registry = registry or CollectorRegistry()
+        self.collector = KpiCollector(kpis, self._latest, self.ops, verdicts=lambda: self.verdicts)
+        self.registry.register(self.collector)
+        self.app = self._make_app()
+        self._runner: web.AppRunner | None = None
+
+    # ---- app wiring -----------------------------------------------------------------------
+    def _make_app(self) -> faust.App:
+        cfg = self.cfg
+        app = faust.App(
+            cfg.app_id, broker=f"kafka://{cfg.broker}", store="memory://", web_enabled=False,
+            topic_partitions=cfg.topics.internal_partitions, consumer_auto_offset_reset="earliest",
+            broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=min(3.0, cfg.session_timeout_s / 3),
+            producer_linger_ms=5, stream_wait_empty=False, table_standby_replicas=0, loghandlers=[],
+            consumer_max_fetch_size=4 * 1024 * 1024, broker_commit_every=10_000, broker_commit_interval=1.0,
+        )
+        self.partials_topic = app.topic(cfg.topics.partials, partitions=cfg.topics.internal_partitions,
+                                        key_serializer="raw", value_serializer="raw")
+        self.values_topic = app.topic(cfg.topics.values, partitions=cfg.topics.internal_partitions,
+                                      key_serializer="raw", value_serializer="raw")
+        self.dlq_topic = app.topic(cfg.topics.dead_letters, partitions=cfg.topics.internal_partitions,
+                                   key_serializer="raw", value_serializer="raw")
+        self.tables: dict[str, faust.Table] = {}
+        for src in self.plan.sources:
+            topic = app.topic(src.topic, partitions=src.partitions, key_serializer="raw", value_serializer="raw")
+            table = self._table(app, f"stage1-{src.name}", src.partitions)
+            self.tables[src.name] = table
+            app.agent(topic, name=f"kpimon.stage1.{src.name}")(self._stage1_agent(src.name, table))
+        self.merge_table = self._table(app, "stage2", cfg.topics.internal_partitions)
+        app.agent(self.partials_topic, name="kpimon.stage2")(self._stage2_agent())
+        app.timer(cfg.tick_s)(_tick_guard(self._tick))
+        app.service(self._metrics_service())
+        return app
+
+    def _table(self, app: faust.App, name: str, partitions: int) -> faust.Table:
+        table = _StateTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions,
+                            key_type=bytes, value_type=bytes)
+        table.on_recovered = self._on_recovered
+        app.tables.add(table)
+        return table
+
+    # ---- stage 1 ----------------------------------------------------------------------------
+    def _stage1_agent(self, source: str, table: faust.Table) -> Callable[[Any], Awaitable[None]]:
+        src = next(s for s in self.plan.sources if s.name == source)
+
+        async def stage1(stream: Any) -> None:
+            async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
+                touched: dict[int, PartitionEngine] = {}
+                for event in batch:
+                    msg = event.message
+                    engine = touched.get(msg.partition) or self._engine(source, msg.partition)
+                    touched[msg.partition] = engine
+                    self.ops.bump(self.ops.messages, source)
+                    events, dead = decode_message(msg.value, self.cfg.max_message_bytes)
+                    self.ops.bump(self.ops.events, source, len(events))
+                    dead += engine.process(events, msg.offset)
+                    if dead:
+                        self._dead_letters(src.topic, source, msg, dead)
+                for engine in touched.values():
+                    self._flush_engine(engine, table)
+        stage1.__name__ = f"stage1_{source}"
+        return stage1
+
+    def _engine(self, source: str, partition: int) -> PartitionEngine:
+        engine = self.engines.get((source, partition))
+        if engine is None:
+            src = next(s for s in self.plan.sources if s.name == source)
+            engine = PartitionEngine(src, partition, speedup=self.cfg.speedup, idle_ms=self.cfg.idle_ms)
+            engine.restore(_records(self.tables[source], f"{partition}|"))
+            self.engines[(source, partition)] = engine
+        return engine
+
+    def _dead_letters(self, topic: str, source: str, msg: Any, dead: Sequence[DeadLetter]) -> None:
+        now = int(time.time() * 1000)
+        for d in dead:
+            self.ops.bump(self.ops.dead_letters, (source, d.reason))
+            self.dlq_topic.send_soon(key=topic.encode(), value=d.to_record(
+                topic=topic, partition=msg.partition, offset=msg.offset, received_ms=now))
+
+    def _flush_engine(self, engine: PartitionEngine, table: faust.Table) -> None:
+        engine.advance()
+        partials = engine.take_partials()
+        for partial in partials:
+            group = self.plan.groups[partial["kpi"]]
+            self.partials_topic.send_soon(key=group.encode(), value=orjson.dumps(partial))
+        for key, value in engine.take_changes():
+            bkey = key.encode()
+            if value is None:
+                table.data.pop(bkey, None)
+            else:
+                table.data[bkey] = value
+            table.send_changelog(engine.partition, bkey, value)
+        self._sync_stats(engine)
+
+    def _sync_stats(self, engine: PartitionEngine) -> None:
+        st, ops = engine.stats, self.ops
+        for attr in ("closes", "revisions", "overflow", "late_dropped"):
+            data = getattr(st, attr)
+            for kpi, n in data.items():
+                ops.bump(getattr(ops, attr), kpi, n)
+            data.clear()
+        if st.unmatched:
+            ops.bump(ops.unmatched, engine.source.name, st.unmatched)
+            st.unmatched = 0
+        st.dead.clear()
+        if engine.watermark is not None:
+            ops.watermarks[engine.source.name] = max(ops.watermarks.get(engine.source.name, 0.0), engine.watermark / 1000)
+
+    # ---- stage 2 ----------------------------------------------------------------------------
+    def _stage2_agent(self) -> Callable[[Any], Awaitable[None]]:
+        async def stage2(stream: Any) -> None:
+            async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
+                touched = set()
+                for event in batch:
+                    merger = self._merger(event.message.partition)
+                    try:
+                        merger.add_partial(orjson.loads(event.message.value))
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                        log.error("ignoring malformed partial at offset %s: %s", event.message.offset, exc)
+                        continue
+                    touched.add(event.message.partition)
+                for partition in touched:
+                    await self._flush_merger(partition)
+        return stage2
+
+    def _merger(self, partition: int) -> Merger:
+        merger = self.mergers.get(partition)
+        if merger is None:
+            merger = Merger(self.plan, partition_wait_s=self.cfg.partition_wait_s)
+            merger.restore({k.partition("|")[2]: orjson.loads(v) for k, v in _records(self.merge_table, f"{partition}|").items()})
+            self.mergers[partition] = merger
+        return merger
+
+    async def _flush_merger(self, partition: int) -> None:
+        merger = self.mergers[partition]
+        values = merger.poll()
+        for key, doc in merger.take_changes():
+            bkey = f"{partition}|{key}".encode()
+            value = None if doc is None else orjson.dumps(doc)
+            if value is None:
+                self.merge_table.data.pop(bkey, None)
+            else:
+                self.merge_table.data[bkey] = value
+            self.merge_table.send_changelog(partition, bkey, value)
+        if not values:
+            return
+        for val in values:
+            self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
+            self.ops.bump(self.ops.values_published, val.kpi)
+        for hook in self.hooks:
+            try:
+                await hook(values)
+            except Exception:  # a failing consumer of values must not stop the engine
+                log.exception("value hook %r failed", hook)
+
+    # ---- time, rebalance --------------------------------------------------------------------
+    async def _tick(self) -> None:
+        if self.app.in_recovery or self.app.rebalancing:
+            return
+        assigned = self.app.consumer.assignment()
+        for src in self.plan.sources:
+            for tp in assigned:
+                if tp.topic == src.topic:
+                    self._flush_engine(self._engine(src.name, tp.partition), self.tables[src.name])
+        for tp in assigned:
+            if tp.topic == self.cfg.topics.partials:
+                self._merger(tp.partition)
+        for partition in list(self.mergers):
+            await self._flush_merger(partition)
+
+    def _on_recovered(self, active: set[TP]) -> None:
+        assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        for (source, partition) in list(self.engines):
+            topic = next(s.topic for s in self.plan.sources if s.name == source)
+            if (topic, partition) not in assigned:
+                del self.engines[(source, partition)]      # revoked: the new owner recovers it
+        for partition in list(self.mergers):
+            if (self.cfg.topics.partials, partition) not in assigned:
+                del self.mergers[partition]
+
+    def _latest(self) -> Iterable[KpiValue]:
+        for merger in list(self.mergers.values()):
+            yield from list(merger.latest.values())
+
+    # ---- /metrics ---------------------------------------------------------------------------
+    def _metrics_service(self) -> Any:
+        worker = self
+
+        class MetricsService(faust.Service):  # type: ignore[misc]
+            async def on_start(self) -> None:
+                await worker.start_http()
+
+            async def on_stop(self) -> None:
+                await worker.stop_http()
+
+        return MetricsService
+
+    async def start_http(self) -> None:
+        http = web.Application()
+        http.router.add_get("/metrics", self._metrics)
+        http.router.add_get("/healthz", lambda _r: _ok())
+        self._runner = web.AppRunner(http, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.cfg.metrics_host, self.cfg.metrics_port).start()
+        log.info("metrics at http://%s:%s/metrics", self.cfg.metrics_host, self.cfg.metrics_port)
+
+    async def stop_http(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _ok() -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def _records(table: faust.Table, prefix: str) -> dict[str, bytes]:
+    """This partition's records of a table's store (keys are prefixed with the partition)."""
+    out = {}
+    for key, value in list(table.data.items()):
+        skey = key.decode() if isinstance(key, bytes) else str(key)
+        if skey.startswith(prefix) and value is not None:
+            out[skey] = value
+    return out
+
+
+def _tick_guard(coro: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await coro()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tick failed")
+    return run

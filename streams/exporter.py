@@ -1,0 +1,153 @@
+"""Prometheus export: a custom Collector that reads the engine's current state at scrape time.
+
+Nothing is created on the global registry and no labelled child is left behind: every scrape
+builds the families from current state, so series of a KPI that was removed disappear.
+Families (DESIGN "Prometheus naming"):
+
+- ``kpi_<name>{dims}``: value of the last closed window; the total series has no dimension
+  label, each dimension series exactly one; ``kpi_<name>_window_end_timestamp_seconds``.
+- ``kpi_<name>_expected|_lower|_upper|_anomaly_score`` from the detectors (when wired).
+- ``kpi_<name>_target`` and ``kpi_<name>_attainment_ratio`` for KPIs with a target.
+- ``kpimon_*`` operational counters and gauges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.merge import KpiValue
+
+__all__ = ["KpiCollector", "OpsCounters"]
+
+
+@dataclass(slots=True)
+class OpsCounters:
+    """Operational counters kept by the worker (plain dicts: cheap on the hot path)."""
+
+    events: dict[str, int] = field(default_factory=dict)               # source -> events
+    messages: dict[str, int] = field(default_factory=dict)             # source -> Kafka messages
+    dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, reason)
+    unmatched: dict[str, int] = field(default_factory=dict)
+    closes: dict[str, int] = field(default_factory=dict)               # kpi -> window closes (stage 1)
+    revisions: dict[str, int] = field(default_factory=dict)
+    overflow: dict[str, int] = field(default_factory=dict)
+    values_published: dict[str, int] = field(default_factory=dict)     # kpi -> values on kpi.values
+    late_dropped: dict[str, int] = field(default_factory=dict)
+    watermarks: dict[str, float] = field(default_factory=dict)         # source -> seconds
+    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
+
+    def bump(self, table: dict[Any, int], key: Any, n: int = 1) -> None:
+        table[key] = table.get(key, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class KpiMeta:
+    name: str
+    dims: tuple[str, ...]
+    help: str
+    target: float | None = None
+    target_per: str | None = None
+    detector: bool = True
+
+
+class KpiCollector(Collector):
+    """Builds every kpi_* and kpimon_* family from the worker's state on each scrape."""
+
+    def __init__(self, kpis: Mapping[str, KpiMeta], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
+                 verdicts: Callable[[], Mapping[tuple[str, str], Any]] | None = None,
+                 attainment: Callable[[str], float | None] | None = None) -> None:
+        self.kpis = kpis
+        self.latest = latest
+        self.ops = ops
+        self.verdicts = verdicts
+        self.attainment = attainment
+
+    def collect(self) -> Iterator[Metric]:
+        by_kpi: dict[str, list[KpiValue]] = {name: [] for name in self.kpis}
+        for val in self.latest():
+            if val.kpi in by_kpi:
+                by_kpi[val.kpi].append(val)
+        verdicts = self.verdicts() if self.verdicts else {}
+        for name, meta in self.kpis.items():
+            yield from self._kpi_families(meta, sorted(by_kpi[name], key=lambda v: v.series), verdicts)
+        yield from self._ops()
+        for extra in self.ops.extra:
+            yield from extra()
+
+    def _kpi_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+        labels = list(meta.dims)
+        value = GaugeMetricFamily(f"kpi_{meta.name}", meta.help, labels=labels)
+        ends = GaugeMetricFamily(f"kpi_{meta.name}_window_end_timestamp_seconds",
+                                 f"End of the window kpi_{meta.name} belongs to", labels=labels)
+        for val in values:
+            lv = _label_values(labels, val.labels)
+            if val.value is not None and math.isfinite(val.value):
+                value.add_metric(lv, val.value)
+            ends.add_metric(lv, val.window_end_ms / 1000)
+        yield value
+        yield ends
+        if meta.detector and self.verdicts is not None:
+            yield from self._verdict_families(meta, values, verdicts)
+        if meta.target is not None:
+            yield GaugeMetricFamily(f"kpi_{meta.name}_target", f"Target of {meta.name} per {meta.target_per}",
+                                    value=meta.target)
+            ratio = self.attainment(meta.name) if self.attainment else None
+            if ratio is not None:
+                yield GaugeMetricFamily(f"kpi_{meta.name}_attainment_ratio",
+                                        f"Actual {meta.name} so far this {meta.target_per} / target", value=ratio)
+
+    def _verdict_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+        labels = list(meta.dims)
+        fams = {f: GaugeMetricFamily(f"kpi_{meta.name}_{f}", f"{f.replace('_', ' ')} of kpi_{meta.name} from its detector",
+                                     labels=labels) for f in ("expected", "lower", "upper", "anomaly_score")}
+        for val in values:
+            verdict = verdicts.get((meta.name, val.series))
+            if verdict is None:
+                continue
+            lv = _label_values(labels, val.labels)
+            for f, attr in (("expected", "expected"), ("lower", "lower"), ("upper", "upper"), ("anomaly_score", "score")):
+                x = getattr(verdict, attr)
+                if x is not None and math.isfinite(x):
+                    fams[f].add_metric(lv, x)
+        yield from fams.values()
+
+    def _ops(self) -> Iterator[Metric]:
+        ops = self.ops
+        yield _counter("kpimon_events", "Events accepted for parsing, by source", ["source"], ops.events)
+        yield _counter("kpimon_messages", "Kafka messages read, by source", ["source"], ops.messages)
+        yield _counter("kpimon_dead_letters", "Records sent to the dead-letter topic", ["source", "reason"], ops.dead_letters)
+        yield _counter("kpimon_unmatched_events", "Events no KPI filter selected", ["source"], ops.unmatched)
+        yield _counter("kpimon_window_closes", "Windows closed per KPI (per partition)", ["kpi"], ops.closes)
+        yield _counter("kpimon_window_revisions", "Closed windows revised by late events", ["kpi"], ops.revisions)
+        yield _counter("kpimon_series_overflow", "Series folded into __other__ by the cap", ["kpi"], ops.overflow)
+        yield _counter("kpimon_values_published", "KPI values published on kpi.values", ["kpi"], ops.values_published)
+        yield _counter("kpimon_late_window_updates_dropped", "Window updates dropped as later than grace", ["kpi"],
+                       ops.late_dropped)
+        series = GaugeMetricFamily("kpimon_series", "Series currently exported per KPI", labels=["kpi"])
+        counts: dict[str, int] = {}
+        for val in self.latest():
+            counts[val.kpi] = counts.get(val.kpi, 0) + 1
+        for kpi in sorted(self.kpis):
+            series.add_metric([kpi], counts.get(kpi, 0))
+        yield series
+        wm = GaugeMetricFamily("kpimon_watermark_timestamp_seconds", "Event-time watermark per source", labels=["source"])
+        for src, ts in sorted(ops.watermarks.items()):
+            wm.add_metric([src], ts)
+        yield wm
+
+
+def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) -> CounterMetricFamily:
+    fam = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in sorted(data.items()):
+        fam.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+    return fam
+
+
+def _label_values(labels: list[str], present: Mapping[str, str]) -> list[str]:
+    return [present.get(label, "") for label in labels]
