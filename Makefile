@@ -1,0 +1,33 @@
+# kpimon: `make demo` and `make test` work on a fresh machine (they install what they need).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DURATION ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench lint clean
+
+$(STAMP): pyproject.toml scripts/install-system.sh
+	./scripts/install-system.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## broker + worker + simulator with an incident; DURATION=60 for a bounded run
+	$(BIN)/kpimon demo $(if $(DURATION),--duration $(DURATION),)
+
+test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/pipeline_bench.py
+
+lint: setup
+	$(BIN)/ruff check kpimon streams detectors alerting grafana tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

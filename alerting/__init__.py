@@ -1,0 +1,25 @@
+"""Alerting: rules, alert lifecycle and notification channels (pure logic; no Faust or Kafka)."""
+
+from .notifiers import (
+    NOTIFIERS,
+    AlertInfo,
+    ChannelSpec,
+    Notification,
+    Notifier,
+    Outcome,
+    build_notifier,
+    parse_channel,
+    redact,
+)
+
+__all__ = [
+    "NOTIFIERS",
+    "AlertInfo",
+    "ChannelSpec",
+    "Notification",
+    "Notifier",
+    "Outcome",
+    "build_notifier",
+    "parse_channel",
+    "redact",
+]

@@ -1,0 +1,243 @@
+"""Operator actions shared by the HTTP API and the CLI: threshold overrides, acks, silences.
+
+Every action validates completely before it writes, writes its audit entry (who, when, old, new) with the
+change, and raises :class:`AdminError` (``status`` 400, 404 or 409, a message for humans) otherwise.
+
+Overrides are per rule: ``{"below": 80, "for": "5m"}``. Only :data:`~alerting.config.TUNABLE` fields may be
+set; a ``null`` value resets the field to the catalog's value. The merged rule is validated as a whole, so
+``below`` above ``above`` is refused, and nothing is stored.
+
+Exceptions::
+
+    ValueError
+     └── AdminError   .status: int (HTTP-like)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from alerting.acks import Ack
+from alerting.config import TUNABLE, AlertingConfig, AlertRuleSpec, parse_duration, rule_adapter
+from alerting.silences import MatcherError, Silence
+from alerting.store import RuleKey, Store
+
+__all__ = [
+    "AdminError",
+    "acknowledge",
+    "add_silence",
+    "apply_overrides",
+    "dump_rule",
+    "list_thresholds",
+    "published_rules",
+    "remove_silence",
+    "set_threshold",
+]
+
+
+class AdminError(ValueError):
+    """An operator request was refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def dump_rule(spec: AlertRuleSpec) -> dict[str, Any]:
+    """A rule as JSON-safe dict with catalog field names (``for``, not ``for_``)."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
+def published_rules(config: AlertingConfig) -> dict[RuleKey, dict[str, Any]]:
+    """Every rule of ``config`` keyed by (kpi, rule name), as the service publishes them to the store."""
+    return {(kpi, r.name): dump_rule(r) for kpi, rules in config.rules.items() for r in rules}
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> AlertRuleSpec:
+    return rule_adapter.validate_python({**base, **override})
+
+
+def apply_overrides(
+    config: AlertingConfig, overrides: Mapping[RuleKey, Mapping[str, Any]]
+) -> tuple[AlertingConfig, int, list[str]]:
+    """``config`` with ``overrides`` applied; returns (config, overrides applied, problems skipped)."""
+    rules = {kpi: list(specs) for kpi, specs in config.rules.items()}
+    applied, problems = 0, []
+    for (kpi, name), fields in overrides.items():
+        specs = rules.get(kpi, [])
+        idx = next((i for i, r in enumerate(specs) if r.name == name), None)
+        if idx is None:
+            problems.append(f"override for unknown rule {kpi}/{name} ignored")
+            continue
+        try:
+            specs[idx] = _merge(dump_rule(specs[idx]), fields)
+        except ValidationError as exc:  # stored before a catalog change made it invalid
+            problems.append(f"override for {kpi}/{name} ignored: {exc.errors()[0]['msg']}")
+            continue
+        applied += 1
+    new_rules = {kpi: tuple(specs) for kpi, specs in rules.items()}
+    return AlertingConfig(new_rules, config.routes, config.channels, config.kpis), applied, problems
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False):
+        loc = ".".join(str(p) for p in err["loc"][1:]) or "rule"  # drop the discriminator tag
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def _tunable_rule(store: Store, kpi: str, rule: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The published rule ``kpi``/``rule`` after checking that ``fields`` may be changed on it."""
+    if not isinstance(fields, Mapping) or not fields:
+        raise AdminError('give the fields to change as a JSON object, e.g. {"below": 80}')
+    base = (await store.get_rules()).get((kpi, rule))
+    if base is None:
+        raise AdminError(f"no rule {rule!r} on KPI {kpi!r} (see GET /api/thresholds)", 404)
+    allowed = TUNABLE[str(base["type"])]
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise AdminError(
+            f"cannot change {unknown} of a {base['type']} rule at run time; tunable: {sorted(allowed)}"
+        )
+    return base
+
+
+async def set_threshold(
+    store: Store, kpi: str, rule: str, fields: Mapping[str, Any], *, who: str, now: float, comment: str = ""
+) -> list[dict[str, Any]]:
+    """Validate and store an override of ``kpi``/``rule``; return the audit entries written."""
+    if not who.strip():
+        raise AdminError("who made the change? (--who / the API token's user)")
+    base = await _tunable_rule(store, kpi, rule, fields)
+    old_override = (await store.get_overrides()).get((kpi, rule), {})
+    new_override = {**old_override, **fields}
+    for name in [k for k, v in fields.items() if v is None]:
+        del new_override[name]  # null = back to the catalog value
+    try:
+        merged = dump_rule(_merge(base, new_override))
+    except ValidationError as exc:
+        raise AdminError(f"invalid value for {kpi}/{rule}: {_validation_message(exc)}") from None
+    old_effective = {**base, **old_override}
+    stored = {k: merged[k] for k in new_override}  # normalised: "5m" is stored as 300.0
+    audit = [
+        {
+            "kind": "threshold",
+            "kpi": kpi,
+            "rule": rule,
+            "field": name,
+            "old": old_effective.get(name),
+            "new": merged.get(name),
+            "who": who,
+            "at": now,
+            "comment": comment,
+        }
+        for name in sorted(fields)
+        if old_effective.get(name) != merged.get(name)
+    ]
+    await store.set_override((kpi, rule), stored, audit)
+    return audit
+
+
+async def list_thresholds(store: Store) -> list[dict[str, Any]]:
+    """Every published rule with its effective tunable values and the overridden field names."""
+    rules, overrides = await store.get_rules(), await store.get_overrides()
+    out = []
+    for (kpi, name), base in sorted(rules.items()):
+        override = overrides.get((kpi, name), {})
+        effective = {**base, **override}
+        tunable = {f: effective.get(f) for f in sorted(TUNABLE[str(base["type"])])}
+        out.append(
+            {
+                "kpi": kpi,
+                "rule": name,
+                "type": base["type"],
+                "severity": base.get("severity"),
+                "values": tunable,
+                "overridden": sorted(override),
+            }
+        )
+    return out
+
+
+async def acknowledge(store: Store, fingerprint: str, *, who: str, now: float, comment: str = "") -> Ack:
+    """Acknowledge the firing alert ``fingerprint`` (stops its repeats and escalation until it resolves)."""
+    if not who.strip():
+        raise AdminError("who acknowledges? (--who)")
+    alert = await store.get_alert(fingerprint)
+    if alert is None:
+        raise AdminError(f"no active alert with fingerprint {fingerprint!r} (see GET /api/alerts)", 404)
+    if alert.state != "firing" or alert.starts_at is None:
+        raise AdminError(f"alert {fingerprint} is {alert.state}; only firing alerts can be acknowledged", 409)
+    ack = Ack(fingerprint, dict(alert.labels), alert.starts_at, who, now, comment)
+    await store.put_ack(ack)
+    await store.append_audit(
+        {
+            "kind": "ack",
+            "fingerprint": fingerprint,
+            "labels": dict(alert.labels),
+            "who": who,
+            "at": now,
+            "comment": comment,
+        }
+    )
+    return ack
+
+
+def _time(data: Mapping[str, Any], name: str, default: float) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AdminError(f"{name} must be epoch seconds (a number), got {value!r}")
+    return float(value)
+
+
+async def add_silence(store: Store, data: Mapping[str, Any], *, who: str, now: float) -> Silence:
+    """Create a silence from ``{"matchers": [...], "starts_at"?, "ends_at" | "duration", "comment"?}``."""
+    if not isinstance(data, Mapping):
+        raise AdminError(
+            'a silence is a JSON object: {"matchers": ["team=ops"], "duration": "2h", "comment": ""}'
+        )
+    matchers = data.get("matchers")
+    if not isinstance(matchers, Sequence) or isinstance(matchers, str):
+        raise AdminError('matchers must be a list of strings like "team=ops" or "kpi=~pay.*"')
+    starts = _time(data, "starts_at", now)
+    try:
+        ends = (
+            _time(data, "ends_at", 0.0)
+            if "ends_at" in data
+            else starts + parse_duration(data.get("duration"))
+        )
+        silence = Silence.create(
+            [str(m) for m in matchers],
+            starts_at=starts,
+            ends_at=ends,
+            created_by=who,
+            comment=str(data.get("comment", "")),
+            created_at=now,
+        )
+    except (MatcherError, ValueError) as exc:
+        raise AdminError(f"bad silence: {exc}") from None
+    await store.put_silence(silence)
+    await store.append_audit(
+        {
+            "kind": "silence",
+            "id": silence.id,
+            "matchers": [str(m) for m in silence.matchers],
+            "starts_at": starts,
+            "ends_at": ends,
+            "who": who,
+            "at": now,
+            "comment": silence.comment,
+        }
+    )
+    return silence
+
+
+async def remove_silence(store: Store, silence_id: str, *, who: str, now: float) -> None:
+    """Delete a silence (audited); 404 when it does not exist."""
+    if not await store.delete_silence(silence_id):
+        raise AdminError(f"no silence with id {silence_id!r}", 404)
+    await store.append_audit({"kind": "unsilence", "id": silence_id, "who": who, "at": now})

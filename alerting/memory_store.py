@@ -1,0 +1,193 @@
+"""An in-process :class:`~alerting.store.Store` for tests and the embedded demo.
+
+Records are kept as JSON strings, exactly as the Redis store keeps them, so a serialisation bug shows up here
+too. Not shared between processes; lost on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from alerting.acks import Ack
+from alerting.lifecycle import AlertState
+from alerting.silences import Silence
+from alerting.store import Claim, EntryState, OutboxRecord, RuleKey
+
+__all__ = ["MemoryStore"]
+
+_LOG_LIMIT = 10_000
+
+
+def _key(key: RuleKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+def _unkey(text: str) -> RuleKey:
+    kpi, _, rule = text.partition("/")
+    return kpi, rule
+
+
+class MemoryStore:
+    """Dict-backed store; every method mirrors :class:`~alerting.redis_store.RedisStore`."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, str] = {}
+        self.history: dict[str, dict[float, float]] = {}
+        self.seen: dict[str, dict[str, float]] = {}
+        self.groups: dict[str, str] = {}
+        self.silences: dict[str, str] = {}
+        self.acks: dict[str, str] = {}
+        self.rules: dict[str, str] = {}
+        self.overrides: dict[str, str] = {}
+        self.version = 0
+        self.audit: list[str] = []
+        self.outbox: dict[str, OutboxRecord] = {}
+        self.leases: dict[str, tuple[str, float]] = {}  # id -> (token, lease_until)
+        self.deliveries: list[str] = []
+
+    async def get_alert(self, fingerprint: str) -> AlertState | None:
+        raw = self.alerts.get(fingerprint)
+        return None if raw is None else AlertState.from_dict(json.loads(raw))
+
+    async def put_alert(self, state: AlertState) -> None:
+        self.alerts[state.fingerprint] = json.dumps(state.to_dict())
+
+    async def delete_alert(self, fingerprint: str) -> None:
+        self.alerts.pop(fingerprint, None)
+
+    async def list_alerts(self) -> list[AlertState]:
+        return [AlertState.from_dict(json.loads(raw)) for raw in self.alerts.values()]
+
+    async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
+        values = self.history.setdefault(series, {})
+        values[window_start] = value
+        for old in [ws for ws in values if ws < window_start - retain_s]:
+            del values[old]
+
+    async def get_value(self, series: str, window_start: float) -> float | None:
+        return self.history.get(series, {}).get(window_start)
+
+    async def touch_series(self, kpi: str, labels: str, at: float) -> None:
+        self.seen.setdefault(kpi, {})[labels] = at
+
+    async def seen_series(self, kpi: str) -> dict[str, float]:
+        return dict(self.seen.get(kpi, {}))
+
+    async def list_groups(self) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.groups.values()]
+
+    async def create_group(self, key: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        raw = self.groups.setdefault(key, json.dumps(dict(data)))
+        result: dict[str, Any] = json.loads(raw)
+        return result
+
+    async def put_group(self, key: str, data: Mapping[str, Any]) -> None:
+        self.groups[key] = json.dumps(data)
+
+    async def delete_group(self, key: str) -> None:
+        self.groups.pop(key, None)
+
+    async def put_silence(self, silence: Silence) -> None:
+        self.silences[silence.id] = json.dumps(silence.to_dict())
+
+    async def delete_silence(self, silence_id: str) -> bool:
+        return self.silences.pop(silence_id, None) is not None
+
+    async def list_silences(self) -> list[Silence]:
+        return [Silence.from_dict(json.loads(raw)) for raw in self.silences.values()]
+
+    async def put_ack(self, ack: Ack) -> None:
+        self.acks[ack.fingerprint] = json.dumps(ack.to_dict())
+
+    async def delete_ack(self, fingerprint: str) -> None:
+        self.acks.pop(fingerprint, None)
+
+    async def list_acks(self) -> list[Ack]:
+        return [Ack.from_dict(json.loads(raw)) for raw in self.acks.values()]
+
+    async def publish_rules(self, rules: Mapping[RuleKey, Mapping[str, Any]]) -> None:
+        self.rules = {_key(k): json.dumps(v) for k, v in rules.items()}
+
+    async def get_rules(self) -> dict[RuleKey, dict[str, Any]]:
+        return {_unkey(k): json.loads(v) for k, v in self.rules.items()}
+
+    async def get_overrides(self) -> dict[RuleKey, dict[str, Any]]:
+        return {_unkey(k): json.loads(v) for k, v in self.overrides.items()}
+
+    async def overrides_version(self) -> int:
+        return self.version
+
+    async def set_override(
+        self, key: RuleKey, fields: Mapping[str, Any], audit: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if fields:
+            self.overrides[_key(key)] = json.dumps(dict(fields))
+        else:
+            self.overrides.pop(_key(key), None)
+        for entry in reversed(audit):  # newest first, fields of one change in order
+            await self.append_audit(entry)
+        self.version += 1
+
+    async def append_audit(self, entry: Mapping[str, Any]) -> None:
+        self.audit.insert(0, json.dumps(dict(entry)))
+        del self.audit[_LOG_LIMIT:]
+
+    async def list_audit(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
+        entries = [json.loads(raw) for raw in self.audit]
+        return [e for e in entries if kind is None or e.get("kind") == kind][:limit]
+
+    async def enqueue(self, record: OutboxRecord) -> bool:
+        if record.id in self.outbox:
+            return False  # idempotent on the notification id
+        self.outbox[record.id] = record
+        return True
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
+        due = sorted(
+            (self._due_at(r), r.id)
+            for r in self.outbox.values()
+            if r.state == "pending" and self._due_at(r) <= now
+        )
+        claims = []
+        for _, entry_id in due[:limit]:
+            token = uuid.uuid4().hex
+            self.leases[entry_id] = (token, now + lease_s)
+            claims.append(Claim(self.outbox[entry_id], token))
+        return claims
+
+    def _due_at(self, record: OutboxRecord) -> float:
+        lease = self.leases.get(record.id)
+        return max(record.next_at, lease[1]) if lease else record.next_at
+
+    async def reschedule(self, entry_id: str, token: str, next_at: float, attempts: int, reason: str) -> bool:
+        if self.leases.get(entry_id, ("",))[0] != token:
+            return False
+        del self.leases[entry_id]
+        self.outbox[entry_id] = replace(
+            self.outbox[entry_id], next_at=next_at, attempts=attempts, reason=reason
+        )
+        return True
+
+    async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
+        if self.leases.get(entry_id, ("",))[0] != token:
+            return False
+        del self.leases[entry_id]
+        self.outbox[entry_id] = replace(self.outbox[entry_id], state=state, attempts=attempts, reason=reason)
+        return True
+
+    async def get_entry(self, entry_id: str) -> OutboxRecord | None:
+        return self.outbox.get(entry_id)
+
+    async def pending_entries(self) -> list[OutboxRecord]:
+        return sorted((r for r in self.outbox.values() if r.state == "pending"), key=lambda r: r.next_at)
+
+    async def log_delivery(self, entry: Mapping[str, Any]) -> None:
+        self.deliveries.insert(0, json.dumps(dict(entry)))
+        del self.deliveries[_LOG_LIMIT:]
+
+    async def list_deliveries(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.deliveries[:limit]]

@@ -1,0 +1,100 @@
+"""The notifier contract: what a notification carries and what sending it returns.
+
+Every channel module (``email``, ``slack``, ...) implements :class:`Notifier`. Notifiers never raise on
+delivery failure: they return an :class:`Outcome` whose ``retryable`` flag tells the outbox whether trying
+again can help (as alertmanager's ``Notify`` returns ``(recoverable, err)``). ``Outcome.reason`` is logged and
+stored, so it must never contain a secret; :func:`redact` is the one helper to enforce that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
+
+__all__ = ["AlertInfo", "Notification", "Notifier", "Outcome", "redact", "REDACTED"]
+
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInfo:
+    """One alert as notifiers see it: already evaluated, ready to render.
+
+    ``labels`` holds the series' dimension labels (e.g. ``{"region": "east"}``) plus the rule's own labels.
+    Times are epoch seconds. ``severity`` is ``info|warning|critical``; ``status`` is ``firing|resolved``.
+    """
+
+    rule: str
+    kpi: str
+    kpi_title: str
+    severity: str
+    status: str
+    labels: Mapping[str, str]
+    value: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    unit: str
+    summary: str
+    window_start: float
+    window_end: float
+    starts_at: float
+    ends_at: float | None
+    fingerprint: str
+    dashboard_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A group of alerts for one receiver (channel).
+
+    ``id`` is unique and used as the idempotency key where the format allows it (``Idempotency-Key`` header for
+    webhooks, ``Message-ID`` for email). ``status`` is ``resolved`` only when every alert is resolved.
+    """
+
+    id: str
+    group_key: str
+    receiver: str
+    status: str
+    alerts: tuple[AlertInfo, ...]
+    language: str = "en"
+    external_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one delivery attempt. ``reason`` never contains a secret."""
+
+    delivered: bool
+    retryable: bool
+    reason: str
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Sends a notification to one channel; never raises for delivery failures."""
+
+    kind: ClassVar[str]
+
+    async def send(self, notification: Notification) -> Outcome:
+        """Deliver ``notification`` once and report what happened."""
+        ...
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each non-empty secret in ``text`` with ``<redacted>``.
+
+    Longer secrets are replaced first so a secret containing another one (a URL containing its token) is
+    removed whole.
+
+    Examples
+    --------
+    >>> redact("POST https://oapi.example/robot/send?access_token=abc123 failed", ["abc123"])
+    'POST https://oapi.example/robot/send?access_token=<redacted> failed'
+    >>> redact("nothing here", ["", "x" * 3])
+    'nothing here'
+    """
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text

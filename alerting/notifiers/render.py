@@ -1,0 +1,232 @@
+"""Message text shared by every notifier, in English and Chinese.
+
+Vendors differ only in markup, so the *content* is decided here once: :func:`title`, :func:`alert_facts` (the
+label/value pairs: value, expected band, dimensions, window, severity, since when) and :func:`more_line`.
+Renderers for plain text, HTML (email) and markdown (DingTalk, WeCom) build on them; Slack, Teams and Feishu
+shape their JSON from the same pieces. Times are shown in UTC so a message reads the same in every region.
+
+Examples
+--------
+>>> fmt_number(1234567.0, "CNY")
+'1,234,567 CNY'
+>>> fmt_number(0.0321, "")
+'0.0321'
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .base import AlertInfo, Notification
+
+__all__ = [
+    "MAX_ALERTS",
+    "alert_facts",
+    "color",
+    "fmt_number",
+    "fmt_time",
+    "html_body",
+    "markdown",
+    "more_line",
+    "plain_text",
+    "shown_alerts",
+    "text",
+    "title",
+]
+
+# IM messages have size limits (WeCom markdown: 4096 bytes); a group of hundreds of alerts is cut here and the
+# rest counted, the way alertmanager's templates show "and N more".
+MAX_ALERTS = 10
+
+_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "firing": "FIRING",
+        "resolved": "RESOLVED",
+        "info": "info",
+        "warning": "warning",
+        "critical": "critical",
+        "value": "Value",
+        "expected": "Expected",
+        "band": "band",
+        "labels": "Labels",
+        "window": "Window",
+        "severity": "Severity",
+        "since": "Since",
+        "resolved_at": "Resolved at",
+        "dashboard": "Open dashboard",
+        "more": "… and {n} more alert(s)",
+        "alerts": "alerts",
+        "source": "Alert source",
+        "none": "n/a",
+        "mention": "Please take a look.",
+    },
+    "zh": {
+        "firing": "告警中",
+        "resolved": "已恢复",
+        "info": "提示",
+        "warning": "警告",
+        "critical": "严重",
+        "value": "当前值",
+        "expected": "预期值",
+        "band": "正常区间",
+        "labels": "维度",
+        "window": "统计窗口",
+        "severity": "级别",
+        "since": "开始时间",
+        "resolved_at": "恢复时间",
+        "dashboard": "查看看板",
+        "more": "…… 另有 {n} 条告警",
+        "alerts": "条告警",
+        "source": "告警来源",
+        "none": "无",
+        "mention": "请相关同事关注处理。",
+    },
+}
+
+
+def text(language: str, key: str) -> str:
+    """A UI string in ``language`` (falls back to English for unknown languages)."""
+    return _TEXT.get(language, _TEXT["en"])[key]
+
+
+def fmt_number(value: float | None, unit: str, language: str = "en") -> str:
+    """Human-friendly number: thousands separators for large values, 4 significant digits otherwise."""
+    if value is None or math.isnan(value):
+        return text(language, "none")
+    shown = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{shown} {unit}".strip()
+
+
+def fmt_time(epoch: float) -> str:
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fmt_window(alert: AlertInfo) -> str:
+    start, end = fmt_time(alert.window_start), fmt_time(alert.window_end)
+    # Same day: print the date once.
+    return f"{start[:-4]} – {end[11:]}" if start[:10] == end[:10] else f"{start} – {end}"
+
+
+def shown_alerts(n: Notification) -> tuple[AlertInfo, ...]:
+    """The alerts rendered in full: firing first (most severe first), capped at :data:`MAX_ALERTS`."""
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    ordered = sorted(n.alerts, key=lambda a: (a.status != "firing", rank.get(a.severity, 3), a.starts_at))
+    return tuple(ordered[:MAX_ALERTS])
+
+
+def more_line(n: Notification) -> str | None:
+    """``"… and N more alert(s)"`` when the group was cut, else ``None``."""
+    hidden = len(n.alerts) - MAX_ALERTS
+    return text(n.language, "more").format(n=hidden) if hidden > 0 else None
+
+
+def title(n: Notification) -> str:
+    """One-line headline, e.g. ``[FIRING:2] critical · Paid orders: paid_orders below 10 for 2m``."""
+    lang = n.language
+    status = text(lang, n.status if n.status in ("firing", "resolved") else "firing")
+    # Like alertmanager's [FIRING:n]: a firing group counts its firing alerts only.
+    counted = [a for a in n.alerts if a.status == "firing"] if n.status == "firing" else list(n.alerts)
+    count = f":{len(counted)}" if len(counted) > 1 else ""
+    if not n.alerts:
+        return f"[{status}] {n.group_key}"
+    top = shown_alerts(n)[0]
+    subject = top.summary or top.rule
+    head = f"[{status}{count}] " if lang != "zh" else f"【{status}{count}】"
+    return f"{head}{text(lang, top.severity) if top.severity in _TEXT['en'] else top.severity} · {top.kpi_title}: {subject}"
+
+
+def alert_facts(alert: AlertInfo, language: str) -> list[tuple[str, str]]:
+    """The label/value pairs shown for one alert, in display order."""
+    t = _TEXT.get(language, _TEXT["en"])
+    facts = [(t["value"], fmt_number(alert.value, alert.unit, language))]
+    if alert.expected is not None or alert.lower is not None or alert.upper is not None:
+        expected = fmt_number(alert.expected, alert.unit, language)
+        if alert.lower is not None and alert.upper is not None:
+            band = (
+                f"{fmt_number(alert.lower, '', language)} – {fmt_number(alert.upper, alert.unit, language)}"
+            )
+            expected = f"{expected} ({t['band']} {band})"
+        facts.append((t["expected"], expected))
+    if alert.labels:
+        facts.append((t["labels"], ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))))
+    facts.append((t["window"], _fmt_window(alert)))
+    facts.append((t["severity"], t.get(alert.severity, alert.severity)))
+    facts.append((t["since"], fmt_time(alert.starts_at)))
+    if alert.status == "resolved" and alert.ends_at is not None:
+        facts.append((t["resolved_at"], fmt_time(alert.ends_at)))
+    return facts
+
+
+def color(n: Notification) -> str:
+    """A colour name for the group: ``green`` resolved, else ``red``/``orange``/``blue`` by top severity."""
+    if n.status == "resolved" or not n.alerts:
+        return "green"
+    return {"critical": "red", "warning": "orange"}.get(shown_alerts(n)[0].severity, "blue")
+
+
+def _alert_heading(alert: AlertInfo, language: str) -> str:
+    status = text(language, alert.status) if alert.status in ("firing", "resolved") else alert.status
+    return f"{alert.kpi_title} — {alert.summary} ({status})"
+
+
+def plain_text(n: Notification) -> str:
+    """Plain-text body (email alternative part, fallbacks)."""
+    lines = [title(n), ""]
+    for alert in shown_alerts(n):
+        lines.append(f"* {_alert_heading(alert, n.language)}")
+        lines += [f"    {k}: {v}" for k, v in alert_facts(alert, n.language)]
+        if alert.dashboard_url:
+            lines.append(f"    {text(n.language, 'dashboard')}: {alert.dashboard_url}")
+        lines.append("")
+    lines += _footer(n)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _footer(n: Notification) -> list[str]:
+    extra = [line for line in (more_line(n),) if line]
+    if n.external_url:
+        extra.append(f"{text(n.language, 'source')}: {n.external_url}")
+    return extra
+
+
+def markdown(n: Notification, *, newline: str = "\n", escape: Callable[[str], str] = lambda s: s) -> str:
+    """Markdown for DingTalk and WeCom: a heading, then per alert a bold line and quoted facts.
+
+    Both vendors support headings, bold, links and ``>`` quotes (WeCom has no lists); DingTalk needs a blank
+    line between lines (``newline="\\n\\n"``) or it joins them.
+    """
+    parts = [f"### {escape(title(n))}"]
+    for alert in shown_alerts(n):
+        # The blank line ends the previous quote; without it markdown folds the next heading into it.
+        parts += ["", f"**{escape(_alert_heading(alert, n.language))}**"]
+        parts += [f"> {escape(k)}: {escape(v)}" for k, v in alert_facts(alert, n.language)]
+        if alert.dashboard_url:
+            parts.append(f"> [{text(n.language, 'dashboard')}]({alert.dashboard_url})")
+    footer = [escape(line) for line in _footer(n)]
+    parts += ["", *footer] if footer else []
+    return newline.join(parts)
+
+
+def html_body(n: Notification) -> str:
+    """A small self-contained HTML document (inline styles only: mail clients strip ``<style>``)."""
+    e = html.escape
+    hex_color = {"red": "#d32f2f", "orange": "#f57c00", "blue": "#1976d2", "green": "#388e3c"}[color(n)]
+    rows: list[str] = [f'<h2 style="color:{hex_color};font-family:sans-serif">{e(title(n))}</h2>']
+    for alert in shown_alerts(n):
+        rows.append(f'<h3 style="font-family:sans-serif">{e(_alert_heading(alert, n.language))}</h3>')
+        cells = "".join(
+            f'<tr><th align="left" style="padding:2px 12px 2px 0">{e(k)}</th><td>{e(v)}</td></tr>'
+            for k, v in alert_facts(alert, n.language)
+        )
+        rows.append(f'<table style="font-family:sans-serif;border-collapse:collapse">{cells}</table>')
+        if alert.dashboard_url:
+            rows.append(
+                f'<p><a href="{e(alert.dashboard_url, quote=True)}">{e(text(n.language, "dashboard"))}</a></p>'
+            )
+    rows += [f"<p>{e(line)}</p>" for line in _footer(n)]
+    lang = "zh-CN" if n.language == "zh" else "en"
+    return f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>{"".join(rows)}</body></html>'

@@ -1,0 +1,102 @@
+"""Microsoft Teams via a Workflows (Power Automate) webhook posting an Adaptive Card.
+
+Payload (https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#send-adaptive-cards-using-an-incoming-webhook):
+``{"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+"contentUrl": null, "content": {<AdaptiveCard>}}]}``. Workflows answer ``202 Accepted``; legacy Office 365
+connectors answer ``200`` with body ``1``, or ``200`` with "Webhook message delivery failed with error: …"
+when Teams itself refused the message (e.g. its own 429).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+
+from . import render
+from ._common import WebhookBase
+from ._http import HttpResult, response_snippet
+from .base import Notification, Outcome
+from .config import TeamsSpec
+
+__all__ = ["TeamsNotifier", "teams_payload"]
+
+_CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+_STYLE = {"red": "attention", "orange": "warning", "blue": "accent", "green": "good"}
+# https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#rate-limiting-for-connectors
+_DELIVERY_FAILED = re.compile(r"delivery failed.*?HTTP error (\d{3})", re.IGNORECASE | re.DOTALL)
+
+
+def adaptive_card(n: Notification) -> dict[str, Any]:
+    """An Adaptive Card 1.4: a coloured title, a FactSet per alert, a dashboard button per alert."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": render.title(n),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+            "color": _STYLE[render.color(n)],
+        }
+    ]
+    actions: list[dict[str, Any]] = []
+    for alert in render.shown_alerts(n):
+        body.append({"type": "TextBlock", "text": f"**{alert.kpi_title}** — {alert.summary}", "wrap": True})
+        facts = [{"title": k, "value": v} for k, v in render.alert_facts(alert, n.language)]
+        body.append({"type": "FactSet", "facts": facts})
+        if alert.dashboard_url and len(actions) < 5:  # Teams renders at most a handful of actions
+            label = f"{render.text(n.language, 'dashboard')}: {alert.kpi_title}"
+            actions.append({"type": "Action.OpenUrl", "title": label, "url": alert.dashboard_url})
+    for line in (render.more_line(n), n.external_url):
+        if line:
+            body.append({"type": "TextBlock", "text": line, "isSubtle": True, "wrap": True})
+    card: dict[str, Any] = {"$schema": _CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
+    if actions:
+        card["actions"] = actions
+    card["msteams"] = {"width": "Full"}
+    return card
+
+
+def teams_payload(n: Notification) -> dict[str, Any]:
+    """The message envelope Workflows expects around the card."""
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None}
+    return {"type": "message", "attachments": [{**attachment, "content": adaptive_card(n)}]}
+
+
+class TeamsNotifier(WebhookBase):
+    """Posts Adaptive Cards to a Teams Workflows webhook."""
+
+    kind: ClassVar[str] = "teams"
+
+    def __init__(
+        self,
+        spec: TeamsSpec,
+        *,
+        clock: Callable[[], float] = time.time,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            url=spec.url.get_secret_value(),
+            timeout_seconds=spec.timeout_seconds,
+            language=spec.language,
+            clock=clock,
+            client=client,
+        )
+
+    async def send(self, notification: Notification) -> Outcome:
+        """Post the notification once."""
+        return await self._post(self._raw_url, teams_payload(self._localize(notification)))
+
+    def _body_outcome(self, result: HttpResult) -> Outcome | None:
+        if not 200 <= result.status < 300:
+            return None
+        # Legacy connectors report Teams' own refusal inside a 200 body (see the module docstring link).
+        match = _DELIVERY_FAILED.search(result.text)
+        if match is None:
+            return None
+        inner = int(match.group(1))
+        retryable = inner == 429 or inner >= 500
+        return Outcome(False, retryable, f"teams delivery failed: {response_snippet(result, self._secrets)}")

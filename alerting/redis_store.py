@@ -1,0 +1,306 @@
+"""The Redis :class:`~alerting.store.Store` (redis.asyncio); every key starts with ``prefix`` (``kpimon:``).
+
+Layout::
+
+    {p}alerts            hash  fingerprint -> AlertState JSON
+    {p}hist:{series}     zset  window_start -> "window_start|value"     (trimmed to the retention)
+    {p}seen:{kpi}        hash  series labels JSON -> last observed (absence rules with missing_after)
+    {p}groups            hash  group key -> GroupState JSON
+    {p}silences, {p}acks hash  id / fingerprint -> JSON
+    {p}rules             hash  "kpi/rule" -> published rule spec JSON
+    {p}overrides         hash  "kpi/rule" -> override fields JSON;  {p}overrides:version  counter
+    {p}audit, {p}deliveries   list  newest first, capped
+    {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed
+    {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, ...  (TTL once finished)
+
+Outbox state changes are Lua scripts so a claim, a lease check and its write are one atomic step.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from alerting.acks import Ack
+from alerting.lifecycle import AlertState
+from alerting.silences import Silence
+from alerting.store import Claim, EntryState, OutboxRecord, RuleKey, StoreError
+
+__all__ = ["RedisStore"]
+
+_LOG_LIMIT = 10_000
+_DONE_TTL_S = 14 * 86400  # finished entries are kept so a re-enqueue of the same id stays a no-op
+
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'receiver', ARGV[2], 'payload', ARGV[3], 'created_at', ARGV[4],
+           'next_at', ARGV[5], 'attempts', '0', 'state', 'pending', 'reason', '', 'token', '')
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
+return 1
+"""
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for i, id in ipairs(ids) do
+  local key = ARGV[5] .. id
+  local token = ARGV[4] .. ':' .. i
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+  redis.call('HSET', key, 'token', token)
+  out[#out + 1] = token
+  out[#out + 1] = redis.call('HGET', key, 'id') or id
+  out[#out + 1] = redis.call('HGET', key, 'receiver') or ''
+  out[#out + 1] = redis.call('HGET', key, 'payload') or ''
+  out[#out + 1] = redis.call('HGET', key, 'created_at') or '0'
+  out[#out + 1] = redis.call('HGET', key, 'next_at') or '0'
+  out[#out + 1] = redis.call('HGET', key, 'attempts') or '0'
+  out[#out + 1] = redis.call('HGET', key, 'reason') or ''
+end
+return out
+"""
+_RESCHEDULE = """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], 'next_at', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
+return 1
+"""
+_FINISH = """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
+return 1
+"""
+
+
+def _key(key: RuleKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+def _unkey(text: str) -> RuleKey:
+    kpi, _, rule = text.partition("/")
+    return kpi, rule
+
+
+def _record(fields: Mapping[str, str]) -> OutboxRecord:
+    state = fields.get("state", "pending")
+    return OutboxRecord(
+        id=fields["id"],
+        receiver=fields["receiver"],
+        payload=fields["payload"],
+        created_at=float(fields["created_at"]),
+        next_at=float(fields["next_at"]),
+        attempts=int(fields["attempts"]),
+        state=cast(EntryState, state),
+        reason=fields.get("reason", ""),
+    )
+
+
+class RedisStore:
+    """Store over one Redis database. ``RedisStore.from_url("redis://localhost:6379/0")``."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "kpimon:") -> None:
+        self.redis = client
+        self.p = prefix
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._reschedule = client.register_script(_RESCHEDULE)
+        self._finish = client.register_script(_FINISH)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "kpimon:") -> RedisStore:
+        """Connect lazily (decoded responses, explicit timeouts)."""
+        client = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=5.0
+        )
+        return cls(client, prefix)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` with a clear message when Redis is unreachable."""
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"cannot reach Redis: {exc}") from exc
+
+    # alert states ---------------------------------------------------------------------------------------
+    async def get_alert(self, fingerprint: str) -> AlertState | None:
+        raw = await self.redis.hget(self.p + "alerts", fingerprint)
+        return None if raw is None else AlertState.from_dict(json.loads(raw))
+
+    async def put_alert(self, state: AlertState) -> None:
+        await self.redis.hset(self.p + "alerts", state.fingerprint, json.dumps(state.to_dict()))
+
+    async def delete_alert(self, fingerprint: str) -> None:
+        await self.redis.hdel(self.p + "alerts", fingerprint)
+
+    async def list_alerts(self) -> list[AlertState]:
+        raw = await self.redis.hgetall(self.p + "alerts")
+        return [AlertState.from_dict(json.loads(v)) for v in raw.values()]
+
+    # history ----------------------------------------------------------------------------------------------
+    async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
+        key = f"{self.p}hist:{series}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, window_start, window_start)  # a revised window replaces its value
+            pipe.zadd(key, {f"{window_start!r}|{value!r}": window_start})
+            pipe.zremrangebyscore(key, "-inf", f"({window_start - retain_s}")
+            pipe.expire(key, int(retain_s) + 3600)
+            await pipe.execute()
+
+    async def get_value(self, series: str, window_start: float) -> float | None:
+        key = f"{self.p}hist:{series}"
+        found = cast("list[str]", await self.redis.zrangebyscore(key, window_start, window_start))
+        return float(found[-1].rpartition("|")[2]) if found else None
+
+    async def touch_series(self, kpi: str, labels: str, at: float) -> None:
+        await self.redis.hset(f"{self.p}seen:{kpi}", labels, repr(at))
+
+    async def seen_series(self, kpi: str) -> dict[str, float]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(f"{self.p}seen:{kpi}"))
+        return {k: float(v) for k, v in raw.items()}
+
+    # groups -------------------------------------------------------------------------------------------------
+    async def list_groups(self) -> list[dict[str, Any]]:
+        raw = await self.redis.hgetall(self.p + "groups")
+        return [json.loads(v) for v in raw.values()]
+
+    async def create_group(self, key: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        await self.redis.hsetnx(self.p + "groups", key, json.dumps(dict(data)))
+        raw = await self.redis.hget(self.p + "groups", key)
+        result: dict[str, Any] = json.loads(raw) if raw is not None else dict(data)
+        return result
+
+    async def put_group(self, key: str, data: Mapping[str, Any]) -> None:
+        await self.redis.hset(self.p + "groups", key, json.dumps(dict(data)))
+
+    async def delete_group(self, key: str) -> None:
+        await self.redis.hdel(self.p + "groups", key)
+
+    # silences and acks ------------------------------------------------------------------------------------
+    async def put_silence(self, silence: Silence) -> None:
+        await self.redis.hset(self.p + "silences", silence.id, json.dumps(silence.to_dict()))
+
+    async def delete_silence(self, silence_id: str) -> bool:
+        return bool(await self.redis.hdel(self.p + "silences", silence_id))
+
+    async def list_silences(self) -> list[Silence]:
+        raw = await self.redis.hgetall(self.p + "silences")
+        return [Silence.from_dict(json.loads(v)) for v in raw.values()]
+
+    async def put_ack(self, ack: Ack) -> None:
+        await self.redis.hset(self.p + "acks", ack.fingerprint, json.dumps(ack.to_dict()))
+
+    async def delete_ack(self, fingerprint: str) -> None:
+        await self.redis.hdel(self.p + "acks", fingerprint)
+
+    async def list_acks(self) -> list[Ack]:
+        raw = await self.redis.hgetall(self.p + "acks")
+        return [Ack.from_dict(json.loads(v)) for v in raw.values()]
+
+    # rules and overrides ---------------------------------------------------------------------------------
+    async def publish_rules(self, rules: Mapping[RuleKey, Mapping[str, Any]]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.p + "rules")
+            if rules:
+                pipe.hset(self.p + "rules", mapping={_key(k): json.dumps(dict(v)) for k, v in rules.items()})
+            await pipe.execute()
+
+    async def get_rules(self) -> dict[RuleKey, dict[str, Any]]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.p + "rules"))
+        return {_unkey(k): json.loads(v) for k, v in raw.items()}
+
+    async def get_overrides(self) -> dict[RuleKey, dict[str, Any]]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.p + "overrides"))
+        return {_unkey(k): json.loads(v) for k, v in raw.items()}
+
+    async def overrides_version(self) -> int:
+        return int(await self.redis.get(self.p + "overrides:version") or 0)
+
+    async def set_override(
+        self, key: RuleKey, fields: Mapping[str, Any], audit: Sequence[Mapping[str, Any]]
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if fields:
+                pipe.hset(self.p + "overrides", _key(key), json.dumps(dict(fields)))
+            else:
+                pipe.hdel(self.p + "overrides", _key(key))
+            for entry in reversed(audit):  # newest first, fields of one change in order
+                pipe.lpush(self.p + "audit", json.dumps(dict(entry)))
+            pipe.ltrim(self.p + "audit", 0, _LOG_LIMIT - 1)
+            pipe.incr(self.p + "overrides:version")
+            await pipe.execute()
+
+    async def append_audit(self, entry: Mapping[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(self.p + "audit", json.dumps(dict(entry)))
+            pipe.ltrim(self.p + "audit", 0, _LOG_LIMIT - 1)
+            await pipe.execute()
+
+    async def list_audit(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
+        raw = await self.redis.lrange(self.p + "audit", 0, -1 if kind else limit - 1)
+        entries = [json.loads(v) for v in raw]
+        return [e for e in entries if kind is None or e.get("kind") == kind][:limit]
+
+    # outbox -------------------------------------------------------------------------------------------------
+    def _entry_key(self, entry_id: str) -> str:
+        return f"{self.p}outbox:e:{entry_id}"
+
+    async def enqueue(self, record: OutboxRecord) -> bool:
+        keys = [self.p + "outbox:due", self._entry_key(record.id)]
+        args: list[str | float] = [
+            record.id,
+            record.receiver,
+            record.payload,
+            record.created_at,
+            record.next_at,
+        ]
+        return bool(await self._enqueue(keys=keys, args=args))
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
+        token = uuid.uuid4().hex
+        args: list[str | float] = [now, now + lease_s, limit, token, self.p + "outbox:e:"]
+        flat = await self._claim(keys=[self.p + "outbox:due"], args=args)
+        claims = []
+        for i in range(0, len(flat), 8):
+            tok, eid, receiver, payload, created, next_at, attempts, reason = flat[i : i + 8]
+            record = OutboxRecord(
+                eid, receiver, payload, float(created), float(next_at), int(attempts), "pending", reason
+            )
+            claims.append(Claim(record, tok))
+        return claims
+
+    async def reschedule(self, entry_id: str, token: str, next_at: float, attempts: int, reason: str) -> bool:
+        keys = [self.p + "outbox:due", self._entry_key(entry_id)]
+        args: list[str | float] = [entry_id, token, next_at, attempts, reason]
+        return bool(await self._reschedule(keys=keys, args=args))
+
+    async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
+        keys = [self.p + "outbox:due", self._entry_key(entry_id)]
+        args: list[str | float] = [entry_id, token, state, attempts, reason, _DONE_TTL_S]
+        return bool(await self._finish(keys=keys, args=args))
+
+    async def get_entry(self, entry_id: str) -> OutboxRecord | None:
+        fields = cast("dict[str, str]", await self.redis.hgetall(self._entry_key(entry_id)))
+        return _record(fields) if fields else None
+
+    async def pending_entries(self) -> list[OutboxRecord]:
+        ids = cast("list[str]", await self.redis.zrange(self.p + "outbox:due", 0, -1))
+        records = [await self.get_entry(i) for i in ids]
+        return [r for r in records if r is not None]
+
+    async def log_delivery(self, entry: Mapping[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(self.p + "deliveries", json.dumps(dict(entry)))
+            pipe.ltrim(self.p + "deliveries", 0, _LOG_LIMIT - 1)
+            await pipe.execute()
+
+    async def list_deliveries(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in await self.redis.lrange(self.p + "deliveries", 0, limit - 1)]

@@ -1,0 +1,129 @@
+"""The Store protocol: everything alerting keeps between evaluations and across restarts.
+
+Two implementations: :class:`~alerting.memory_store.MemoryStore` (tests, demos) and
+:class:`~alerting.redis_store.RedisStore` (real use). Records cross the interface as the small dataclasses below
+or as JSON-safe dicts, so both stores serialise the same way.
+
+The outbox is the delivery contract: :meth:`Store.enqueue` is idempotent on the notification id;
+:meth:`Store.claim` hands out due entries under a lease (an abandoned claim becomes due again when its lease
+expires); :meth:`Store.finish` and :meth:`Store.reschedule` only succeed for the current lease token, so a
+worker that lost its lease cannot overwrite the newer holder's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from alerting.acks import Ack
+from alerting.lifecycle import AlertState
+from alerting.silences import Silence
+
+__all__ = ["Claim", "OutboxRecord", "RuleKey", "Store", "StoreError"]
+
+RuleKey = tuple[str, str]  # (kpi, rule)
+EntryState = Literal["pending", "delivered", "failed"]
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or holds something unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One outbox entry: ``payload`` is the serialised notification (see :mod:`alerting.outbox`)."""
+
+    id: str
+    receiver: str
+    payload: str
+    created_at: float
+    next_at: float
+    attempts: int = 0
+    state: EntryState = "pending"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A leased outbox entry; ``token`` proves the lease."""
+
+    record: OutboxRecord
+    token: str
+
+
+class Store(Protocol):
+    """Persistence for the alerting core. All methods are coroutines."""
+
+    # alert states (pending, firing, or resolved-not-yet-told)
+    async def get_alert(self, fingerprint: str) -> AlertState | None: ...
+    async def put_alert(self, state: AlertState) -> None: ...
+    async def delete_alert(self, fingerprint: str) -> None: ...
+    async def list_alerts(self) -> list[AlertState]: ...
+
+    # recent values per series, for change rules
+    async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
+        """Store a window's value (a revision replaces it); drop values older than ``retain_s``."""
+        ...
+
+    async def get_value(self, series: str, window_start: float) -> float | None: ...
+
+    # when each series of a KPI was last observed (labels JSON -> epoch seconds), for `missing_after`
+    async def touch_series(self, kpi: str, labels: str, at: float) -> None: ...
+    async def seen_series(self, kpi: str) -> dict[str, float]: ...
+
+    # notification groups (JSON-safe dicts, see alerting.grouping.GroupState)
+    async def list_groups(self) -> list[dict[str, Any]]: ...
+    async def create_group(self, key: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``data`` unless ``key`` exists; return what is stored (so racing workers agree on one group)."""
+        ...
+
+    async def put_group(self, key: str, data: Mapping[str, Any]) -> None: ...
+    async def delete_group(self, key: str) -> None: ...
+
+    # silences and acknowledgements
+    async def put_silence(self, silence: Silence) -> None: ...
+    async def delete_silence(self, silence_id: str) -> bool: ...
+    async def list_silences(self) -> list[Silence]: ...
+    async def put_ack(self, ack: Ack) -> None: ...
+    async def delete_ack(self, fingerprint: str) -> None: ...
+    async def list_acks(self) -> list[Ack]: ...
+
+    # the rules the running service uses (published so the API and CLI can validate overrides)
+    async def publish_rules(self, rules: Mapping[RuleKey, Mapping[str, Any]]) -> None: ...
+    async def get_rules(self) -> dict[RuleKey, dict[str, Any]]: ...
+
+    # threshold overrides: set atomically with their audit entries; the version changes on every write
+    async def get_overrides(self) -> dict[RuleKey, dict[str, Any]]: ...
+    async def overrides_version(self) -> int: ...
+    async def set_override(
+        self, key: RuleKey, fields: Mapping[str, Any], audit: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Replace the override of ``key`` (``{}`` removes it), append ``audit``, bump the version: atomically."""
+        ...
+
+    # audit log (threshold changes, acks, silences), newest first
+    async def append_audit(self, entry: Mapping[str, Any]) -> None: ...
+    async def list_audit(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]: ...
+
+    # outbox and delivery log
+    async def enqueue(self, record: OutboxRecord) -> bool:
+        """Add ``record`` unless its id is already known (queued or finished); ``True`` if added."""
+        ...
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` entries due at ``now`` until ``now + lease_s``; each with a fresh token."""
+        ...
+
+    async def reschedule(self, entry_id: str, token: str, next_at: float, attempts: int, reason: str) -> bool:
+        """Release the lease and make the entry due at ``next_at``; ``False`` if ``token`` is not the lease's."""
+        ...
+
+    async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
+        """Mark the entry delivered or failed (never due again); ``False`` if ``token`` is not the lease's."""
+        ...
+
+    async def get_entry(self, entry_id: str) -> OutboxRecord | None: ...
+    async def pending_entries(self) -> list[OutboxRecord]: ...
+    async def log_delivery(self, entry: Mapping[str, Any]) -> None: ...
+    async def list_deliveries(self, limit: int = 100) -> list[dict[str, Any]]: ...

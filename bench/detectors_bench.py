@@ -1,0 +1,75 @@
+"""Cost per update, state size per series, and the NAB score of the default detector.
+
+Usage::
+
+    .venv/bin/python bench/detectors_bench.py [--nab-dir ../shared/nab] [--no-nab] [--points 20000]
+
+Targets for the default kind (``seasonal``): <= 20 us per update and <= 2 KB of
+JSON state per series (100k series per worker), NAB standard >= 70 at the
+detector's fixed production threshold.  Prints what it measures, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detectors.checks import sample_series  # noqa: E402
+from detectors.nab import run_nab  # noqa: E402
+from detectors.registry import KINDS, make_detector  # noqa: E402
+
+TARGET_US, TARGET_BYTES = 20.0, 2048
+
+
+def cost(kind: str, points: list[tuple[float, float]]) -> tuple[float, int]:
+    """Microseconds per ``update`` (best of 3 runs) and bytes of JSON state at the end."""
+    best = float("inf")
+    for _ in range(3):
+        det = make_detector(kind)
+        start = time.perf_counter()
+        for ts, value in points:
+            det.update(ts, value)
+        best = min(best, time.perf_counter() - start)
+    return 1e6 * best / len(points), len(json.dumps(det.to_state()))
+
+
+def nab_scores(nab_dir: Path) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        rows = sum(r.rows for r in run_nab("seasonal", nab_dir / "data", out))
+        print(f"NAB run: {rows} rows in {time.perf_counter() - start:.1f} s")
+        threshold = make_detector("seasonal").threshold
+        for extra in ([], ["--threshold", repr(threshold)]):
+            cmd = [sys.executable, str(nab_dir / "nab_score.py"), "--data", str(nab_dir / "data"),
+                   "--labels", str(nab_dir / "labels" / "combined_windows.json"), "--results", out, *extra]
+            print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    default_nab = Path(__file__).resolve().parents[2] / "shared" / "nab"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nab-dir", type=Path, default=default_nab)
+    parser.add_argument("--no-nab", action="store_true")
+    parser.add_argument("--points", type=int, default=20000)
+    args = parser.parse_args()
+    print(f"{'kind':<12}{'us/update':>10}{'state bytes':>13}   (targets for seasonal: "
+          f"<= {TARGET_US:.0f} us, <= {TARGET_BYTES} B)")
+    for kind in KINDS:
+        n = args.points if kind == "seasonal" else max(args.points // 10, 500)  # River kinds are slow
+        us, size = cost(kind, sample_series(n, step_s=300.0))
+        verdict = ("ok" if us <= TARGET_US and size <= TARGET_BYTES else "MISSED") if kind == "seasonal" else ""
+        print(f"{kind:<12}{us:>10.1f}{size:>13}   {verdict}")
+    if not args.no_nab:
+        print()
+        nab_scores(args.nab_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Pure online anomaly detectors for KPI series (stdlib + River only).
+
+Public surface::
+
+    Verdict, Detector, DetectorError          detectors.base
+    KINDS, SENSITIVITIES, make_detector,
+    restore_detector                          detectors.registry
+    SeasonalDetector (kind "seasonal", the default), GaussianDetector ("gaussian"),
+    HalfSpaceTreesDetector ("hst"), PredictiveDetector ("predictive")
+    run_nab                                   detectors.nab
+
+Exceptions::
+
+    ValueError
+    └── DetectorError    bad input value, bad parameters, bad state, bad NAB files
+"""
+
+from detectors.base import Detector, DetectorError, Verdict
+from detectors.gaussian import GaussianDetector
+from detectors.hst import HalfSpaceTreesDetector
+from detectors.nab import run_nab
+from detectors.predictive import PredictiveDetector
+from detectors.registry import KINDS, SENSITIVITIES, make_detector, restore_detector
+from detectors.seasonal import SeasonalDetector
+
+__all__ = [
+    "KINDS", "SENSITIVITIES", "Detector", "DetectorError", "GaussianDetector", "HalfSpaceTreesDetector",
+    "PredictiveDetector", "SeasonalDetector", "Verdict", "make_detector", "restore_detector", "run_nab",
+]

@@ -1,0 +1,62 @@
+"""Catalog ``kind`` -> detector factory: the one list of detectors.
+
+A new detector is a module with a class that takes ``(sensitivity, **params)``
+and has ``kind``, ``from_state`` and ``_test_params``, plus one line in :data:`KINDS`; the conformance suite in
+``tests/detectors`` then runs against it automatically.
+
+Examples
+--------
+>>> det = make_detector("seasonal", "high")
+>>> restored = restore_detector(det.to_state())
+>>> restored.to_state() == det.to_state()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from detectors.base import SENSITIVITIES, Detector, DetectorError
+from detectors.gaussian import GaussianDetector
+from detectors.hst import HalfSpaceTreesDetector
+from detectors.predictive import PredictiveDetector
+from detectors.seasonal import SeasonalDetector
+
+__all__ = ["KINDS", "SENSITIVITIES", "make_detector", "restore_detector"]
+
+
+class _Restorable(Protocol):
+    def from_state(self, state: dict[str, Any]) -> Detector: ...
+
+
+#: kind -> detector class.  Each class also has ``from_state(state)`` and ``_test_params()``.
+KINDS: dict[str, Callable[..., Detector]] = {
+    "seasonal": SeasonalDetector,
+    "gaussian": GaussianDetector,
+    "hst": HalfSpaceTreesDetector,
+    "predictive": PredictiveDetector,
+}
+
+
+def make_detector(kind: str = "seasonal", sensitivity: str = "medium", **params: Any) -> Detector:
+    """A fresh detector of ``kind``; unknown kinds or parameters raise DetectorError."""
+    cls = _lookup(kind)
+    try:
+        return cls(sensitivity, **params)
+    except TypeError as exc:  # unknown keyword: say which kind refused it
+        raise DetectorError(f"bad parameters for detector kind {kind!r}: {exc}") from exc
+
+
+def restore_detector(state: dict[str, Any]) -> Detector:
+    """Rebuild a detector from ``to_state()`` output; the state names its kind."""
+    if not isinstance(state, dict) or "kind" not in state:
+        raise DetectorError("detector state must be a dict with a 'kind' key")
+    return cast(_Restorable, _lookup(state["kind"])).from_state(state)
+
+
+def _lookup(kind: Any) -> Callable[..., Detector]:
+    try:
+        return KINDS[kind]
+    except (KeyError, TypeError):
+        raise DetectorError(f"unknown detector kind {kind!r}; known: {sorted(KINDS)}") from None

@@ -1,0 +1,261 @@
+"""``kpimon threshold …`` and ``kpimon alerts …``: live tuning and alert handling against Redis.
+
+Both groups talk to the same Redis the workers use (``--redis-url`` / ``KPIMON_REDIS_URL``); changes reach
+running workers within about a second (they reload overrides every second). Every change is audited with
+``--who`` (default: ``$USER``).
+
+Examples::
+
+    kpimon threshold list
+    kpimon threshold set paid_orders low below=80 for=5m --comment "black friday"
+    kpimon threshold set paid_orders low below=null          # back to the catalog value
+    kpimon threshold history
+    kpimon alerts list
+    kpimon alerts ack 3f2a… --comment "looking"
+    kpimon alerts silence -m team=shop -m 'kpi=~paid_.*' --for 2h --comment "deploy"
+    kpimon alerts unsilence <id>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from redis.exceptions import RedisError
+
+from alerting.admin import (
+    AdminError,
+    acknowledge,
+    add_silence,
+    list_thresholds,
+    remove_silence,
+    set_threshold,
+)
+from alerting.redis_store import RedisStore
+
+__all__ = ["alerts", "threshold"]
+
+T = TypeVar("T")
+
+
+def _default_who() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _run(ctx: click.Context, action: Callable[[RedisStore], Awaitable[T]]) -> T:
+    """Run ``action`` against the configured Redis, turning failures into clear one-line errors."""
+    url, prefix = ctx.obj["redis_url"], ctx.obj["prefix"]
+
+    async def main() -> T:
+        store = RedisStore.from_url(url, prefix=prefix)
+        try:
+            return await action(store)
+        finally:
+            await store.aclose()
+
+    try:
+        return asyncio.run(main())
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (RedisError, OSError) as exc:
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+
+
+def _redis_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--prefix",
+        envvar="KPIMON_REDIS_PREFIX",
+        default="kpimon:",
+        show_default=True,
+        help="Key prefix (as configured for the workers).",
+    )(fn)
+    return click.option(
+        "--redis-url",
+        envvar="KPIMON_REDIS_URL",
+        default="redis://localhost:6379/0",
+        show_default=True,
+        help="Redis holding alert state (env KPIMON_REDIS_URL).",
+    )(fn)
+
+
+def _when(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _parse_value(text: str) -> Any:
+    """``80`` -> 80, ``[1,2]`` -> list, ``null`` -> None, anything else (``5m``) stays a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@click.group()
+@_redis_options
+@click.pass_context
+def threshold(ctx: click.Context, redis_url: str, prefix: str) -> None:
+    """Show and change alert thresholds of running workers (audited)."""
+    ctx.obj = {"redis_url": redis_url, "prefix": prefix}
+
+
+@threshold.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def threshold_list(ctx: click.Context, as_json: bool) -> None:
+    """Every rule with its effective tunable values (* = overridden)."""
+    rows = _run(ctx, list_thresholds)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no rules published yet (is a worker running against this Redis?)")
+    for row in rows:
+        values = " ".join(
+            f"{k}{'*' if k in row['overridden'] else ''}={json.dumps(v)}"
+            for k, v in row["values"].items()
+            if v is not None
+        )
+        click.echo(f"{row['kpi']}/{row['rule']} [{row['type']}, {row['severity']}] {values}")
+
+
+@threshold.command("get")
+@click.argument("kpi")
+@click.argument("rule")
+@click.pass_context
+def threshold_get(ctx: click.Context, kpi: str, rule: str) -> None:
+    """Effective values of one rule, as JSON."""
+    rows = [r for r in _run(ctx, list_thresholds) if r["kpi"] == kpi and r["rule"] == rule]
+    if not rows:
+        raise click.ClickException(f"no rule {rule!r} on KPI {kpi!r} (see `kpimon threshold list`)")
+    click.echo(json.dumps(rows[0], indent=2))
+
+
+@threshold.command("set")
+@click.argument("kpi")
+@click.argument("rule")
+@click.argument("assignments", nargs=-1, required=True)
+@click.option("--who", default=_default_who, show_default="$USER", help="Recorded in the audit trail.")
+@click.option("--comment", default="", help="Why (recorded in the audit trail).")
+@click.pass_context
+def threshold_set(
+    ctx: click.Context, kpi: str, rule: str, assignments: tuple[str, ...], who: str, comment: str
+) -> None:
+    """Set FIELD=VALUE pairs on KPI/RULE, e.g. `below=80 for=5m`; `field=null` resets to the catalog."""
+    fields: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: use FIELD=VALUE, e.g. below=80", param_hint="ASSIGNMENTS")
+        fields[name.strip()] = _parse_value(value.strip())
+    changes = _run(
+        ctx, lambda s: set_threshold(s, kpi, rule, fields, who=who, now=time.time(), comment=comment)
+    )
+    for c in changes:
+        click.echo(f"{kpi}/{rule} {c['field']}: {json.dumps(c['old'])} -> {json.dumps(c['new'])}")
+    if not changes:
+        click.echo("nothing changed (same values)")
+
+
+@threshold.command("history")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_context
+def threshold_history(ctx: click.Context, limit: int) -> None:
+    """Audit trail of threshold changes: when, who, old -> new."""
+    for e in _run(ctx, lambda s: s.list_audit(limit, kind="threshold")):
+        note = f"  # {e['comment']}" if e.get("comment") else ""
+        click.echo(
+            f"{_when(e['at'])} {e['who']}: {e['kpi']}/{e['rule']} {e['field']} "
+            f"{json.dumps(e['old'])} -> {json.dumps(e['new'])}{note}"
+        )
+
+
+@click.group()
+@_redis_options
+@click.pass_context
+def alerts(ctx: click.Context, redis_url: str, prefix: str) -> None:
+    """List, acknowledge and silence alerts."""
+    ctx.obj = {"redis_url": redis_url, "prefix": prefix}
+
+
+@alerts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def alerts_list(ctx: click.Context, as_json: bool) -> None:
+    """Pending, firing and just-resolved alerts."""
+
+    async def fetch(store: RedisStore) -> list[dict[str, Any]]:
+        acks = {a.fingerprint: a for a in await store.list_acks()}
+        out = []
+        for a in await store.list_alerts():
+            ack = acks.get(a.fingerprint)
+            out.append({**a.to_dict(), "acked_by": ack.by if ack and ack.incident == a.starts_at else None})
+        return sorted(out, key=lambda d: (d["state"], d["kpi"], d["rule"]))
+
+    rows = _run(ctx, fetch)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no active alerts")
+    for r in rows:
+        series = ",".join(f"{k}={v}" for k, v in sorted(r["series"].items())) or "total"
+        ack = f" acked by {r['acked_by']}" if r["acked_by"] else ""
+        click.echo(
+            f"{r['fingerprint']} {r['state']:<8} {r['severity']:<8} {r['kpi']}/{r['rule']} [{series}] "
+            f"since {_when(r['starts_at'] or r['active_since'])}: {r['summary']}{ack}"
+        )
+
+
+@alerts.command("ack")
+@click.argument("fingerprint")
+@click.option("--who", default=_default_who, show_default="$USER")
+@click.option("--comment", default="")
+@click.pass_context
+def alerts_ack(ctx: click.Context, fingerprint: str, who: str, comment: str) -> None:
+    """Acknowledge a firing alert: no more repeats or escalation until it resolves."""
+    ack = _run(ctx, lambda s: acknowledge(s, fingerprint, who=who, now=time.time(), comment=comment))
+    click.echo(f"acknowledged {ack.fingerprint} by {ack.by} at {_when(ack.at)}")
+
+
+@alerts.command("silence")
+@click.option(
+    "-m",
+    "--match",
+    "matchers",
+    multiple=True,
+    required=True,
+    help="Label matcher: name=value, name!=value, name=~regex, name!~regex (repeatable).",
+)
+@click.option("--for", "duration", default="1h", show_default=True, help="How long, e.g. 30m, 2h, 1d.")
+@click.option("--who", default=_default_who, show_default="$USER")
+@click.option("--comment", default="")
+@click.pass_context
+def alerts_silence(
+    ctx: click.Context, matchers: tuple[str, ...], duration: str, who: str, comment: str
+) -> None:
+    """Mute notifications of alerts matching all matchers, starting now."""
+    data = {"matchers": list(matchers), "duration": duration, "comment": comment}
+    silence = _run(ctx, lambda s: add_silence(s, data, who=who, now=time.time()))
+    click.echo(
+        f"silence {silence.id} until {_when(silence.ends_at)}: {', '.join(map(str, silence.matchers))}"
+    )
+
+
+@alerts.command("unsilence")
+@click.argument("silence_id")
+@click.option("--who", default=_default_who, show_default="$USER")
+@click.pass_context
+def alerts_unsilence(ctx: click.Context, silence_id: str, who: str) -> None:
+    """Remove a silence."""
+    _run(ctx, lambda s: remove_silence(s, silence_id, who=who, now=time.time()))
+    click.echo(f"removed silence {silence_id}")

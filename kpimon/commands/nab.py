@@ -1,0 +1,101 @@
+"""``kpimon nab``: run a detector over the NAB benchmark and score it twice.
+
+Runs :func:`detectors.nab.run_nab` (streaming, one parameter set, a fresh
+detector per file), then NAB's scorer ``nab_score.py`` for the optimised
+threshold (NAB's usual, slightly flattering number) and again at the
+detector's own fixed production threshold (the honest number).
+
+Examples::
+
+    kpimon nab                                   # seasonal, medium, ../shared/nab
+    kpimon nab --kind hst --results out/nab-hst
+    kpimon nab --kind seasonal -p memory_days=3 --threshold 0.55
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from detectors.base import DetectorError
+from detectors.nab import FileResult, run_nab
+from detectors.registry import KINDS, SENSITIVITIES, make_detector
+
+__all__ = ["nab"]
+
+# kpimon/commands/nab.py -> repository root -> its sibling "shared/nab"
+DEFAULT_NAB_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "nab"
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--param")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw  # plain words ("daily") need no JSON quotes
+    return params
+
+
+def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: float | None) -> None:
+    cmd = [sys.executable, str(scorer), "--data", str(data), "--labels", str(labels), "--results", str(results)]
+    if threshold is not None:
+        cmd += ["--threshold", repr(threshold)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    click.echo(done.stdout.rstrip())
+    if done.returncode != 0:
+        raise click.ClickException(f"nab_score.py failed ({done.returncode}): {done.stderr.strip()}")
+
+
+@click.command()
+@click.option("--kind", type=click.Choice(sorted(KINDS)), default="seasonal", show_default=True)
+@click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="medium", show_default=True)
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="Detector parameter (JSON value), the same for every file; repeatable.")
+@click.option("--nab-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_NAB_DIR,
+              show_default=True, help="NAB folder holding data/, labels/ and nab_score.py.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="NAB data folder [default: NAB_DIR/data].")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="combined_windows.json [default: NAB_DIR/labels/combined_windows.json].")
+@click.option("--scorer", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="nab_score.py [default: NAB_DIR/nab_score.py].")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("out/nab"),
+              show_default=True, help="Where the results CSVs go (one per data file).")
+@click.option("--threshold", type=float, default=None,
+              help="Fixed threshold to score at [default: the detector's own at this sensitivity].")
+def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
+        labels: Path | None, scorer: Path | None, results: Path, threshold: float | None) -> None:
+    """Run a detector over the Numenta Anomaly Benchmark and print NAB's scores."""
+    data = data or nab_dir / "data"
+    labels = labels or nab_dir / "labels" / "combined_windows.json"
+    scorer = scorer or nab_dir / "nab_score.py"
+    for path in (data, labels, scorer):
+        if not path.exists():
+            raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
+    kwargs = _parse_params(params)
+    try:
+        fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold
+        count = len(list(data.glob("*/*.csv")))
+        done: list[FileResult] = []
+
+        def progress(res: FileResult) -> None:
+            done.append(res)
+            click.echo(f"[{len(done):>2}/{count}] {res.name:<60} {res.rows:>6} rows "
+                       f"{res.detections:>4} alarms {1e6 * res.seconds / max(res.rows, 1):6.1f} us/row")
+
+        run_nab(kind, data, results, sensitivity, progress=progress, **kwargs)
+    except DetectorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("")
+    _score(scorer, data, labels, results, None)
+    click.echo("")
+    _score(scorer, data, labels, results, fixed)

@@ -1,0 +1,144 @@
+"""``kpimon demo``: the embedded broker, a worker and the simulator, with a live KPI table.
+
+Everything runs as child processes in one process group of ours; Ctrl-C or the end of
+``--duration`` stops them all (no orphans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from kpimon.catalog import load_catalog
+from kpimon.embedded import free_port, start_broker, wait_port
+
+__all__ = ["run_demo"]
+
+WATCH = ("gmv", "orders", "paid_orders", "visits", "conversion_rate", "average_order_value", "refund_rate")
+
+
+def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...], speedup: float, rate: float,
+             metrics_port: int) -> int:
+    console = Console()
+    cat = load_catalog(catalog)
+    logdir = Path(tempfile.mkdtemp(prefix="kpimon-demo-"))
+    console.print(f"[bold]kpimon demo[/] — logs in {logdir}")
+    broker = start_broker(log_path=logdir / "broker.log")
+    console.print(f"broker (Tansu, embedded) at {broker.bootstrap}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port = metrics_port or free_port()
+        procs.append(_spawn(["worker", "--catalog", catalog, "--broker", broker.bootstrap, "--metrics-port", str(port),
+                             "--speedup", str(speedup)], logdir / "worker.log"))
+        wait_port(port, 60, procs[0])
+        console.print(f"worker metrics: [link]http://127.0.0.1:{port}/metrics[/]")
+        sim = ["simulate", "--catalog", catalog, "--broker", broker.bootstrap, "--speedup", str(speedup),
+               "--rate", str(rate)]
+        for inc in incidents:
+            sim += ["--incident", inc]
+            console.print(f"scripted incident: [yellow]{inc}[/] (simulated minutes after start)")
+        procs.append(_spawn(sim, logdir / "simulator.log"))
+        title = {k.name: k.title_in(cat.defaults.language) for k in cat.kpis}
+        asyncio.run(_watch(console, broker.bootstrap, title, duration, procs))
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        for p in procs:
+            _stop(p)
+        broker.stop()
+    console.print(f"stopped cleanly; logs in {logdir}")
+    return 0
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen([sys.executable, "-m", "kpimon", *args], stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+async def _watch(console: Console, bootstrap: str, titles: dict[str, str], duration: float | None,
+                 procs: list[subprocess.Popen[bytes]]) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer("kpi.values", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    rows: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    regions: dict[float, dict[str, float | None]] = {}
+    start = time.monotonic()
+    try:
+        with Live(console=console, refresh_per_second=2) as live:
+            while duration is None or time.monotonic() - start < duration:
+                if any(p.poll() not in (None, 0) for p in procs):
+                    raise RuntimeError("a demo process died; see the logs")
+                batch = await consumer.getmany(timeout_ms=500)
+                for msgs in batch.values():
+                    for m in msgs:
+                        _record(orjson.loads(m.value), rows, regions)
+                live.update(_render(titles, rows, regions))
+    finally:
+        await consumer.stop()
+
+
+def _record(rec: dict[str, Any], rows: dict[str, list[tuple[float, dict[str, Any]]]],
+            regions: dict[float, dict[str, float | None]]) -> None:
+    if rec["kpi"] == "paid_orders" and set(rec["labels"]) == {"region"}:
+        regions.setdefault(rec["window_start"], {})[rec["labels"]["region"]] = rec["value"]
+    if rec["labels"] or rec["kpi"] not in WATCH:
+        return
+    series = rows.setdefault(rec["kpi"], [])
+    series[:] = [r for r in series if r[0] != rec["window_start"]] + [(rec["window_start"], rec)]
+    series.sort(key=lambda r: r[0])
+    del series[:-6]
+
+
+def _render(titles: dict[str, str], rows: dict[str, list[tuple[float, dict[str, Any]]]],
+            regions: dict[float, dict[str, float | None]]) -> Table:
+    starts = sorted({ws for series in rows.values() for ws, _ in series})[-6:]
+    table = Table(title="kpimon — last closed 1-minute windows (simulated UTC time)")
+    table.add_column("KPI")
+    for ws in starts:
+        table.add_column(time.strftime("%H:%M", time.gmtime(ws)), justify="right")
+    for kpi in WATCH:
+        vals = dict(rows.get(kpi, []))
+        table.add_row(titles.get(kpi, kpi), *[_fmt(vals[ws]["value"]) if ws in vals else "…" for ws in starts])
+    for region in ("east", "north", "south", "west"):
+        cells = []
+        for ws in starts:
+            v = regions.get(ws, {}).get(region)
+            cells.append("[bold red]0[/]" if v == 0 else _fmt(v))
+        table.add_row(f"paid orders · {region}", *cells)
+    return table
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) < 1:
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"

@@ -1,0 +1,58 @@
+"""Slack incoming webhook: Block Kit payload accepted; plain-text error bodies classified."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerting.notifiers.config import SlackSpec
+from alerting.notifiers.slack import SlackNotifier
+from tests.fixtures.im_servers import IMServer, Reply
+
+from ._samples import alert, notification, spec_for
+
+
+def _notifier(server: IMServer, **overrides: object) -> SlackNotifier:
+    spec = spec_for(server, **overrides)
+    assert isinstance(spec, SlackSpec)
+    return SlackNotifier(spec)
+
+
+async def test_blocks_payload_is_accepted(slack_server: IMServer) -> None:
+    tricky = alert(labels={"segment": "<vip> & co"})
+    outcome = await _notifier(slack_server).send(notification(tricky))
+    assert outcome.delivered and slack_server.problems == []
+    body = slack_server.requests[0].json
+    assert body["text"].startswith("[FIRING] critical · 支付订单数: paid_orders below 10 for 2m")
+    header, section, context = body["blocks"]
+    assert header["type"] == "header" and header["text"]["type"] == "plain_text"
+    text = section["text"]["text"]
+    assert section["text"]["type"] == "mrkdwn"
+    assert "*Value:* 9 orders" in text and "*Expected:* 42 orders (band 30 – 55 orders)" in text
+    assert "segment=&lt;vip&gt; &amp; co" in text  # mrkdwn control characters escaped
+    assert "<http://grafana.local/d/kpi-paid-orders?var-region=east|Open dashboard>" in text
+    assert context["elements"][0]["text"] == "http://kpimon.local"
+
+
+async def test_chinese_blocks(slack_server: IMServer) -> None:
+    await _notifier(slack_server, language="zh").send(notification())
+    assert "*当前值:* 9 orders" in slack_server.requests[0].json["blocks"][1]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (400, "invalid_payload", False),
+        (400, "user_not_found", False),
+        (403, "action_prohibited", False),
+        (404, "channel_not_found", False),
+        (404, "no_service", False),
+        (410, "channel_is_archived", False),
+        (500, "rollup_error", True),
+        (429, "rate_limited", True),
+    ],
+)
+async def test_plain_text_errors(slack_server: IMServer, status: int, code: str, retryable: bool) -> None:
+    slack_server.reply(Reply(status, text=code))
+    outcome = await _notifier(slack_server).send(notification())
+    assert (outcome.delivered, outcome.retryable) == (False, retryable)
+    assert code in outcome.reason

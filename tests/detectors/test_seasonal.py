@@ -1,0 +1,123 @@
+"""Behaviour of the default ``seasonal`` detector on business-like series."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.base import DetectorError, Verdict
+from detectors.registry import make_detector
+from detectors.seasonal import THRESHOLDS, SeasonalDetector
+
+STEP = 600.0  # 10-minute windows
+T0 = 1_704_067_200.0  # Monday 2024-01-01 00:00 UTC
+DAY = int(86400 / STEP)
+
+
+def business_series(days: int = 28, seed: int = 1, noise: float = 0.03) -> list[tuple[float, float]]:
+    """Orders per 10 minutes: afternoon peak, quiet nights, weekends at 60%, 3% noise."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(days * DAY):
+        ts = T0 + i * STEP
+        hour = (ts % 86400.0) / 3600.0
+        weekend = (int(ts // 86400.0) + 3) % 7 >= 5
+        base = 1000.0 * (0.3 + 0.7 * math.exp(-(((hour - 14.0) / 4.0) ** 2))) * (0.6 if weekend else 1.0)
+        out.append((ts, base * (1.0 + rng.gauss(0.0, noise))))
+    return out
+
+
+def run(points: list[tuple[float, float]], **params: object) -> list[Verdict]:
+    det = make_detector("seasonal", **params)  # type: ignore[arg-type]
+    return [det.update(ts, value) for ts, value in points]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_seasonal_series_raises_no_alarm_after_warm_up(seed: int) -> None:
+    verdicts = run(business_series(seed=seed))
+    assert verdicts[0].warming_up and not verdicts[DAY + 1].warming_up
+    alarms = [i for i, v in enumerate(verdicts) if v.is_anomaly]
+    assert alarms == []
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("spike", lambda v: v * 3.0), ("dip", lambda v: v * 0.4), ("drop to zero", lambda v: 0.0)])
+def test_spike_dip_and_drop_are_flagged_at_once(name: str, change: object) -> None:
+    points = business_series()
+    at = 20 * DAY + 14 * 6  # Sunday 14:00 of week 3, so the weekend profile is in play
+    ts, value = points[at]
+    points[at] = (ts, change(value))  # type: ignore[operator]
+    verdicts = run(points)
+    assert verdicts[at].is_anomaly, f"{name} not flagged"
+    assert verdicts[at].score >= THRESHOLDS["medium"]
+    assert not any(v.is_anomaly for v in verdicts[at + 2:at + DAY]), f"alarms linger after the {name}"
+
+
+def test_level_shift_becomes_the_new_normal_once() -> None:
+    points = business_series()
+    start = 15 * DAY + 10 * 6  # Tuesday 10:00, week 3
+    points = [(ts, v + 400.0 if i >= start else v) for i, (ts, v) in enumerate(points)]
+    verdicts = run(points)[start:start + 3 * DAY]
+    assert verdicts[0].is_anomaly, "the shift itself is news"
+    drifts = [i for i, v in enumerate(verdicts) if v.drift]
+    assert len(drifts) == 1, f"expected one drift event, got {drifts}"
+    assert drifts[0] <= 24, "a shift should be accepted within a few hours"
+    later = [i for i, v in enumerate(verdicts) if v.is_anomaly and i > drifts[0]]
+    assert later == [], "after the drift the new level is normal"
+
+
+def test_sensitivities_are_nested() -> None:
+    points = business_series(days=10, noise=0.08)
+    flagged = {s: {i for i, v in enumerate(run(points, sensitivity=s)) if v.is_anomaly}
+               for s in ("low", "medium", "high")}
+    assert flagged["low"] <= flagged["medium"] <= flagged["high"]
+
+
+def test_is_anomaly_matches_score_threshold_and_band() -> None:
+    det = SeasonalDetector(seasonality="none")
+    rng = random.Random(5)
+    for i in range(500):
+        value = rng.gauss(50.0, 5.0) + (60.0 if i % 97 == 0 else 0.0)
+        v = det.update(60.0 * i, value)
+        if v.warming_up:
+            continue
+        assert v.is_anomaly == (v.score >= det.threshold)
+        assert v.lower is not None and v.upper is not None
+        inside = v.lower < value < v.upper
+        # the band is the set of values that would not alarm (edges aside)
+        assert inside != v.is_anomaly or math.isclose(v.score, det.threshold, rel_tol=1e-6)
+
+
+def test_state_is_compact_plain_json() -> None:
+    det = SeasonalDetector()
+    for ts, value in business_series(days=8):
+        det.update(ts, value)
+    state = det.to_state()
+    assert "pickle" not in state
+    assert len(json.dumps(state)) <= 2048
+
+
+@pytest.mark.parametrize("params", [
+    {"sensitivity": "extreme"}, {"seasonality": "monthly"}, {"level_rate": 0.0}, {"level_rate": 2},
+    {"warmup": 0}, {"warmup": True}, {"clip": -1.0}, {"utc_offset_h": 30}, {"memory_days": math.inf}])
+def test_bad_parameters_are_refused(params: dict[str, object]) -> None:
+    with pytest.raises(DetectorError):
+        SeasonalDetector(**params)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=120),
+       st.floats(min_value=1.0, max_value=7200.0))
+def test_any_finite_series_gives_sane_verdicts(values: list[float], step: float) -> None:
+    det = SeasonalDetector(warmup=5, seasonality="daily")
+    for i, value in enumerate(values):
+        v = det.update(T0 + step * i, value)
+        assert 0.0 <= v.score <= 1.0
+        if not v.warming_up:
+            assert v.lower is not None and v.expected is not None and v.upper is not None
+            assert v.lower <= v.expected <= v.upper
