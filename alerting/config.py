@@ -4,6 +4,27 @@ The catalog loader hands this module plain mappings (already parsed from YAML); 
 returns an immutable :class:`AlertingConfig` or raises :class:`AlertingConfigError` listing *every* problem
 with its location, so nothing is ever applied halfway.
 
+Catalog shape (durations: ``30s``, ``5m``, ``1h``, ``1d`` or seconds)::
+
+    kpis:
+      - name: paid_orders
+        owner: shop                      # -> label team=shop
+        alerts:
+          - {name: low, type: threshold, below: 100, for: 5m, keep_firing_for: 2m, hysteresis: 5,
+             severity: critical}
+          - {name: drop, type: change, compare_to: same_window_last_week, below_pct: 30}
+          - {name: odd, type: anomaly, fire_on: [anomaly, drift], min_score: 0.8}
+          - {name: silent, type: absence, for: 10m, zero_is_absent: true, missing_after: 15m}
+    routes:                              # first match wins unless `continue: true`
+      - match: {team: shop, severity: critical}
+        match_re: {kpi: "paid_.*"}
+        channels: [shop_dingtalk]
+        group_by: [kpi]
+        group_wait: 30s
+        group_interval: 5m
+        repeat_interval: 4h
+        escalate: {after: 15m, channels: [oncall_email]}
+
 Exceptions::
 
     ValueError
@@ -141,7 +162,8 @@ class AnomalyRule(_RuleBase):
     """Fires on the detector's verdicts; ``min_score`` raises the bar (the alert-level sensitivity)."""
 
     type: Literal["anomaly"] = "anomaly"
-    on: list[Verdict] = Field(default_factory=lambda: list[Verdict](["anomaly"]), min_length=1)
+    # not `on`: YAML 1.1 reads an `on` key as the boolean true
+    fire_on: list[Verdict] = Field(default_factory=lambda: list[Verdict](["anomaly"]), min_length=1)
     min_score: float | None = Field(default=None, ge=0)
 
 
@@ -292,12 +314,14 @@ def _build_rules(
     kpi_rules: Mapping[str, Sequence[Mapping[str, Any]]],
     kpis: Mapping[str, KpiMeta],
     problems: list[tuple[Loc, str]],
+    kpi_locs: Mapping[str, Loc],
 ) -> dict[str, tuple[AlertRuleSpec, ...]]:
     rules: dict[str, tuple[AlertRuleSpec, ...]] = {}
     for kpi, items in kpi_rules.items():
-        base: Loc = ("kpis", kpi, "alerts")
+        where = kpi_locs.get(kpi, ("kpis", kpi))
+        base: Loc = (*where, "alerts")
         if kpi not in kpis:
-            problems.append((("kpis", kpi), "alerts for a KPI that is not in the catalog"))
+            problems.append((where, "alerts for a KPI that is not in the catalog"))
         specs: list[AlertRuleSpec] = []
         for i, item in enumerate(items):
             tag = item.get("type") if isinstance(item, Mapping) else None
@@ -349,8 +373,14 @@ def build_alerting_config(
     routes: Sequence[Mapping[str, Any]],
     channels: Mapping[str, Mapping[str, Any]],
     kpis: Mapping[str, KpiMeta],
+    *,
+    kpi_locs: Mapping[str, Loc] | None = None,
 ) -> AlertingConfig:
-    """Validate everything at once; raise :class:`AlertingConfigError` with every problem, or return the config."""
+    """Validate everything at once; raise :class:`AlertingConfigError` with every problem, or return the config.
+
+    Problem locations start with ``("kpis", <kpi name>)``; pass ``kpi_locs`` (name -> path of that KPI in the
+    catalog, e.g. ``{"paid_orders": ("kpis", 3)}`` when ``kpis:`` is a list) to get catalog paths instead.
+    """
     problems: list[tuple[Loc, str]] = []
     built_channels: dict[str, ChannelSpec] = {}
     for name, raw in channels.items():
@@ -361,7 +391,7 @@ def build_alerting_config(
             problems.extend(
                 _pydantic_problems(("channels", name), exc, tag if isinstance(tag, str) else None)
             )
-    rules = _build_rules(kpi_rules, kpis, problems)
+    rules = _build_rules(kpi_rules, kpis, problems, kpi_locs or {})
     built_routes = _build_routes(routes, channels, problems)
     if problems:
         raise AlertingConfigError(problems)

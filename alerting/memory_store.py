@@ -56,8 +56,12 @@ class MemoryStore:
     async def put_alert(self, state: AlertState) -> None:
         self.alerts[state.fingerprint] = json.dumps(state.to_dict())
 
-    async def delete_alert(self, fingerprint: str) -> None:
-        self.alerts.pop(fingerprint, None)
+    async def delete_alert(self, fingerprint: str, *, if_unchanged: AlertState | None = None) -> bool:
+        current = self.alerts.get(fingerprint)
+        if current is None or (if_unchanged is not None and current != json.dumps(if_unchanged.to_dict())):
+            return False
+        del self.alerts[fingerprint]
+        return True
 
     async def list_alerts(self) -> list[AlertState]:
         return [AlertState.from_dict(json.loads(raw)) for raw in self.alerts.values()]

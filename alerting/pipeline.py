@@ -226,7 +226,7 @@ class Pipeline:
         live = {a.fingerprint: a for a in alerts if a.state in ("pending", "firing")}
         for a in alerts:
             if a.state == "resolved" and (a.fingerprint in muted or a.fingerprint not in told_firing):
-                await self.store.delete_alert(a.fingerprint)
+                await self.store.delete_alert(a.fingerprint, if_unchanged=a)
         for ack in await self.store.list_acks():
             alert = live.get(ack.fingerprint)
             if alert is None or alert.starts_at != ack.incident:

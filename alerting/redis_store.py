@@ -36,6 +36,10 @@ __all__ = ["RedisStore"]
 _LOG_LIMIT = 10_000
 _DONE_TTL_S = 14 * 86400  # finished entries are kept so a re-enqueue of the same id stays a no-op
 
+_DELETE_IF = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'receiver', ARGV[2], 'payload', ARGV[3], 'created_at', ARGV[4],
@@ -101,7 +105,8 @@ def _record(fields: Mapping[str, str]) -> OutboxRecord:
 
 
 class RedisStore:
-    """Store over one Redis database. ``RedisStore.from_url("redis://localhost:6379/0")``."""
+    """Store over one Redis database. ``RedisStore.from_url("redis://localhost:6379/0")``; a client passed in
+    directly must use ``decode_responses=True``."""
 
     def __init__(self, client: aioredis.Redis, prefix: str = "kpimon:") -> None:
         self.redis = client
@@ -110,6 +115,7 @@ class RedisStore:
         self._claim = client.register_script(_CLAIM)
         self._reschedule = client.register_script(_RESCHEDULE)
         self._finish = client.register_script(_FINISH)
+        self._delete_if = client.register_script(_DELETE_IF)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kpimon:") -> RedisStore:
@@ -138,8 +144,11 @@ class RedisStore:
     async def put_alert(self, state: AlertState) -> None:
         await self.redis.hset(self.p + "alerts", state.fingerprint, json.dumps(state.to_dict()))
 
-    async def delete_alert(self, fingerprint: str) -> None:
-        await self.redis.hdel(self.p + "alerts", fingerprint)
+    async def delete_alert(self, fingerprint: str, *, if_unchanged: AlertState | None = None) -> bool:
+        if if_unchanged is None:
+            return bool(await self.redis.hdel(self.p + "alerts", fingerprint))
+        expected = json.dumps(if_unchanged.to_dict())
+        return bool(await self._delete_if(keys=[self.p + "alerts"], args=[fingerprint, expected]))
 
     async def list_alerts(self) -> list[AlertState]:
         raw = await self.redis.hgetall(self.p + "alerts")

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from alerting.config import AbsenceRule, AlertRuleSpec, AnomalyRule, ChangeRule, ThresholdRule
@@ -87,7 +88,7 @@ def _change(rule: ChangeRule, value: float | None, baseline: float | None) -> Co
 
 
 def _anomaly(rule: AnomalyRule, sample: Sample) -> Condition:
-    flagged = ("anomaly" in rule.on and sample.is_anomaly) or ("drift" in rule.on and sample.drift)
+    flagged = ("anomaly" in rule.fire_on and sample.is_anomaly) or ("drift" in rule.fire_on and sample.drift)
     if rule.min_score is not None and (sample.score is None or sample.score < rule.min_score):
         flagged = False
     band = ""
@@ -106,14 +107,16 @@ def evaluate(
     """Evaluate ``rule`` on ``sample``. ``firing`` enables threshold hysteresis; ``baseline`` feeds change rules."""
     if not rule.enabled:
         return Condition(False, "rule disabled")
+    # NaN/inf (e.g. a ratio over an empty window) carry no information: treat them as no data.
+    value = sample.value if sample.value is not None and math.isfinite(sample.value) else None
     if isinstance(rule, ThresholdRule):
-        cond = _threshold(rule, sample.value, firing)
+        cond = _threshold(rule, value, firing)
     elif isinstance(rule, ChangeRule):
-        cond = _change(rule, sample.value, baseline)
+        cond = _change(rule, value, baseline)
     elif isinstance(rule, AnomalyRule):
         cond = _anomaly(rule, sample)
     else:
-        cond = _absence(rule, sample.value)
+        cond = _absence(rule, value)
     if rule.summary and cond.active:
         fields = _Fields(value=_fmt(sample.value), kpi=sample.kpi, detail=cond.summary, **sample.labels)
         return Condition(True, rule.summary.format_map(fields))

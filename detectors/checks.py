@@ -54,6 +54,7 @@ def check_verdict_fields(make: Factory, points: Points) -> None:
         assert isinstance(v, Verdict), f"update returned {type(v).__name__}, not Verdict"
         assert v.ts == ts and v.value == value, "verdict must echo ts and value"
         assert 0.0 <= v.score <= 1.0, f"score {v.score} outside [0, 1]"
+        assert v.is_anomaly == (not v.warming_up and v.score >= det.threshold), "is_anomaly != score >= threshold"
         if v.warming_up:
             assert not v.is_anomaly and v.expected is None, "no alarm and no band while warming up"
             continue

@@ -23,7 +23,7 @@ class HalfSpaceTreesDetector(RiverDetector):
     Parameters
     ----------
     sensitivity : {"low", "medium", "high"}
-        Score thresholds 0.999, 0.997 and 0.99: on one feature River's scores
+        Score thresholds 0.999, 0.998 and 0.995: on one feature River's scores
         bunch up near 1, so the useful thresholds are high.
     n_trees, height, window_size, seed
         Passed to :class:`river.anomaly.HalfSpaceTrees`.
@@ -39,7 +39,7 @@ class HalfSpaceTreesDetector(RiverDetector):
     """
 
     kind: ClassVar[str] = "hst"
-    thresholds: ClassVar[dict[str, float]] = {"low": 0.999, "medium": 0.997, "high": 0.99}
+    thresholds: ClassVar[dict[str, float]] = {"low": 0.999, "medium": 0.998, "high": 0.995}
 
     def __init__(self, sensitivity: str = "medium", *, n_trees: int = 10, height: int = 8,
                  window_size: int = 250, seed: int = 42, warmup: int | None = None) -> None:

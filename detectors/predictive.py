@@ -27,11 +27,13 @@ class PredictiveDetector(RiverDetector):
     Parameters
     ----------
     sensitivity : {"low", "medium", "high"}
-        Score thresholds 1.0, 0.95 and 0.8 (1.0 = error beyond ``n_std``).
+        Alarm when the squared forecast error passes its running mean plus
+        ``n_std`` standard deviations (score 1.0).
     alpha, beta, gamma, seasonality
         Holt-Winters smoothing; ``gamma`` and ``seasonality`` only together.
-    n_std : float
-        Error threshold in standard deviations of the squared error.
+    n_std : float, optional
+        Error threshold in standard deviations of the squared error; by
+        default 4, 3 or 2 for low, medium, high sensitivity.
     warmup : int
         Points before the first verdict counts.
 
@@ -45,14 +47,17 @@ class PredictiveDetector(RiverDetector):
     """
 
     kind: ClassVar[str] = "predictive"
-    thresholds: ClassVar[dict[str, float]] = {"low": 1.0, "medium": 0.95, "high": 0.8}
+    # River's score reaches 1.0 exactly when the error passes n_std: sensitivity picks n_std instead
+    thresholds: ClassVar[dict[str, float]] = {"low": 1.0, "medium": 1.0, "high": 1.0}
+    n_stds: ClassVar[dict[str, float]] = {"low": 4.0, "medium": 3.0, "high": 2.0}
     _pure_score: ClassVar[bool] = False
 
     def __init__(self, sensitivity: str = "medium", *, alpha: float = 0.3, beta: float = 0.05,
-                 gamma: float | None = None, seasonality: int = 0, n_std: float = 3.0,
+                 gamma: float | None = None, seasonality: int = 0, n_std: float | None = None,
                  warmup: int = 30) -> None:
         super().__init__(sensitivity, warmup=warmup, alpha=alpha, beta=beta, gamma=gamma,
-                         seasonality=seasonality, n_std=n_std)
+                         seasonality=seasonality,
+                         n_std=self.n_stds.get(sensitivity, 3.0) if n_std is None else n_std)
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:

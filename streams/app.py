@@ -55,14 +55,46 @@ class WorkerConfig:
 
 
 class _StateTable(faust.Table):  # type: ignore[misc]
-    """A Faust table that tells the worker when recovery has finished, so it can rebuild engines."""
+    """A Faust table that completes recovery from the changelog's true end, then tells the worker.
+
+    The embedded broker reports a partition's end offset as the base offset of its last record
+    batch (shared/FACTS.md), so Faust's recovery stops one batch short. After Faust's pass we read
+    each assigned changelog partition again until fetches come back empty, which is correct on
+    any broker, and apply what Faust missed.
+    """
 
     on_recovered: Callable[[set[TP]], None] | None = None
+    bootstrap: str = ""
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
+        mine = [tp for tp in active_tps if tp.topic == self.changelog_topic.get_topic_name()]
+        if mine and self.bootstrap:
+            await self._read_to_end(mine)
         if self.on_recovered is not None:
             self.on_recovered(active_tps)
+
+    async def _read_to_end(self, tps: list[TP]) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(tp.topic, tp.partition) for tp in tps])
+            await consumer.seek_to_beginning()
+            empty = 0
+            while empty < 2:
+                batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+                empty = 0 if batch else empty + 1
+                for msgs in batch.values():
+                    for m in msgs:
+                        if m.value is None:
+                            self.data.pop(m.key, None)
+                        else:
+                            self.data[m.key] = m.value
+        finally:
+            await consumer.stop()
 
 
 class Worker:
@@ -114,6 +146,7 @@ class Worker:
         table = _StateTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions,
                             key_type=bytes, value_type=bytes)
         table.on_recovered = self._on_recovered
+        table.bootstrap = self.cfg.broker
         app.tables.add(table)
         return table
 

@@ -150,7 +150,7 @@ def threshold_get(ctx: click.Context, kpi: str, rule: str) -> None:
 def threshold_set(
     ctx: click.Context, kpi: str, rule: str, assignments: tuple[str, ...], who: str, comment: str
 ) -> None:
-    """Set FIELD=VALUE pairs on KPI/RULE, e.g. `below=80 for=5m`; `field=null` resets to the catalog."""
+    """Set FIELD=VALUE pairs on KPI/RULE (`below=80 for=5m`; `below=null` resets to the catalog)."""
     fields: dict[str, Any] = {}
     for item in assignments:
         name, sep, value = item.partition("=")

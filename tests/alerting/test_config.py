@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from alerting.config import (
@@ -94,7 +96,7 @@ def test_every_problem_is_listed_with_its_location() -> None:
         ({"type": "threshold", "below": 1, "labels": {"__x": "y"}}, "bad label name"),
         ({"type": "threshold", "below": 1, "for": -5}, "finite number >= 0"),
         ({"type": "threshold", "below": 1, "frobnicate": 1}, "Extra inputs are not permitted"),
-        ({"type": "anomaly", "on": []}, "at least 1 item"),
+        ({"type": "anomaly", "fire_on": []}, "at least 1 item"),
         ({"type": "change", "above_pct": -3}, "greater than 0"),
         ({"type": "threshold", "below": 1, "name": "Bad Name"}, "String should match pattern"),
     ],
@@ -139,3 +141,41 @@ def test_good_durations() -> None:
         90.0,
         1.5,
     ]
+
+
+def test_problem_locations_can_follow_the_catalog_layout() -> None:
+    with pytest.raises(AlertingConfigError) as info:
+        build_alerting_config(
+            {"visits": [{"type": "threshold", "below": "x"}]}, [], {}, KPIS, kpi_locs={"visits": ("kpis", 1)}
+        )
+    assert info.value.problems[0][0] == ("kpis", 1, "alerts", 0, "below")
+
+
+def test_the_documented_catalog_shape_is_valid() -> None:
+    import textwrap
+
+    import yaml
+
+    import alerting.config
+
+    doc = alerting.config.__doc__ or ""
+    data = yaml.safe_load(
+        textwrap.dedent(doc.split("Catalog shape")[1].split("::", 1)[1].split("Exceptions::")[0])
+    )
+    kpi = data["kpis"][0]
+    channels: dict[str, dict[str, Any]] = {
+        "shop_dingtalk": {"type": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=x"},
+        "oncall_email": {
+            "type": "email",
+            "host": "smtp.example.com",
+            "from": "k@example.com",
+            "to": ["o@example.com"],
+        },
+    }
+    cfg = build_alerting_config(
+        {kpi["name"]: kpi["alerts"]},
+        data["routes"],
+        channels,
+        {kpi["name"]: KpiMeta(name=kpi["name"], owner=kpi["owner"])},
+    )
+    assert [r.type for r in cfg.rules["paid_orders"]] == ["threshold", "change", "anomaly", "absence"]

@@ -178,7 +178,9 @@ async def test_silenced_then_unsilenced_alert_is_notified_again(clock: Clock, re
     svc = service(clock, receiver, CRITICAL, [{"channels": ["ops"], "group_wait": 0}], store)
     await window(svc, clock, 1)
     await run(svc, clock, 10)
-    silence = await add_silence(store, {"matchers": ["kpi=orders"], "duration": "1d"}, who="ann", now=clock.now)
+    silence = await add_silence(
+        store, {"matchers": ["kpi=orders"], "duration": "1d"}, who="ann", now=clock.now
+    )
     await run(svc, clock, 60)
     assert await store.list_groups() == []  # nothing left to tell in the group
     await remove_silence(store, silence.id, who="ann", now=clock.now)

@@ -138,7 +138,8 @@ async def test_worker_killed_while_sending_then_another_delivers_once(
     await asyncio.gather(task, return_exceptions=True)
     receiver.hang = False
 
-    new = make_service(RedisStore.from_url(redis_server, prefix=redis_prefix), clock, receiver)
+    new_store = RedisStore.from_url(redis_server, prefix=redis_prefix)
+    new = make_service(new_store, clock, receiver)
     clock.advance(old.outbox.lease_s + 1)
     for _ in range(3):
         await new.tick()
@@ -146,6 +147,7 @@ async def test_worker_killed_while_sending_then_another_delivers_once(
     assert receiver.unique() == len(receiver.posts) == 5
     assert set(receiver.keys) == set(receiver.hung)  # the same ids: receivers can deduplicate
     await old_store.aclose()
+    await new_store.aclose()
 
 
 async def test_enqueue_is_idempotent_on_the_notification_id(redis_store: RedisStore) -> None:

@@ -51,7 +51,7 @@ def test_anomaly_rule_uses_verdicts_and_min_score() -> None:
     assert evaluate(rule, s(5, is_anomaly=True, score=0.9, expected=20, lower=15, upper=25)).active
     assert not evaluate(rule, s(5, is_anomaly=True, score=0.5)).active
     assert not evaluate(rule, s(5, is_anomaly=False, score=0.99)).active
-    drift = AnomalyRule(on=["drift"])
+    drift = AnomalyRule(fire_on=["drift"])
     cond = evaluate(drift, s(5, drift=True))
     assert cond.active and "new normal" in cond.summary
     assert not evaluate(drift, s(5, is_anomaly=True)).active
@@ -66,3 +66,8 @@ def test_absence_rule() -> None:
 def test_summary_template_with_unknown_field_does_not_break() -> None:
     rule = ThresholdRule(below=10, summary="{kpi} low: {value} ({detail}) {nope}")
     assert evaluate(rule, s(3)).summary == "orders low: 3 (3 is below 10) {nope}"
+
+
+def test_non_finite_values_are_no_data() -> None:
+    assert not evaluate(ThresholdRule(above=10), s(float("inf"))).active
+    assert evaluate(AbsenceRule(), s(float("nan"))).active

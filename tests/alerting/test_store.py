@@ -152,3 +152,17 @@ async def test_pending_state_survives_a_restart(
     clock.advance(120)
     two = AlertService(config, redis_store, clock=clock)
     assert [t.new for t in await two.observe(Sample("orders", {}, 60, 120, 1.0))] == ["firing"]
+
+
+async def test_conditional_delete_keeps_a_concurrent_update(store: Store) -> None:
+    fired = advance(
+        new_state("orders", "low", {}, {"kpi": "orders"}, "warning"), True, now=1.0, for_s=0, keep_s=0
+    )
+    resolved = advance(fired, False, now=2.0, for_s=0, keep_s=0)
+    await store.put_alert(resolved)
+    again = advance(resolved, True, now=3.0, for_s=0, keep_s=0)
+    await store.put_alert(again)  # an evaluation re-fired it after the cleanup read `resolved`
+    assert not await store.delete_alert(resolved.fingerprint, if_unchanged=resolved)
+    assert await store.get_alert(again.fingerprint) == again
+    assert await store.delete_alert(again.fingerprint, if_unchanged=again)
+    assert not await store.delete_alert(again.fingerprint)

@@ -58,10 +58,11 @@ def test_spike_dip_and_drop_are_flagged_at_once(name: str, change: object) -> No
     assert not any(v.is_anomaly for v in verdicts[at + 2:at + DAY]), f"alarms linger after the {name}"
 
 
-def test_level_shift_becomes_the_new_normal_once() -> None:
+@pytest.mark.parametrize("step", [400.0, -600.0, 3000.0])
+def test_level_shift_becomes_the_new_normal_once(step: float) -> None:
     points = business_series()
     start = 15 * DAY + 10 * 6  # Tuesday 10:00, week 3
-    points = [(ts, v + 400.0 if i >= start else v) for i, (ts, v) in enumerate(points)]
+    points = [(ts, v + step if i >= start else v) for i, (ts, v) in enumerate(points)]
     verdicts = run(points)[start:start + 3 * DAY]
     assert verdicts[0].is_anomaly, "the shift itself is news"
     drifts = [i for i, v in enumerate(verdicts) if v.drift]
