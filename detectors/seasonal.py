@@ -144,16 +144,16 @@ class SeasonalDetector:
     """
 
     kind = "seasonal"
-    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "bias", "dev",
+    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "dev",
                  "recent", "shift", "tail", "peaks", "daily", "weekend")
 
     def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
-                 level_rate: float = 0.1, level_days: float = 3.0, season_rate: float = 0.3, dev_rate: float = 0.005,
+                 level_rate: float = 0.1, season_rate: float = 0.3, dev_rate: float = 0.005,
                  clip: float = 3.0, warmup: int = 30, drift_limit: float = 24.0,
                  memory_days: float = 6.0, utc_offset_h: float = 0.0) -> None:
         self.params: dict[str, Any] = {
             "sensitivity": sensitivity, "seasonality": seasonality, "level_rate": level_rate,
-            "level_days": level_days, "season_rate": season_rate, "dev_rate": dev_rate, "clip": clip, "warmup": warmup,
+            "season_rate": season_rate, "dev_rate": dev_rate, "clip": clip, "warmup": warmup,
             "drift_limit": drift_limit, "memory_days": memory_days, "utc_offset_h": utc_offset_h}
         _validate(self.params)
         self.threshold = THRESHOLDS[sensitivity]
@@ -162,8 +162,7 @@ class SeasonalDetector:
         self.n = 0
         self.t_first = self.t_last = 0.0
         self.dt = 0.0  # typical sampling interval in seconds, 0 until known
-        self.level = 0.0  # slow level: with the profile, the expected value
-        self.bias = 0.0  # fast average of what they miss: the recent wander of the series
+        self.level = 0.0
         self.dev = 0.0
         self.recent = 0.0  # fast average of (capped) residuals: small shifts show here first
         self.shift = 0.0  # the same, uncapped: the size of a shift in progress
@@ -225,7 +224,7 @@ class SeasonalDetector:
     def _judge(self, ts: float, value: float) -> tuple[Verdict, float, float, float, _Season]:
         """Verdict plus what learning needs: residual, its capped value, sigma, seasonal position."""
         season = self._season_at(ts)
-        expected = self.level + season[0] + self.bias
+        expected = self.level + season[0]
         r = value - expected
         sigma = _SIGMA_PER_DEV * self.dev
         floor = 1e-3 * abs(self.level) + 1e-9  # a perfectly flat series must not make 0.1% a disaster
@@ -269,16 +268,13 @@ class SeasonalDetector:
         p = self.params
         self._learn_interval(ts)
         self.n += 1
-        r0 = r + self.bias  # residual against the slow level and the profile alone
         if warming_up:  # running means first, so the start does not crawl up from zero
-            self.level += max(p["level_rate"], 1.0 / self.n) * r0
+            self.level += max(p["level_rate"], 1.0 / self.n) * r
             self.dev += max(p["dev_rate"], 1.0 / self.n) * (abs(r) - self.dev)
             return False
         c = p["clip"] * sigma
-        rh = c if r > c else (-c if r < -c else r)  # Huber steps: an outlier moves us a bounded amount
-        self.bias += p["level_rate"] * rh
-        rh = c if r0 > c else (-c if r0 < -c else r0)
-        a = min(0.5, self.dt / (86400.0 * p["level_days"]))
+        rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
+        a = p["level_rate"]
         self.level += a * rh
         if self.daily and self.dt > 0.0:
             self._learn_season(season, (1.0 - a) * rh)
@@ -287,8 +283,8 @@ class SeasonalDetector:
         self.shift += _MEAN_RATE * (r - self.shift)
         if self._cusum.step(r / sigma, r) is None:
             return False
-        self.level += self.bias + self.shift  # jump to the new normal instead of crawling there
-        self.recent = self.shift = self.bias = 0.0
+        self.level += self.shift  # jump to the new normal instead of crawling there
+        self.recent = self.shift = 0.0
         return True
 
     def _learn_surprise(self, r: float, rc: float, sigma: float) -> None:
@@ -326,7 +322,7 @@ class SeasonalDetector:
     def to_state(self) -> dict[str, Any]:
         """Plain-JSON state (about 1.2 KB): parameters plus the learned numbers."""
         return {"kind": self.kind, "version": 1, "params": dict(self.params), "n": self.n,
-                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "bias": self.bias, "dev": self.dev,
+                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "dev": self.dev,
                 "recent": self.recent, "shift": self.shift, "tail": self.tail, "peaks": list(self.peaks), "cusum": self._cusum.to_list(),
                 "daily": list(self.daily), "weekend": list(self.weekend)}
 
@@ -337,7 +333,7 @@ class SeasonalDetector:
             det = cls(**state["params"])
             det.n = int(state["n"])
             det.t_first, det.t_last, det.dt = float(state["t_first"]), float(state["t_last"]), float(state["dt"])
-            det.level, det.bias, det.dev = float(state["level"]), float(state["bias"]), float(state["dev"])
+            det.level, det.dev = float(state["level"]), float(state["dev"])
             det.recent, det.shift = float(state["recent"]), float(state["shift"])
             det.tail = float(state["tail"])
             det.peaks = [float(x) for x in state["peaks"]]
@@ -364,7 +360,7 @@ def _validate(p: dict[str, Any]) -> None:
     for name in ("level_rate", "season_rate", "dev_rate"):
         if not isinstance(p[name], (int, float)) or not 0.0 < p[name] <= 1.0:
             raise DetectorError(f"{name} must be in (0, 1], got {p[name]!r}")
-    for name in ("clip", "drift_limit", "memory_days", "level_days"):
+    for name in ("clip", "drift_limit", "memory_days"):
         if not isinstance(p[name], (int, float)) or not 0.0 < p[name] < math.inf:
             raise DetectorError(f"{name} must be a positive number, got {p[name]!r}")
     if isinstance(p["warmup"], bool) or not isinstance(p["warmup"], int) or p["warmup"] < 1:
