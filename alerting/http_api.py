@@ -53,6 +53,8 @@ def _auth_middleware(token: str) -> Middleware:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)     # e.g. /metrics and /healthz when mounted in the worker
         given = request.headers.get("Authorization", "").encode()
         # compare_digest: the comparison time does not tell how many leading bytes were right.
         if not hmac.compare_digest(given, expected):

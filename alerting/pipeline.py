@@ -32,8 +32,10 @@ _HIDDEN = frozenset({"alertname", "kpi", "severity"})  # shown as AlertInfo fiel
 
 
 class _Safe(dict[str, str]):
+    # A dimension the series does not have (the total series has none) selects Grafana's "All",
+    # which on kpimon's boards shows the total.
     def __missing__(self, key: str) -> str:
-        return ""
+        return "%24__all"
 
 
 def alert_info(a: AlertState, status: str, config: AlertingConfig, language: str) -> AlertInfo:

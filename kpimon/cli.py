@@ -9,6 +9,7 @@ import time
 
 import click
 
+import kpimon.validation  # noqa: F401 - registers the alert/detector catalog checks
 from kpimon.catalog import CatalogError, load_catalog
 from kpimon.settings import Settings
 
@@ -67,10 +68,14 @@ def check(catalog: str | None) -> None:
               help="wall seconds to wait for the other partitions' partials before a window is final anyway")
 @click.option("--topic-prefix", default=lambda: _settings().topic_prefix, show_default="''",
               help="prefix for kpimon's own topics (kpi.values, kpi.partials, kpi.deadletter, kpi.anomalies)")
-@click.option("--redis-url", default=lambda: _settings().redis_url, help="Redis for alert state (env KPIMON_REDIS_URL)")
+@click.option("--redis-url", default=lambda: _settings().redis_url,
+              help="Redis for alert state, silences, acks, overrides, outbox (env KPIMON_REDIS_URL; default: in memory)")
+@click.option("--redis-prefix", default=lambda: _settings().redis_prefix, show_default="kpimon:")
+@click.option("--api-token", default=None, help="bearer token for the /api/* endpoints (env KPIMON_API_TOKEN; off without)")
 @click.option("--loglevel", "-l", default="warning", show_default=True)
 def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id: str, idle_ms: int,
-           partition_wait: float, topic_prefix: str, redis_url: str | None, loglevel: str) -> None:
+           partition_wait: float, topic_prefix: str, redis_url: str | None, redis_prefix: str, api_token: str | None,
+           loglevel: str) -> None:
     """Run a stream worker (several workers with one --app-id share the partitions)."""
     from kpimon.wiring import build_worker, run_worker
     from streams.plan import compile_plan
@@ -79,7 +84,11 @@ def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id:
     cat = _load(catalog)
     settings = _settings().model_copy(update={"broker": broker, "metrics_port": metrics_port, "speedup": speedup,
                                               "app_id": app_id, "topic_prefix": topic_prefix,
-                                              "redis_url": redis_url})
+                                              "redis_url": redis_url, "redis_prefix": redis_prefix})
+    if api_token:
+        from pydantic import SecretStr
+
+        settings = settings.model_copy(update={"api_token": SecretStr(api_token)})
     topics = Topics(internal_partitions=settings.partitions).with_prefix(topic_prefix)
     asyncio.run(ensure_topics(broker, compile_plan(cat), topics))
     click.echo(f"kpimon worker: {len(cat.kpis)} KPIs, broker {broker}, metrics http://127.0.0.1:{metrics_port}/metrics")

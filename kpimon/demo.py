@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from kpimon.catalog import load_catalog
+from kpimon.demo_sinks import Sinks
 from kpimon.embedded import free_port, start_broker, wait_port
 
 __all__ = ["run_demo"]
@@ -38,11 +39,15 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
     console.print(f"[bold]kpimon demo[/] — logs in {logdir}")
     broker = start_broker(log_path=logdir / "broker.log")
     console.print(f"broker (Tansu, embedded) at {broker.bootstrap}")
+    sinks = Sinks(free_port(), free_port()).start()
+    console.print(f"alert receivers: SMTP 127.0.0.1:{sinks.smtp_port}, DingTalk-style webhook 127.0.0.1:{sinks.http_port}")
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sinks.smtp_port), "SMTP_STARTTLS": "false",
+           "DINGTALK_WEBHOOK": f"http://127.0.0.1:{sinks.http_port}/robot/send?access_token=demo"}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         port = metrics_port or free_port()
         procs.append(_spawn(["worker", "--catalog", catalog, "--broker", broker.bootstrap, "--metrics-port", str(port),
-                             "--speedup", str(speedup)], logdir / "worker.log"))
+                             "--speedup", str(speedup)], logdir / "worker.log", env))
         wait_port(port, 60, procs[0])
         console.print(f"worker metrics: [link]http://127.0.0.1:{port}/metrics[/]")
         sim = ["simulate", "--catalog", catalog, "--broker", broker.bootstrap, "--speedup", str(speedup),
@@ -52,21 +57,24 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
             console.print(f"scripted incident: [yellow]{inc}[/] (simulated minutes after start)")
         procs.append(_spawn(sim, logdir / "simulator.log"))
         title = {k.name: k.title_in(cat.defaults.language) for k in cat.kpis}
-        asyncio.run(_watch(console, broker.bootstrap, title, duration, procs))
+        asyncio.run(_watch(console, broker.bootstrap, title, duration, procs, sinks))
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
         for p in procs:
             _stop(p)
         broker.stop()
+        sinks.stop()
+    for d in list(sinks.received)[-10:]:
+        console.print(f"alert delivered via {d.channel}: {d.text}")
     console.print(f"stopped cleanly; logs in {logdir}")
     return 0
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen([sys.executable, "-m", "kpimon", *args], stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -82,7 +90,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _watch(console: Console, bootstrap: str, titles: dict[str, str], duration: float | None,
-                 procs: list[subprocess.Popen[bytes]]) -> None:
+                 procs: list[subprocess.Popen[bytes]], sinks: Sinks) -> None:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer("kpi.values", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
@@ -100,7 +108,7 @@ async def _watch(console: Console, bootstrap: str, titles: dict[str, str], durat
                 for msgs in batch.values():
                     for m in msgs:
                         _record(orjson.loads(m.value), rows, regions)
-                live.update(_render(titles, rows, regions))
+                live.update(Group(_render(titles, rows, regions), _alerts(sinks)))
     finally:
         await consumer.stop()
 
@@ -142,3 +150,14 @@ def _fmt(value: float | None) -> str:
     if abs(value) < 1:
         return f"{value:.3f}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def _alerts(sinks: Sinks) -> Table:
+    table = Table(title="alerts delivered (local SMTP and DingTalk-style receivers)")
+    table.add_column("channel")
+    table.add_column("message")
+    for d in list(sinks.received)[-6:]:
+        table.add_row(d.channel, d.text)
+    if not sinks.received:
+        table.add_row("-", "none yet")
+    return table

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     redis_url: str | None = None
+    redis_prefix: str = "kpimon:"
     api_token: SecretStr | None = None
     speedup: float = Field(default=1.0, gt=0)
     partitions: int = Field(default=4, ge=1)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from alerting.config import AlertingConfig, build_alerting_config
+from alerting.config import KpiMeta as AlertKpiMeta
+from alerting.memory_store import MemoryStore
+from alerting.redis_store import RedisStore
+from alerting.service import AlertService
 from kpimon.catalog import Catalog
 from kpimon.settings import Settings
 from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta
+from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import Topics
 
-__all__ = ["build_worker", "kpi_meta", "run_worker"]
+__all__ = ["alerting_config", "build_worker", "kpi_meta", "run_worker"]
+
+log = logging.getLogger("kpimon")
 
 
 def kpi_meta(catalog: Catalog) -> dict[str, KpiMeta]:
@@ -26,12 +34,39 @@ def kpi_meta(catalog: Catalog) -> dict[str, KpiMeta]:
     return out
 
 
+def dashboard_template(catalog: Catalog, kpi: str) -> str:
+    """Link to the KPI's value panel; ``{dim}`` placeholders are filled with the alert's series labels."""
+    from grafana.dashboards import PANEL
+    from grafana.links import dashboard_url
+
+    spec = catalog.kpi(kpi)
+    url = f"{dashboard_url(catalog.grafana.url, catalog, kpi)}?viewPanel={PANEL['value']}"
+    return url + "".join(f"&var-{dim}={{{dim}}}" for dim in spec.dimensions)
+
+
+def alerting_config(catalog: Catalog) -> AlertingConfig:
+    """The catalog's alerts, routes and channels, validated (raises AlertingConfigError)."""
+    metas = {k.name: AlertKpiMeta(name=k.name, title=k.title or {"en": k.name}, unit=k.unit, owner=k.owner,
+                                  dashboard_url=dashboard_template(catalog, k.name)) for k in catalog.kpis}
+    return build_alerting_config({k.name: k.alerts for k in catalog.kpis}, catalog.routes, catalog.channels, metas,
+                                 kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)})
+
+
 def build_worker(catalog: Catalog, settings: Settings, **overrides: Any) -> Worker:
     cfg = WorkerConfig(broker=settings.broker, app_id=settings.app_id, metrics_host=settings.metrics_host,
                        metrics_port=settings.metrics_port, speedup=settings.speedup,
                        topics=Topics(internal_partitions=settings.partitions).with_prefix(settings.topic_prefix),
                        **overrides)
-    return Worker(compile_plan(catalog), kpi_meta(catalog), cfg)
+    specs = {k.name: DetectorSpecLite(k.detector.kind, k.detector.sensitivity, k.detector.params)
+             for k in catalog.kpis if k.detector.enabled}
+    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else MemoryStore()
+    if not settings.redis_url:
+        log.warning("no --redis-url: alert state is kept in memory and lost on restart")
+    clock = EventClock(settings.speedup)
+    service = AlertService(alerting_config(catalog), store, clock=clock.now)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    return Worker(compile_plan(catalog), kpi_meta(catalog), cfg, observers=Observers(specs, service, clock),
+                  api_token=token)
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

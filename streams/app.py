@@ -24,10 +24,12 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.attainment import Attainment
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import KpiCollector, KpiMeta, OpsCounters
 from streams.merge import KpiValue, Merger
+from streams.observers import DET_PREFIX, Observers, anomaly_record
 from streams.plan import Plan
 from streams.topics import Topics
 
@@ -101,15 +103,24 @@ class Worker:
     """Builds the Faust app for a plan; ``app`` is what ``faust worker`` runs."""
 
     def __init__(self, plan: Plan, kpis: dict[str, KpiMeta], cfg: WorkerConfig,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, observers: Observers | None = None,
+                 api_token: str | None = None) -> None:
         self.plan, self.cfg = plan, cfg
+        self.observers = observers or Observers({})
+        self.api_token = api_token
+        self.alert_counts: dict[tuple[str, str, str], int] = {}
         self.ops = OpsCounters()
+        self.ops.extra.append(self._observer_metrics)
         self.engines: dict[tuple[str, int], PartitionEngine] = {}
         self.mergers: dict[int, Merger] = {}
         self.hooks: list[ValueHook] = []
-        self.verdicts: dict[tuple[str, str], Any] = {}
         self.registry = registry or CollectorRegistry()
-        self.collector = KpiCollector(kpis, self._latest, self.ops, verdicts=lambda: self.verdicts)
+        self.attainment = Attainment({
+            name: (m.target, m.target_per or "day",
+                   name in plan.kpis and plan.kpis[name].kind in ("count", "sum") and plan.kpis[name].advance_ms == plan.kpis[name].size_ms)
+            for name, m in kpis.items() if m.target is not None})
+        self.collector = KpiCollector(kpis, self._latest, self.ops, verdicts=lambda: self.observers.verdicts,
+                                      attainment=self.attainment.ratio)
         self.registry.register(self.collector)
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
@@ -128,6 +139,8 @@ class Worker:
                                         key_serializer="raw", value_serializer="raw")
         self.values_topic = app.topic(cfg.topics.values, partitions=cfg.topics.internal_partitions,
                                       key_serializer="raw", value_serializer="raw")
+        self.anomalies_topic = app.topic(cfg.topics.anomalies, partitions=cfg.topics.internal_partitions,
+                                         key_serializer="raw", value_serializer="raw")
         self.dlq_topic = app.topic(cfg.topics.dead_letters, partitions=cfg.topics.internal_partitions,
                                    key_serializer="raw", value_serializer="raw")
         self.tables: dict[str, faust.Table] = {}
@@ -238,31 +251,48 @@ class Worker:
         merger = self.mergers.get(partition)
         if merger is None:
             merger = Merger(self.plan, partition_wait_s=self.cfg.partition_wait_s)
-            merger.restore({k.partition("|")[2]: orjson.loads(v) for k, v in _records(self.merge_table, f"{partition}|").items()})
+            records = {k.partition("|")[2]: v for k, v in _records(self.merge_table, f"{partition}|").items()}
+            merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith(DET_PREFIX)})
+            self.observers.restore(partition, records)
             self.mergers[partition] = merger
         return merger
 
     async def _flush_merger(self, partition: int) -> None:
         merger = self.mergers[partition]
         values = merger.poll()
-        for key, doc in merger.take_changes():
-            bkey = f"{partition}|{key}".encode()
-            value = None if doc is None else orjson.dumps(doc)
-            if value is None:
-                self.merge_table.data.pop(bkey, None)
-            else:
-                self.merge_table.data[bkey] = value
-            self.merge_table.send_changelog(partition, bkey, value)
+        changes = [(k, None if doc is None else orjson.dumps(doc)) for k, doc in merger.take_changes()]
         if not values:
+            self._write_stage2(partition, changes)
             return
         for val in values:
             self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
             self.ops.bump(self.ops.values_published, val.kpi)
+            self.attainment.observe(val)
+        verdicts = {}
+        for val, verdict in self.observers.detect(partition, values):
+            verdicts[(val.kpi, val.series, val.window_start_ms)] = verdict
+            if verdict.is_anomaly or verdict.drift:
+                self.anomalies_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(),
+                                               value=orjson.dumps(anomaly_record(val, verdict)))
+        self._write_stage2(partition, changes + self.observers.take_checkpoints(partition))
+        try:
+            await self.observers.alert(values, verdicts)
+        except Exception:  # Redis down etc.: values and detectors go on; the next window is evaluated again
+            log.exception("alert evaluation failed")
         for hook in self.hooks:
             try:
                 await hook(values)
             except Exception:  # a failing consumer of values must not stop the engine
                 log.exception("value hook %r failed", hook)
+
+    def _write_stage2(self, partition: int, changes: list[tuple[str, bytes | None]]) -> None:
+        for key, value in changes:
+            bkey = f"{partition}|{key}".encode()
+            if value is None:
+                self.merge_table.data.pop(bkey, None)
+            else:
+                self.merge_table.data[bkey] = value
+            self.merge_table.send_changelog(partition, bkey, value)
 
     # ---- time, rebalance --------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -278,6 +308,40 @@ class Worker:
                 self._merger(tp.partition)
         for partition in list(self.mergers):
             await self._flush_merger(partition)
+        await self._tick_alerts()
+
+    async def _tick_alerts(self) -> None:
+        service = self.observers.alerts
+        if service is None:
+            return
+        try:
+            await service.reload_overrides()
+            await service.tick()
+            counts: dict[tuple[str, str, str], int] = {}
+            for a in await service.store.list_alerts():
+                if a.state in ("pending", "firing"):
+                    counts[(a.kpi, a.severity, a.state)] = counts.get((a.kpi, a.severity, a.state), 0) + 1
+            self.alert_counts = counts
+        except Exception:  # the store is unreachable: keep streaming, try again next tick
+            log.exception("alert tick failed")
+
+    def _observer_metrics(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        anomalies = CounterMetricFamily("kpimon_anomalies", "Anomalous or drift verdicts per KPI", labels=["kpi"])
+        for kpi, n in sorted(self.observers.anomalies.items()):
+            anomalies.add_metric([kpi], n)
+        yield anomalies
+        alerts = GaugeMetricFamily("kpimon_alerts", "Alerts pending or firing", labels=["kpi", "severity", "state"])
+        for (kpi, sev, state), n in sorted(self.alert_counts.items()):
+            alerts.add_metric([kpi, sev, state], n)
+        yield alerts
+        service = self.observers.alerts
+        notes = CounterMetricFamily("kpimon_notifications", "Notification attempts by channel and outcome",
+                                    labels=["channel", "outcome"])
+        for (channel, outcome), n in sorted((service.delivery_counts if service else {}).items()):
+            notes.add_metric([channel, outcome], n)
+        yield notes
 
     def _on_recovered(self, active: set[TP]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
@@ -288,6 +352,7 @@ class Worker:
         for partition in list(self.mergers):
             if (self.cfg.topics.partials, partition) not in assigned:
                 del self.mergers[partition]
+                self.observers.drop(partition)
 
     def _latest(self) -> Iterable[KpiValue]:
         for merger in list(self.mergers.values()):
@@ -307,7 +372,13 @@ class Worker:
         return MetricsService
 
     async def start_http(self) -> None:
-        http = web.Application()
+        service = self.observers.alerts
+        if self.api_token and service is not None:
+            from alerting.http_api import make_api
+
+            http = make_api(service.store, self.api_token)    # /api/* needs the bearer token
+        else:
+            http = web.Application()
         http.router.add_get("/metrics", self._metrics)
         http.router.add_get("/healthz", lambda _r: _ok())
         self._runner = web.AppRunner(http, access_log=None)
@@ -318,6 +389,8 @@ class Worker:
     async def stop_http(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.observers.alerts is not None:
+            await self.observers.alerts.aclose()
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = generate_latest(self.registry)

@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.worker"]
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.worker",
+    "tests.fixtures.redis_server",
+    "tests.fixtures.shop",
+]

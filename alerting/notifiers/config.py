@@ -7,7 +7,7 @@ hide the input for the same reason (``hide_input_in_errors``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Any, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator, model_validator
 
@@ -66,6 +66,12 @@ class EmailSpec(_Spec):
     ca_file: str | None = None
     # Last resort for relays with unverifiable certificates; off by default.
     verify_tls: bool = True
+
+    @field_validator("username", "password", "ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${SMTP_USER:-}` in a catalog expands to "": an empty setting means "not set".
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _auth_pair(self) -> EmailSpec:

@@ -112,8 +112,28 @@ def _export_operational(registry: CollectorRegistry, catalog: Catalog) -> None:
 
 
 @pytest.fixture(scope="session")
-def kpi_metrics_endpoint(shop: Catalog) -> Iterator[MetricsEndpoint]:
-    """Stand-in worker /metrics (see the module docstring)."""
+def kpi_metrics_endpoint(shop_run: Any) -> MetricsEndpoint:
+    """The REAL worker's /metrics: examples/shop.yaml fed by the simulator with a payment outage and
+    malformed messages (tests/fixtures/shop.py). Waits until every family the boards query has series:
+    detector bands (after warm-up), a firing alert, a dead letter, a delivered notification."""
+    import time
+
+    needed = ("kpi_paid_orders_expected{", "kpi_paid_orders_anomaly_score{", 'state="firing"',
+              "kpimon_dead_letters_total{", "kpimon_notifications_total{", "kpi_gmv_attainment_ratio ")
+    deadline = time.monotonic() + 150
+    text = ""
+    while time.monotonic() < deadline:
+        text = shop_run.worker.metrics()
+        if all(n in text for n in needed):
+            return MetricsEndpoint(f"127.0.0.1:{shop_run.worker.metrics_port}")
+        time.sleep(1)
+    missing = [n for n in needed if n not in text]
+    raise TimeoutError(f"worker metrics still lack {missing}; worker log:\n{shop_run.worker.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def standin_metrics_endpoint(shop: Catalog) -> Iterator[MetricsEndpoint]:
+    """A STAND-IN exporter with synthetic values for every family (used where exact values matter)."""
     import time
 
     registry = CollectorRegistry()

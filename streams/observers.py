@@ -1,0 +1,158 @@
+"""What happens to every final KPI value: detectors, then alert rules. Pure of Faust.
+
+The worker calls :meth:`Observers.on_values` with the values stage 2 emitted for one
+``kpi.partials`` partition (the partition that owns those series), then publishes what it
+returns. Detector state is checkpointed through :meth:`take_checkpoints` into the stage-2
+changelog of that partition, so detectors move with their series and a restarted worker
+resumes warm.
+
+Only a window's first final value (revision 0) trains a detector: a revision corrects the
+number, but feeding it again would teach the model the same window twice. Alert rules see
+every revision.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from alerting.samples import Sample
+from alerting.service import AlertService
+from detectors.base import Detector, DetectorError, Verdict
+from detectors.registry import make_detector, restore_detector
+from streams.merge import KpiValue
+
+__all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record"]
+
+log = logging.getLogger("kpimon.observers")
+DET_PREFIX = "~det|"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpecLite:
+    kind: str
+    sensitivity: str
+    params: Mapping[str, Any]
+
+
+class EventClock:
+    """Event time for the alert lifecycle: the newest window end seen, moving on with the wall clock
+    (× ``speedup``) in between, never backwards. ``for``, group wait and repeat intervals then mean the
+    same in a replay or a sped-up simulation as in production, where it is the wall clock minus the
+    window-close delay."""
+
+    def __init__(self, speedup: float = 1.0, wall: Callable[[], float] = time.time) -> None:
+        self.speedup, self.wall = speedup, wall
+        self._base: float | None = None
+        self._wall_at = wall()
+        self._last = 0.0
+
+    def observe(self, event_s: float) -> None:
+        if self._base is None or event_s > self.now():
+            self._base, self._wall_at = event_s, self.wall()
+
+    def now(self) -> float:
+        if self._base is None:
+            return self.wall()
+        self._last = max(self._last, self._base + (self.wall() - self._wall_at) * self.speedup)
+        return self._last
+
+
+@dataclass
+class Observers:
+    """Per-series detectors (grouped by stage-2 partition) and the alert service."""
+
+    detector_specs: Mapping[str, DetectorSpecLite]          # KPI -> spec; KPIs without detector are absent
+    alerts: AlertService | None = None
+    clock: EventClock | None = None
+    detectors: dict[int, dict[tuple[str, str], Detector]] = field(default_factory=dict)
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    anomalies: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+
+    # ---- detectors ---------------------------------------------------------------------------
+    def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
+        """Restore this partition's detectors from checkpoint records (keys ``~det|<kpi>|<series>``)."""
+        bank = self.detectors.setdefault(partition, {})
+        for key, raw in records.items():
+            if not key.startswith(DET_PREFIX):
+                continue
+            kpi, _, series = key[len(DET_PREFIX):].partition("|")
+            if kpi not in self.detector_specs:
+                continue
+            try:
+                bank[(kpi, series)] = restore_detector(orjson.loads(raw))
+            except (DetectorError, ValueError) as exc:
+                # A checkpoint from another detector version starts that series cold; say so once.
+                log.warning("detector state for %s{%s} not restored (%s); starting cold", kpi, series, exc)
+
+    def drop(self, partition: int) -> None:
+        """The partition moved to another worker: forget its detectors and their exported verdicts."""
+        for key in self.detectors.pop(partition, {}):
+            self.verdicts.pop(key, None)
+        self._dirty.pop(partition, None)
+
+    def detect(self, partition: int, values: list[KpiValue]) -> list[tuple[KpiValue, Verdict]]:
+        """Feed revision-0 values to their series' detectors; return (value, verdict) pairs."""
+        out = []
+        bank = self.detectors.setdefault(partition, {})
+        for val in values:
+            spec = self.detector_specs.get(val.kpi)
+            if spec is None or val.revision != 0 or val.value is None or not math.isfinite(val.value):
+                continue
+            key = (val.kpi, val.series)
+            det = bank.get(key)
+            if det is None:
+                det = bank[key] = make_detector(spec.kind, spec.sensitivity, **spec.params)
+            try:
+                verdict = det.update(val.window_end_ms / 1000, val.value)
+            except DetectorError as exc:
+                self.errors[val.kpi] = self.errors.get(val.kpi, 0) + 1
+                log.warning("detector rejected %s{%s}: %s", val.kpi, val.series, exc)
+                continue
+            self._dirty.setdefault(partition, set()).add(key)
+            if not verdict.warming_up:
+                self.verdicts[key] = verdict
+            if verdict.is_anomaly or verdict.drift:
+                self.anomalies[val.kpi] = self.anomalies.get(val.kpi, 0) + 1
+            out.append((val, verdict))
+        return out
+
+    def take_checkpoints(self, partition: int) -> list[tuple[str, bytes]]:
+        """Changed detector states of ``partition`` since the last call, as (key, JSON)."""
+        bank = self.detectors.get(partition, {})
+        keys = self._dirty.pop(partition, set())
+        return [(f"{DET_PREFIX}{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
+                for kpi, series in sorted(keys) if (kpi, series) in bank]
+
+    # ---- alerts ------------------------------------------------------------------------------
+    async def alert(self, values: list[KpiValue], verdicts: Mapping[tuple[str, str, int], Verdict]) -> int:
+        """Evaluate alert rules on every value (with its verdict if any); return the number of transitions."""
+        if self.alerts is None:
+            return 0
+        changes = 0
+        if self.clock is not None and values:
+            self.clock.observe(max(v.window_end_ms for v in values) / 1000)
+        for val in values:
+            v = verdicts.get((val.kpi, val.series, val.window_start_ms))
+            sample = Sample(val.kpi, val.labels, val.window_start_ms / 1000, val.window_end_ms / 1000, val.value,
+                            expected=v.expected if v else None, lower=v.lower if v else None,
+                            upper=v.upper if v else None, score=v.score if v else None,
+                            is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
+            changes += len(await self.alerts.observe(sample))
+        return changes
+
+
+def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:
+    """The `kpi.anomalies` record of one anomalous (or drift) verdict."""
+    return {"kpi": val.kpi, "labels": val.labels, "window_start": val.window_start_ms / 1000,
+            "window_end": val.window_end_ms / 1000, "value": val.value, "score": verdict.score,
+            "expected": verdict.expected, "lower": verdict.lower, "upper": verdict.upper,
+            "is_anomaly": verdict.is_anomaly, "drift": verdict.drift}

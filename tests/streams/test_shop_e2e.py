@@ -1,0 +1,80 @@
+"""The example shop end to end: simulator incident → worker → detector verdicts, alerts by email (real
+SMTP with STARTTLS + AUTH) and DingTalk (signature checked), live threshold tuning over the API, and a
+restarted worker that resumes its detectors warm. Real broker, Redis, SMTP and HTTP servers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(check: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not seen within {timeout_s:g}s")
+
+
+def test_outage_fires_critical_alert_by_email_and_dingtalk(shop_run) -> None:  # type: ignore[no-untyped-def]
+    def east_mail() -> list[Any]:
+        return [m for m in shop_run.smtp.messages if "east" in m.message["Subject"] and "严重" in m.message["Subject"]]
+
+    mails = wait_for(east_mail, 120, "critical e-mail for region east")
+    msg = mails[0].message
+    assert "告警中" in msg["Subject"]                                 # firing, in the route's language
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "east" in body and "支付订单数" in body
+    assert msg.get_body(preferencelist=("html",)) is not None         # HTML + plain text
+    assert shop_run.smtp.auth_attempts and all(ok for _, ok in shop_run.smtp.auth_attempts)
+
+    def east_ding() -> list[Any]:
+        return [r for r in shop_run.dingtalk.requests if "east" in str(r.json)]
+
+    ding = wait_for(east_ding, 60, "DingTalk message for region east")
+    assert shop_run.dingtalk.problems == []                           # signature, timestamp and payload valid
+    assert ding[0].json["msgtype"] == "markdown"
+    assert "sign" in ding[0].query and "timestamp" in ding[0].query
+
+
+def test_threshold_change_through_the_api_applies_to_the_running_worker(shop_run) -> None:  # type: ignore[no-untyped-def]
+    url = f"{shop_run.api_url}/api/thresholds/paid_orders/payments_stopped"
+    assert httpx.put(url, json={"below": 1e9}, timeout=5).status_code == 401
+    assert httpx.put(url, json={"below": 1e9}, headers={"Authorization": "Bearer wrong-token"}, timeout=5).status_code == 401
+    auth = {"Authorization": f"Bearer {shop_run.api_token}", "X-Kpimon-User": "alice"}
+    assert httpx.put(url, json={"below": "lots"}, headers=auth, timeout=5).status_code == 400
+    try:
+        resp = httpx.put(url, json={"below": 1e9}, headers=auth, timeout=5)
+        assert resp.status_code == 200, resp.text
+
+        def total_alert() -> list[dict[str, Any]]:
+            alerts = httpx.get(f"{shop_run.api_url}/api/alerts", headers=auth, timeout=5).json()
+            items = alerts["alerts"] if isinstance(alerts, dict) else alerts
+            return [a for a in items if a["rule"] == "payments_stopped" and not a["series"]]
+
+        # every series is now below the threshold: the total series alerts without a restart
+        wait_for(total_alert, 30, "alert on the total series after the threshold change")
+        history = httpx.get(f"{shop_run.api_url}/api/thresholds/history", headers=auth, timeout=5).json()
+        entries = history["history"] if isinstance(history, dict) else history
+        assert any(e["who"] == "alice" and e["kpi"] == "paid_orders" for e in entries)
+    finally:
+        httpx.put(url, json={"below": None}, headers=auth, timeout=5)
+
+
+def test_restarted_worker_resumes_detectors_warm(shop_run) -> None:  # type: ignore[no-untyped-def]
+    w = shop_run.worker
+    wait_for(lambda: "kpi_visits_expected{" in w.metrics(), 120, "visits band before the restart")
+    w.kill9()
+    w.start()
+    # A cold detector needs 10 windows before it exports a band; a restored one exports after the first.
+    wait_for(lambda: "kpi_visits_expected{" in w.metrics(), 60, "visits band after the restart")
+    published = w.sample("kpimon_values_published_total", kpi="visits") or 0
+    series = w.sample("kpimon_series", kpi="visits") or 1
+    assert published / series < 10, (published, series)
