@@ -71,6 +71,15 @@ _MEAN_SD = math.sqrt(_MEAN_RATE / (2.0 - _MEAN_RATE))  # its sd, relative to a p
 _WARM_S = 86400.0  # seasonal models judge nothing before they have seen one day
 _TAIL_Z = 2.807  # 99.5% two-sided quantile of a normal
 _TAIL_UP, _TAIL_DOWN = 0.05, 0.05 * 0.005 / 0.995  # log-steps whose balance point is that quantile
+_RANGE_MEMORY = 20.0  # the range of values seen fades over this many times memory_days
+_RANGE_GAIN = 8.0  # range score per range-width beyond the range: 0.6 is 7.5% of the range outside
+_VERSION = 2
+_HETERO = False
+_W_MIN, _W_MAX = 0.25, 4.0
+_PROFILE_SLOW = False
+_BASE_S = 86400.0
+_SHIFT_RANGE = False
+_FADE_PT = 0.0
 
 
 def score_from_z(z: float) -> float:
@@ -144,8 +153,8 @@ class SeasonalDetector:
     """
 
     kind = "seasonal"
-    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "dev",
-                 "recent", "shift", "tail", "peaks", "daily", "weekend")
+    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "dev", "base",
+                 "recent", "shift", "tail", "peaks", "hi", "lo", "daily", "weekend")
 
     def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
                  level_rate: float = 0.1, season_rate: float = 0.3, dev_rate: float = 0.005,
@@ -164,11 +173,13 @@ class SeasonalDetector:
         self.dt = 0.0  # typical sampling interval in seconds, 0 until known
         self.level = 0.0
         self.dev = 0.0
+        self.base = 0.0  # slow (about a day) de-seasonalised level: the profile is learned around it
         self.recent = 0.0  # fast average of (capped) residuals: small shifts show here first
         self.shift = 0.0  # the same, uncapped: the size of a shift in progress
         self.tail = _TAIL_Z  # running 99.5% quantile of |z|: calibrates heavy tails
         # Fading largest deviations: point above, point below, recent mean above, below
         self.peaks = [0.0] * 4
+        self.hi = self.lo = 0.0  # fading range of the values seen: a value far outside it is news
         self.daily = [0.0] * 24 if seasonality != "none" else []
         self.weekend = [0.0] * 24 if seasonality == "weekly" else []
 
@@ -191,13 +202,13 @@ class SeasonalDetector:
         """Learn from one point."""
         ts, value = check_point(ts, value)
         verdict, r, rc, sigma, season = self._judge(ts, value)
-        self._learn(ts, r, rc, sigma, season, verdict.warming_up)
+        self._learn(ts, value, r, rc, sigma, season, verdict.warming_up)
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score one point, then learn from it; return the verdict."""
         ts, value = check_point(ts, value)
         verdict, r, rc, sigma, season = self._judge(ts, value)
-        if self._learn(ts, r, rc, sigma, season, verdict.warming_up):
+        if self._learn(ts, value, r, rc, sigma, season, verdict.warming_up):
             return _with_drift(verdict)
         return verdict
 
@@ -230,6 +241,7 @@ class SeasonalDetector:
         floor = 1e-3 * abs(self.level) + 1e-9  # a perfectly flat series must not make 0.1% a disaster
         if sigma < floor:
             sigma = floor
+        sigma *= self._noise_scale(season[0])
         if self.n < self.params["warmup"] or (self.daily and ts - self.t_first < _WARM_S):
             return Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season
         if self.tail > _TAIL_Z:  # heavier tails than a normal: widen sigma to match them
@@ -244,12 +256,50 @@ class SeasonalDetector:
         m = self.recent + _MEAN_RATE * (rc - self.recent)
         z = max(r / up_p, m / up_m) if r > 0.0 else max(-r / lo_p, -m / lo_m)
         score = score_from_z(z)
-        # the values that would not alarm: both channels inside their bands
-        upper = min(zb * up_p, (zb * up_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE)
-        lower = max(-zb * lo_p, (-zb * lo_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE)
+        width = self._width()
+        outside = (value - self.hi if r > 0.0 else self.lo - value) / width
+        if not self._range_ready(ts, season[3]):
+            outside, margin = 0.0, math.inf  # a first weekend must not look like news
+        else:
+            margin = self.threshold / _RANGE_GAIN * width
+        if outside * _RANGE_GAIN > score:
+            score = outside * _RANGE_GAIN if outside * _RANGE_GAIN < 1.0 else 1.0
+        # the values that would not alarm: all channels inside their bands
+        upper = min(zb * up_p, (zb * up_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
+                    self.hi + margin - expected)
+        lower = max(-zb * lo_p, (-zb * lo_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
+                    self.lo - margin - expected)
         verdict = Verdict(ts, value, score, expected, expected + min(lower, 0.0), expected + max(upper, 0.0),
                           score >= self.threshold, False, False)
         return verdict, r, rc, sigma, season
+
+    def _noise_scale(self, offset: float) -> float:
+        """Noise relative to its average at this time of day/week: a positive series that is
+        three times busier at noon than at night is assumed three times noisier too."""
+        if not _HETERO or self.lo < 0.0 or self.base <= 0.0:
+            return 1.0
+        w = (self.base + offset) / self.base
+        return _W_MIN if w < _W_MIN else (_W_MAX if w > _W_MAX else w)
+
+    def _range_ready(self, ts: float, weekend: bool) -> bool:
+        """Whether the range of values seen is a fair reference for a point at ``ts``.
+
+        With a weekly profile, weekend points wait for a full week (the first
+        weekend is quieter than anything seen), weekday points for one full weekday.
+        """
+        if not self.weekend or ts - self.t_first >= 7.0 * 86400.0:
+            return True
+        if weekend:
+            return False
+        shift = 3600.0 * self.params["utc_offset_h"]
+        day = (self.t_first + shift) // 86400.0
+        dow = (int(day) + 3) % 7  # Monday = 0
+        first_weekday = self.t_first if dow < 5 else (day + 7 - dow) * 86400.0 - shift
+        return ts - first_weekday >= 86400.0
+
+    def _width(self) -> float:
+        """Width of the fading range of values seen (never zero)."""
+        return self.hi - self.lo + 1e-3 * max(abs(self.hi), abs(self.lo)) + 1e-9
 
     def _sigmas(self, sigma: float, peak: float, peak_mean: float) -> tuple[float, float]:
         """Scale of a point and of the recent mean, each at least its fading peak (plus margin).
@@ -263,29 +313,51 @@ class SeasonalDetector:
         sm = sigma * _MEAN_SD
         return (sigma if sigma > p else p), (sm if sm > m else m)
 
-    def _learn(self, ts: float, r: float, rc: float, sigma: float, season: _Season, warming_up: bool) -> bool:
+    def _learn(self, ts: float, value: float, r: float, rc: float, sigma: float, season: _Season,
+               warming_up: bool) -> bool:
         """Move the baseline towards the point; return True when a level shift was accepted."""
         p = self.params
         self._learn_interval(ts)
         self.n += 1
+        self._learn_range(value)
+        c = math.inf if warming_up else p["clip"] * sigma
+        if _PROFILE_SLOW and self.daily:
+            self._learn_base(ts, value, season, c)
         if warming_up:  # running means first, so the start does not crawl up from zero
             self.level += max(p["level_rate"], 1.0 / self.n) * r
             self.dev += max(p["dev_rate"], 1.0 / self.n) * (abs(r) - self.dev)
             return False
-        c = p["clip"] * sigma
         rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
         a = p["level_rate"]
         self.level += a * rh
-        if self.daily and self.dt > 0.0:
-            self._learn_season(season, (1.0 - a) * rh)
-        self.dev += p["dev_rate"] * (min(abs(r), c) - self.dev)
+        if not _PROFILE_SLOW and self.daily and self.dt > 0.0:
+            self._learn_season(season, (1.0 - a) * rh, p["season_rate"])
+        self.dev += p["dev_rate"] * (min(abs(r), c) / self._noise_scale(season[0]) - self.dev)
         self._learn_surprise(r, rc, sigma)
         self.shift += _MEAN_RATE * (r - self.shift)
         if self._cusum.step(r / sigma, r) is None:
             return False
         self.level += self.shift  # jump to the new normal instead of crawling there
+        self.base += self.shift
+        if not _SHIFT_RANGE:
+            pass
+        elif self.shift > 0.0:  # the shifted range is normal too
+            self.hi += self.shift
+        else:
+            self.lo += self.shift
         self.recent = self.shift = 0.0
         return True
+
+    def _learn_range(self, value: float) -> None:
+        """Widen the range to the value, after fading it towards its middle."""
+        if self.n == 1:
+            self.hi = self.lo = value
+            return
+        d = _FADE_PT if _FADE_PT else math.exp(-self.dt / (86400.0 * _RANGE_MEMORY * self.params["memory_days"]))
+        mid = 0.5 * (self.hi + self.lo)
+        hi, lo = mid + d * (self.hi - mid), mid + d * (self.lo - mid)
+        self.hi = value if value > hi else hi
+        self.lo = value if value < lo else lo
 
     def _learn_surprise(self, r: float, rc: float, sigma: float) -> None:
         """Tail quantile, recent mean and fading peaks: what decides whether a deviation is news."""
@@ -301,10 +373,22 @@ class SeasonalDetector:
         pk[0], pk[1] = max(pk[0] * d, r), max(pk[1] * d, -r)
         pk[2], pk[3] = max(pk[2] * dm, m), max(pk[3] * dm, -m)
 
-    def _learn_season(self, season: _Season, residual: float) -> None:
+    def _learn_base(self, ts: float, value: float, season: _Season, c: float) -> None:
+        """Slow level (about a day) and the profile around it: the shape is learned from
+        the value minus the *slow* level, so the fast level cannot absorb it."""
+        offset, weekend = season[0], season[3]
+        b = value - offset - self.base
+        self.base += min(1.0, max(1.0 / self.n, self.dt / _BASE_S)) * (c if b > c else (-c if b < -c else b))
+        e = value - self.base - offset
+        days = (ts - self.t_first) / 86400.0  # a running mean at first: day 1 counts fully, day 2 half...
+        rate = max(self.params["season_rate"], 1.0 / (1.0 + (days * 2.0 / 7.0 if weekend else days)))
+        if self.dt > 0.0:
+            self._learn_season(season, c if e > c else (-c if e < -c else e), rate)
+
+    def _learn_season(self, season: _Season, residual: float, rate: float) -> None:
         _, i, f, weekend = season
-        # per-point rate so that a knot moves `season_rate` per day whatever the interval
-        g = min(0.5, self.params["season_rate"] * self.dt / 3600.0) * residual
+        # per-point rate so that a knot moves `rate` per day whatever the interval
+        g = min(0.5, rate * self.dt / 3600.0) * residual
         knots = self.weekend if weekend else self.daily
         knots[i] += g * (1.0 - f)
         knots[i + 1 if i < 23 else 0] += g * f
@@ -321,24 +405,29 @@ class SeasonalDetector:
 
     def to_state(self) -> dict[str, Any]:
         """Plain-JSON state (about 1.2 KB): parameters plus the learned numbers."""
-        return {"kind": self.kind, "version": 1, "params": dict(self.params), "n": self.n,
-                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "dev": self.dev,
-                "recent": self.recent, "shift": self.shift, "tail": self.tail, "peaks": list(self.peaks), "cusum": self._cusum.to_list(),
+        return {"kind": self.kind, "version": _VERSION, "params": dict(self.params), "n": self.n,
+                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "dev": self.dev, "base": self.base,
+                "recent": self.recent, "shift": self.shift, "tail": self.tail, "peaks": list(self.peaks), "range": [self.hi, self.lo],
+                "cusum": self._cusum.to_list(),
                 "daily": list(self.daily), "weekend": list(self.weekend)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SeasonalDetector:
         """Rebuild a detector from :meth:`to_state` output."""
+        if isinstance(state, dict) and state.get("version", _VERSION) != _VERSION:
+            raise DetectorError(f"not a valid seasonal detector state: version {state['version']!r} is not "
+                                f"supported (this is version {_VERSION}; the model changed, start a fresh detector)")
         try:
             det = cls(**state["params"])
             det.n = int(state["n"])
             det.t_first, det.t_last, det.dt = float(state["t_first"]), float(state["t_last"]), float(state["dt"])
-            det.level, det.dev = float(state["level"]), float(state["dev"])
+            det.level, det.dev, det.base = float(state["level"]), float(state["dev"]), float(state["base"])
             det.recent, det.shift = float(state["recent"]), float(state["shift"])
             det.tail = float(state["tail"])
             det.peaks = [float(x) for x in state["peaks"]]
             if len(det.peaks) != 4:
                 raise ValueError("peaks must hold 4 numbers")
+            det.hi, det.lo = (float(x) for x in state["range"])
             det._cusum.load_list(state["cusum"])
             det.daily = [float(x) for x in state["daily"]]
             det.weekend = [float(x) for x in state["weekend"]]

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     redis_url: str | None = None
     redis_prefix: str = "kpimon:"
+    grafana_url: str | None = None       # annotations of alerts and drift; token from GRAFANA_TOKEN
     api_token: SecretStr | None = None
     speedup: float = Field(default=1.0, gt=0)
     partitions: int = Field(default=4, ge=1)

@@ -62,10 +62,15 @@ def build_worker(catalog: Catalog, settings: Settings, **overrides: Any) -> Work
     store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else MemoryStore()
     if not settings.redis_url:
         log.warning("no --redis-url: alert state is kept in memory and lost on restart")
+    annotate = None
+    if settings.grafana_url:
+        from kpimon.annotator import Annotator
+
+        annotate = Annotator(catalog, settings.grafana_url).submit
     clock = EventClock(settings.speedup)
     service = AlertService(alerting_config(catalog), store, clock=clock.now)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return Worker(compile_plan(catalog), kpi_meta(catalog), cfg, observers=Observers(specs, service, clock),
+    return Worker(compile_plan(catalog), kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
                   api_token=token)
 
 

@@ -75,6 +75,8 @@ class Observers:
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     anomalies: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    # (kind, event) for annotations: "alert" on firing/resolved transitions, "drift" on a new normal
+    on_event: Callable[[str, dict[str, Any]], None] | None = None
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
 
     # ---- detectors ---------------------------------------------------------------------------
@@ -122,6 +124,10 @@ class Observers:
                 self.verdicts[key] = verdict
             if verdict.is_anomaly or verdict.drift:
                 self.anomalies[val.kpi] = self.anomalies.get(val.kpi, 0) + 1
+            if verdict.drift and self.on_event is not None:
+                self.on_event("drift", {"kpi": val.kpi, "labels": val.labels, "at": val.window_end_ms / 1000,
+                                        "text": f"new normal around {verdict.expected:.4g}" if verdict.expected
+                                        is not None else "new normal"})
             out.append((val, verdict))
         return out
 
@@ -146,7 +152,13 @@ class Observers:
                             expected=v.expected if v else None, lower=v.lower if v else None,
                             upper=v.upper if v else None, score=v.score if v else None,
                             is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
-            changes += len(await self.alerts.observe(sample))
+            transitions = await self.alerts.observe(sample)
+            changes += len(transitions)
+            for t in transitions:
+                if self.on_event is not None and t.new in ("firing", "resolved"):
+                    self.on_event("alert", {"kpi": t.kpi, "labels": dict(t.labels), "state": t.new,
+                                            "start": sample.window_start, "end": None, "severity": t.severity,
+                                            "text": f"{t.rule}: {t.summary}" if t.summary else t.rule})
         return changes
 
 
