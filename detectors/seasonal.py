@@ -27,25 +27,40 @@ What counts as news (all cheap running statistics, all in the JSON state):
   ``memory_days``; a deviation must beat it by 25% to alarm, so recurring
   spikes, nightly batch jobs and square-wave edges become normal;
 * *small lasting shifts*: a second channel scores the recent mean residual
-  (weight 0.3 per point) against its own, smaller standard deviation.
+  (weight 0.3 per point) against its own, smaller standard deviation.  Its
+  scale is the larger of that deviation and its own fading peak, so after a
+  quiet spell a single large spike can fire it too;
+* *never seen*: a third channel compares the value itself with the range of
+  values seen (``hi``/``lo``, fading towards their middle over 20 x
+  ``memory_days``).  The score is 8 x (distance outside the range, less half a
+  sigma) / (range width), so 0.6 means "7.5% of the range (plus half a sigma)
+  beyond anything seen lately"; the half sigma keeps record-breaking noise
+  quiet.  Slow climbs to new territory show here although the fast level
+  follows them.  A young range is narrow: the channel starts after 300 points
+  and asks for up to one more sigma until 2000 points.  With a weekly profile,
+  weekend points wait for a full week (the first weekend is quieter than
+  anything seen) and weekday points for one full weekday.
 
 Drift: a CUSUM on standardised residuals (:class:`detectors.drift.LevelShift`)
 notices a lasting shift; the baseline jumps to the new level and the verdict
 carries ``drift=True`` once, instead of flagging every point forever.
 
-Score: the two-sided Gaussian tail probability ``p`` of the larger of the two
-standardised deviations, as a surprise ``score = min(1, -log10(p) / 10)``: 0.5
-means "one in 100,000", 1.0 "one in 10**10 or rarer".  ``is_anomaly`` is exactly
-``score >= threshold`` (see :data:`THRESHOLDS`) and ``[lower, upper]`` is the
-range of values that would not alarm (widened to contain ``expected`` in the
-rare case the recent-mean channel alarms whatever the value).
+Score: the largest of the three channels.  The first two give the two-sided
+Gaussian tail probability ``p`` of their standardised deviation as a surprise
+``score = min(1, -log10(p) / 10)``: 0.5 means "one in 100,000", 1.0 "one in
+10**10 or rarer"; the range channel is scaled as above.  ``is_anomaly`` is
+exactly ``score >= threshold`` (see :data:`THRESHOLDS`) and ``[lower, upper]``
+is the range of values that would not alarm (widened to contain ``expected`` in
+the rare case a channel alarms whatever the value).
 
 Cold start: no verdict counts until ``warmup`` points (default 30) have been
 seen *and*, unless ``seasonality="none"``, the series spans one day; until then
 ``warming_up`` is True, ``score`` is 0 and the band is None.  The profile
 sharpens over the first days; the weekend shape needs two or three weekends.
 
-State: plain JSON of about 1.6 KB (parameters, 48 profile knots, a dozen numbers).
+State: plain JSON of about 1.7 KB (parameters, 48 profile knots, a dozen numbers),
+``"version": 2``; version-1 states (before the range channel) are refused with a
+:class:`DetectorError` that says so.
 """
 
 from __future__ import annotations
@@ -72,14 +87,11 @@ _WARM_S = 86400.0  # seasonal models judge nothing before they have seen one day
 _TAIL_Z = 2.807  # 99.5% two-sided quantile of a normal
 _TAIL_UP, _TAIL_DOWN = 0.05, 0.05 * 0.005 / 0.995  # log-steps whose balance point is that quantile
 _RANGE_MEMORY = 20.0  # the range of values seen fades over this many times memory_days
-_RANGE_GAIN = 8.0  # range score per range-width beyond the range: 0.6 is 7.5% of the range outside
-_VERSION = 2
-_HETERO = False
-_W_MIN, _W_MAX = 0.25, 4.0
-_PROFILE_SLOW = False
-_BASE_S = 86400.0
-_SHIFT_RANGE = False
-_FADE_PT = 0.0
+_RANGE_GAIN = 8.0  # range score per range width outside the range: 0.6 is 7.5% of the width
+_RANGE_SLACK = 0.5  # plus this many (un-widened) sigmas, so white noise rarely scores
+_RANGE_YOUNG, _RANGE_GROWN = 1.0, 2000.0  # one more sigma at first, fading out over 2000 points
+_RANGE_MIN_N = 300  # points before the range is a reference at all: a young range is narrow
+_VERSION = 2  # of the JSON state
 
 
 def score_from_z(z: float) -> float:
@@ -153,7 +165,7 @@ class SeasonalDetector:
     """
 
     kind = "seasonal"
-    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "dev", "base",
+    __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "dev",
                  "recent", "shift", "tail", "peaks", "hi", "lo", "daily", "weekend")
 
     def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
@@ -173,13 +185,12 @@ class SeasonalDetector:
         self.dt = 0.0  # typical sampling interval in seconds, 0 until known
         self.level = 0.0
         self.dev = 0.0
-        self.base = 0.0  # slow (about a day) de-seasonalised level: the profile is learned around it
         self.recent = 0.0  # fast average of (capped) residuals: small shifts show here first
         self.shift = 0.0  # the same, uncapped: the size of a shift in progress
         self.tail = _TAIL_Z  # running 99.5% quantile of |z|: calibrates heavy tails
         # Fading largest deviations: point above, point below, recent mean above, below
         self.peaks = [0.0] * 4
-        self.hi = self.lo = 0.0  # fading range of the values seen: a value far outside it is news
+        self.hi = self.lo = 0.0  # fading range of the values seen: far outside it is news
         self.daily = [0.0] * 24 if seasonality != "none" else []
         self.weekend = [0.0] * 24 if seasonality == "weekly" else []
 
@@ -241,30 +252,32 @@ class SeasonalDetector:
         floor = 1e-3 * abs(self.level) + 1e-9  # a perfectly flat series must not make 0.1% a disaster
         if sigma < floor:
             sigma = floor
-        sigma *= self._noise_scale(season[0])
         if self.n < self.params["warmup"] or (self.daily and ts - self.t_first < _WARM_S):
             return Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season
+        sigma_raw = sigma  # the range channel's slack: noise, not tails (spiky series keep their spikes)
         if self.tail > _TAIL_Z:  # heavier tails than a normal: widen sigma to match them
             sigma *= self.tail / _TAIL_Z
         pk = self.peaks
         up_p, up_m = self._sigmas(sigma, pk[0], pk[2])
         lo_p, lo_m = self._sigmas(sigma, pk[1], pk[3])
         zb = self._zband
-        # the mean channel sees a point at most at the edge of the point band, so one spike
-        # (the point channel's business) cannot fire it; only a run of modest deviations can
+        # the mean channel sees a point at most at the edge of the point band, so a spike moves
+        # it a bounded amount (but its own scale can be smaller than 0.3 x the point scale)
         rc = zb * up_p if r > zb * up_p else (-zb * lo_p if r < -zb * lo_p else r)
         m = self.recent + _MEAN_RATE * (rc - self.recent)
         z = max(r / up_p, m / up_m) if r > 0.0 else max(-r / lo_p, -m / lo_m)
         score = score_from_z(z)
         width = self._width()
-        outside = (value - self.hi if r > 0.0 else self.lo - value) / width
-        if not self._range_ready(ts, season[3]):
-            outside, margin = 0.0, math.inf  # a first weekend must not look like news
+        if self._range_ready(ts, season[3]):
+            slack = (_RANGE_SLACK + _RANGE_YOUNG * max(0.0, 1.0 - self.n / _RANGE_GROWN)) * sigma_raw
+            beyond = (value - self.hi if value > self.hi else self.lo - value) - slack
+            outside = _RANGE_GAIN * beyond / width
+            if outside > score:
+                score = outside if outside < 1.0 else 1.0
+            margin = self.threshold / _RANGE_GAIN * width + slack
         else:
-            margin = self.threshold / _RANGE_GAIN * width
-        if outside * _RANGE_GAIN > score:
-            score = outside * _RANGE_GAIN if outside * _RANGE_GAIN < 1.0 else 1.0
-        # the values that would not alarm: all channels inside their bands
+            margin = math.inf
+        # the values that would not alarm: all three channels inside their bands
         upper = min(zb * up_p, (zb * up_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
                     self.hi + margin - expected)
         lower = max(-zb * lo_p, (-zb * lo_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
@@ -273,32 +286,27 @@ class SeasonalDetector:
                           score >= self.threshold, False, False)
         return verdict, r, rc, sigma, season
 
-    def _noise_scale(self, offset: float) -> float:
-        """Noise relative to its average at this time of day/week: a positive series that is
-        three times busier at noon than at night is assumed three times noisier too."""
-        if not _HETERO or self.lo < 0.0 or self.base <= 0.0:
-            return 1.0
-        w = (self.base + offset) / self.base
-        return _W_MIN if w < _W_MIN else (_W_MAX if w > _W_MAX else w)
-
     def _range_ready(self, ts: float, weekend: bool) -> bool:
         """Whether the range of values seen is a fair reference for a point at ``ts``.
 
         With a weekly profile, weekend points wait for a full week (the first
-        weekend is quieter than anything seen), weekday points for one full weekday.
+        weekend is quieter than anything seen), weekday points for one full weekday
+        (a series that starts on a Saturday has seen only the quiet days).
         """
+        if self.n < _RANGE_MIN_N:  # the range of a few points says little about what is rare
+            return False
         if not self.weekend or ts - self.t_first >= 7.0 * 86400.0:
             return True
         if weekend:
             return False
         shift = 3600.0 * self.params["utc_offset_h"]
         day = (self.t_first + shift) // 86400.0
-        dow = (int(day) + 3) % 7  # Monday = 0
+        dow = (int(day) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         first_weekday = self.t_first if dow < 5 else (day + 7 - dow) * 86400.0 - shift
         return ts - first_weekday >= 86400.0
 
     def _width(self) -> float:
-        """Width of the fading range of values seen (never zero)."""
+        """Width of the range of values seen, never zero."""
         return self.hi - self.lo + 1e-3 * max(abs(self.hi), abs(self.lo)) + 1e-9
 
     def _sigmas(self, sigma: float, peak: float, peak_mean: float) -> tuple[float, float]:
@@ -320,40 +328,36 @@ class SeasonalDetector:
         self._learn_interval(ts)
         self.n += 1
         self._learn_range(value)
-        c = math.inf if warming_up else p["clip"] * sigma
-        if _PROFILE_SLOW and self.daily:
-            self._learn_base(ts, value, season, c)
         if warming_up:  # running means first, so the start does not crawl up from zero
             self.level += max(p["level_rate"], 1.0 / self.n) * r
             self.dev += max(p["dev_rate"], 1.0 / self.n) * (abs(r) - self.dev)
             return False
+        c = p["clip"] * sigma
         rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
         a = p["level_rate"]
         self.level += a * rh
-        if not _PROFILE_SLOW and self.daily and self.dt > 0.0:
-            self._learn_season(season, (1.0 - a) * rh, p["season_rate"])
-        self.dev += p["dev_rate"] * (min(abs(r), c) / self._noise_scale(season[0]) - self.dev)
+        if self.daily and self.dt > 0.0:
+            self._learn_season(season, (1.0 - a) * rh)
+        self.dev += p["dev_rate"] * (min(abs(r), c) - self.dev)
         self._learn_surprise(r, rc, sigma)
         self.shift += _MEAN_RATE * (r - self.shift)
         if self._cusum.step(r / sigma, r) is None:
             return False
         self.level += self.shift  # jump to the new normal instead of crawling there
-        self.base += self.shift
-        if not _SHIFT_RANGE:
-            pass
-        elif self.shift > 0.0:  # the shifted range is normal too
-            self.hi += self.shift
-        else:
-            self.lo += self.shift
         self.recent = self.shift = 0.0
         return True
 
     def _learn_range(self, value: float) -> None:
-        """Widen the range to the value, after fading it towards its middle."""
+        """Fade the range towards its middle (in time, not points), then widen it to the value.
+
+        A level shift accepted by the CUSUM needs no special case here: the new
+        values widen the range as they come, and a gradual ramp never scores,
+        since each point only just extends the range.
+        """
         if self.n == 1:
             self.hi = self.lo = value
             return
-        d = _FADE_PT if _FADE_PT else math.exp(-self.dt / (86400.0 * _RANGE_MEMORY * self.params["memory_days"]))
+        d = math.exp(-self.dt / (86400.0 * _RANGE_MEMORY * self.params["memory_days"]))
         mid = 0.5 * (self.hi + self.lo)
         hi, lo = mid + d * (self.hi - mid), mid + d * (self.lo - mid)
         self.hi = value if value > hi else hi
@@ -373,22 +377,10 @@ class SeasonalDetector:
         pk[0], pk[1] = max(pk[0] * d, r), max(pk[1] * d, -r)
         pk[2], pk[3] = max(pk[2] * dm, m), max(pk[3] * dm, -m)
 
-    def _learn_base(self, ts: float, value: float, season: _Season, c: float) -> None:
-        """Slow level (about a day) and the profile around it: the shape is learned from
-        the value minus the *slow* level, so the fast level cannot absorb it."""
-        offset, weekend = season[0], season[3]
-        b = value - offset - self.base
-        self.base += min(1.0, max(1.0 / self.n, self.dt / _BASE_S)) * (c if b > c else (-c if b < -c else b))
-        e = value - self.base - offset
-        days = (ts - self.t_first) / 86400.0  # a running mean at first: day 1 counts fully, day 2 half...
-        rate = max(self.params["season_rate"], 1.0 / (1.0 + (days * 2.0 / 7.0 if weekend else days)))
-        if self.dt > 0.0:
-            self._learn_season(season, c if e > c else (-c if e < -c else e), rate)
-
-    def _learn_season(self, season: _Season, residual: float, rate: float) -> None:
+    def _learn_season(self, season: _Season, residual: float) -> None:
         _, i, f, weekend = season
-        # per-point rate so that a knot moves `rate` per day whatever the interval
-        g = min(0.5, rate * self.dt / 3600.0) * residual
+        # per-point rate so that a knot moves `season_rate` per day whatever the interval
+        g = min(0.5, self.params["season_rate"] * self.dt / 3600.0) * residual
         knots = self.weekend if weekend else self.daily
         knots[i] += g * (1.0 - f)
         knots[i + 1 if i < 23 else 0] += g * f
@@ -404,16 +396,16 @@ class SeasonalDetector:
     # -- state ----------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        """Plain-JSON state (about 1.2 KB): parameters plus the learned numbers."""
+        """Plain-JSON state (about 1.7 KB): parameters plus the learned numbers."""
         return {"kind": self.kind, "version": _VERSION, "params": dict(self.params), "n": self.n,
-                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "dev": self.dev, "base": self.base,
+                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level, "dev": self.dev,
                 "recent": self.recent, "shift": self.shift, "tail": self.tail, "peaks": list(self.peaks), "range": [self.hi, self.lo],
                 "cusum": self._cusum.to_list(),
                 "daily": list(self.daily), "weekend": list(self.weekend)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SeasonalDetector:
-        """Rebuild a detector from :meth:`to_state` output."""
+        """Rebuild a detector from :meth:`to_state` output (refuses other state versions)."""
         if isinstance(state, dict) and state.get("version", _VERSION) != _VERSION:
             raise DetectorError(f"not a valid seasonal detector state: version {state['version']!r} is not "
                                 f"supported (this is version {_VERSION}; the model changed, start a fresh detector)")
@@ -421,7 +413,7 @@ class SeasonalDetector:
             det = cls(**state["params"])
             det.n = int(state["n"])
             det.t_first, det.t_last, det.dt = float(state["t_first"]), float(state["t_last"]), float(state["dt"])
-            det.level, det.dev, det.base = float(state["level"]), float(state["dev"]), float(state["base"])
+            det.level, det.dev = float(state["level"]), float(state["dev"])
             det.recent, det.shift = float(state["recent"]), float(state["shift"])
             det.tail = float(state["tail"])
             det.peaks = [float(x) for x in state["peaks"]]

@@ -70,7 +70,8 @@ def check(catalog: str | None) -> None:
               help="prefix for kpimon's own topics (kpi.values, kpi.partials, kpi.deadletter, kpi.anomalies)")
 @click.option("--redis-url", default=lambda: _settings().redis_url,
               help="Redis for alert state, silences, acks, overrides, outbox (env KPIMON_REDIS_URL; default: in memory)")
-@click.option("--redis-prefix", default=lambda: _settings().redis_prefix, show_default="kpimon:")
+@click.option("--redis-prefix", default=lambda: _settings().redis_prefix, show_default="<app-id>:",
+              help="key prefix in Redis (env KPIMON_REDIS_PREFIX); `kpimon threshold/alerts --prefix` must match")
 @click.option("--api-token", default=None, help="bearer token for the /api/* endpoints (env KPIMON_API_TOKEN; off without)")
 @click.option("--loglevel", "-l", default="warning", show_default=True)
 def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id: str, idle_ms: int,

@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     redis_url: str | None = None
-    redis_prefix: str = "kpimon:"
+    redis_prefix: str | None = None      # default "<app_id>:" so deployments sharing a Redis stay apart
     grafana_url: str | None = None       # annotations of alerts and drift; token from GRAFANA_TOKEN
     api_token: SecretStr | None = None
     speedup: float = Field(default=1.0, gt=0)

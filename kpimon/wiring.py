@@ -59,7 +59,7 @@ def build_worker(catalog: Catalog, settings: Settings, **overrides: Any) -> Work
                        **overrides)
     specs = {k.name: DetectorSpecLite(k.detector.kind, k.detector.sensitivity, k.detector.params)
              for k in catalog.kpis if k.detector.enabled}
-    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else MemoryStore()
+    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix or f"{settings.app_id}:") if settings.redis_url else MemoryStore()
     if not settings.redis_url:
         log.warning("no --redis-url: alert state is kept in memory and lost on restart")
     annotate = None

@@ -50,10 +50,34 @@ class WorkerConfig:
     tick_s: float = 0.5
     take_max: int = 200
     take_within_s: float = 0.1
+    fetch_max_wait_ms: int = 100
     partition_wait_s: float = 5.0
     max_message_bytes: int = 1_048_576
     session_timeout_s: float = 10.0
     topics: Topics = field(default_factory=Topics)
+
+
+def _limit_fetch_wait(max_wait_ms: int) -> None:
+    """Faust hard-codes ``fetch_max_wait_ms=1500`` for its consumer, and the embedded broker holds a fetch
+    for the full wait even when data arrives meanwhile: every hop (source → partials) would cost up to
+    1.5 s. Give Faust's driver an AIOKafkaConsumer factory with a shorter wait (idempotent)."""
+    import types
+
+    import aiokafka
+    from faust.transport.drivers import aiokafka as driver
+
+    if getattr(driver.aiokafka, "_kpimon_wait", None) == max_wait_ms:
+        return
+
+    def consumer(*args: Any, **kwargs: Any) -> aiokafka.AIOKafkaConsumer:
+        kwargs["fetch_max_wait_ms"] = max_wait_ms
+        return aiokafka.AIOKafkaConsumer(*args, **kwargs)
+
+    proxy = types.ModuleType("aiokafka_for_faust")
+    proxy.__dict__.update(aiokafka.__dict__)
+    proxy.AIOKafkaConsumer = consumer  # type: ignore[attr-defined]
+    proxy._kpimon_wait = max_wait_ms  # type: ignore[attr-defined]
+    driver.aiokafka = proxy  # type: ignore[attr-defined]
 
 
 class _StateTable(faust.Table):  # type: ignore[misc]
@@ -128,6 +152,7 @@ class Worker:
     # ---- app wiring -----------------------------------------------------------------------
     def _make_app(self) -> faust.App:
         cfg = self.cfg
+        _limit_fetch_wait(cfg.fetch_max_wait_ms)
         app = faust.App(
             cfg.app_id, broker=f"kafka://{cfg.broker}", store="memory://", web_enabled=False,
             topic_partitions=cfg.topics.internal_partitions, consumer_auto_offset_reset="earliest",
@@ -276,7 +301,8 @@ class Worker:
                                                value=orjson.dumps(anomaly_record(val, verdict)))
         self._write_stage2(partition, changes + self.observers.take_checkpoints(partition))
         try:
-            await self.observers.alert(values, verdicts)
+            if await self.observers.alert(values, verdicts):
+                await self._tick_alerts()       # deliver now, not at the next timer tick (latency)
         except Exception:  # Redis down etc.: values and detectors go on; the next window is evaluated again
             log.exception("alert evaluation failed")
         for hook in self.hooks:

@@ -122,3 +122,33 @@ def test_any_finite_series_gives_sane_verdicts(values: list[float], step: float)
         if not v.warming_up:
             assert v.lower is not None and v.expected is not None and v.upper is not None
             assert v.lower <= v.expected <= v.upper
+
+
+@pytest.mark.parametrize("start_day", [2, 5, 6])  # Wednesday, Saturday, Sunday
+def test_series_starting_any_day_raises_no_alarm(start_day: int) -> None:
+    """A first weekend (or a first Monday after a weekend start) is not news."""
+    points = business_series(days=28 + start_day)[start_day * DAY:]
+    alarms = [i for i, v in enumerate(run(points)) if v.is_anomaly]
+    assert alarms == []
+
+
+def test_value_beyond_anything_seen_is_flagged_even_when_it_creeps_up() -> None:
+    """A slow climb to values never seen is news, though the fast level follows it."""
+    rng = random.Random(3)
+    points = [(T0 + 60.0 * i, 100.0 + rng.gauss(0.0, 2.0)) for i in range(3000)]
+    ramp = [(T0 + 60.0 * (3000 + i), 100.0 + 0.5 * i + rng.gauss(0.0, 2.0)) for i in range(300)]
+    verdicts = run(points + ramp, seasonality="none")
+    assert not any(v.is_anomaly for v in verdicts[:3000])
+    first = next(i for i, v in enumerate(verdicts) if v.is_anomaly) - 3000
+    assert 0 < first < 150, f"a climb to 175 (range 100 +- 7) flagged only at {first}"
+
+
+def test_old_state_versions_are_refused_clearly() -> None:
+    det = SeasonalDetector()
+    for ts, value in business_series(days=2):
+        det.update(ts, value)
+    state = json.loads(json.dumps(det.to_state()))
+    assert state["version"] == 2
+    state["version"] = 1
+    with pytest.raises(DetectorError, match="version 1 is not supported"):
+        SeasonalDetector.from_state(state)
