@@ -22,6 +22,7 @@ demo: setup  ## broker + worker + simulator with an incident; DURATION=60 for a 
 test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check kpimon streams detectors alerting grafana tests bench
+	$(BIN)/mypy --strict kpimon streams detectors alerting grafana
 	$(BIN)/pytest -q
 
 bench: setup

@@ -66,7 +66,7 @@ def _limit_fetch_wait(max_wait_ms: int) -> None:
     import aiokafka
     from faust.transport.drivers import aiokafka as driver
 
-    if getattr(driver.aiokafka, "_kpimon_wait", None) == max_wait_ms:
+    if getattr(driver.aiokafka, "_kpimon_wait", None) == max_wait_ms:  # type: ignore[attr-defined]
         return
 
     def consumer(*args: Any, **kwargs: Any) -> aiokafka.AIOKafkaConsumer:
@@ -80,7 +80,7 @@ def _limit_fetch_wait(max_wait_ms: int) -> None:
     driver.aiokafka = proxy  # type: ignore[attr-defined]
 
 
-class _StateTable(faust.Table):  # type: ignore[misc]
+class _StateTable(faust.Table[bytes, bytes]):
     """A Faust table that completes recovery from the changelog's true end, then tells the worker.
 
     The embedded broker reports a partition's end offset as the base offset of its last record
@@ -168,7 +168,7 @@ class Worker:
                                          key_serializer="raw", value_serializer="raw")
         self.dlq_topic = app.topic(cfg.topics.dead_letters, partitions=cfg.topics.internal_partitions,
                                    key_serializer="raw", value_serializer="raw")
-        self.tables: dict[str, faust.Table] = {}
+        self.tables: dict[str, faust.Table[bytes, bytes]] = {}
         for src in self.plan.sources:
             topic = app.topic(src.topic, partitions=src.partitions, key_serializer="raw", value_serializer="raw")
             table = self._table(app, f"stage1-{src.name}", src.partitions)
@@ -180,7 +180,7 @@ class Worker:
         app.service(self._metrics_service())
         return app
 
-    def _table(self, app: faust.App, name: str, partitions: int) -> faust.Table:
+    def _table(self, app: faust.App, name: str, partitions: int) -> faust.Table[bytes, bytes]:
         table = _StateTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions,
                             key_type=bytes, value_type=bytes)
         table.on_recovered = self._on_recovered
@@ -189,7 +189,7 @@ class Worker:
         return table
 
     # ---- stage 1 ----------------------------------------------------------------------------
-    def _stage1_agent(self, source: str, table: faust.Table) -> Callable[[Any], Awaitable[None]]:
+    def _stage1_agent(self, source: str, table: faust.Table[bytes, bytes]) -> Callable[[Any], Awaitable[None]]:
         src = next(s for s in self.plan.sources if s.name == source)
 
         async def stage1(stream: Any) -> None:
@@ -226,7 +226,7 @@ class Worker:
             self.dlq_topic.send_soon(key=topic.encode(), value=d.to_record(
                 topic=topic, partition=msg.partition, offset=msg.offset, received_ms=now))
 
-    def _flush_engine(self, engine: PartitionEngine, table: faust.Table) -> None:
+    def _flush_engine(self, engine: PartitionEngine, table: faust.Table[bytes, bytes]) -> None:
         engine.advance()
         partials = engine.take_partials()
         for partial in partials:
@@ -277,7 +277,9 @@ class Worker:
         if merger is None:
             merger = Merger(self.plan, partition_wait_s=self.cfg.partition_wait_s)
             records = {k.partition("|")[2]: v for k, v in _records(self.merge_table, f"{partition}|").items()}
-            merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith(DET_PREFIX)})
+            restored = merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith(DET_PREFIX)})
+            for val in restored:      # at-least-once output across crashes (see Merger.restore)
+                self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
             self.observers.restore(partition, records)
             self.mergers[partition] = merger
         return merger
@@ -299,7 +301,8 @@ class Worker:
             if verdict.is_anomaly or verdict.drift:
                 self.anomalies_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(),
                                                value=orjson.dumps(anomaly_record(val, verdict)))
-        self._write_stage2(partition, changes + self.observers.take_checkpoints(partition))
+        checkpoints: list[tuple[str, bytes | None]] = list(self.observers.take_checkpoints(partition))
+        self._write_stage2(partition, changes + checkpoints)
         try:
             if await self.observers.alert(values, verdicts):
                 await self._tick_alerts()       # deliver now, not at the next timer tick (latency)
@@ -388,7 +391,7 @@ class Worker:
     def _metrics_service(self) -> Any:
         worker = self
 
-        class MetricsService(faust.Service):  # type: ignore[misc]
+        class MetricsService(faust.Service):
             async def on_start(self) -> None:
                 await worker.start_http()
 
@@ -427,7 +430,7 @@ async def _ok() -> web.Response:
     return web.Response(text="ok\n")
 
 
-def _records(table: faust.Table, prefix: str) -> dict[str, bytes]:
+def _records(table: faust.Table[bytes, bytes], prefix: str) -> dict[str, bytes]:
     """This partition's records of a table's store (keys are prefixed with the partition)."""
     out = {}
     for key, value in list(table.data.items()):

@@ -208,7 +208,14 @@ class Merger:
         self._purged.clear()
         return out
 
-    def restore(self, records: dict[str, dict[str, Any]]) -> None:
+    def restore(self, records: dict[str, dict[str, Any]]) -> list[KpiValue]:
+        """Rebuild from stage-2 changelog records; return the final values they hold.
+
+        The worker publishes those values again: a value whose window was recorded as final may not have
+        reached `kpi.values` before a crash (the changelog and the output topic are separate writes).
+        Re-publishing is harmless because a (kpi, series, window, revision) always carries the same value.
+        """
+        emitted: list[KpiValue] = []
         for key, doc in records.items():
             kpi, _, ws = key.rpartition("|")
             kp = self.plan.kpis.get(kpi)
@@ -217,8 +224,8 @@ class Merger:
             entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"])
             self.entries[(kpi, int(ws))] = entry
             if entry.revision >= 0:
-                self._emit(kpi, int(ws), entry)
+                emitted += self._emit(kpi, int(ws), entry)
                 for skey in entry.values:
                     if skey and skey not in self.admitted.setdefault(kpi, []) and not skey.endswith(OTHER):
                         self.admitted[kpi].append(skey)
-        self._ratios([v for v in self.latest.values()])
+        return emitted + self._ratios(emitted)

@@ -152,3 +152,15 @@ def test_old_state_versions_are_refused_clearly() -> None:
     state["version"] = 1
     with pytest.raises(DetectorError, match="version 1 is not supported"):
         SeasonalDetector.from_state(state)
+
+
+@pytest.mark.parametrize("seasonality", ["none", "weekly"])
+def test_noise_breaking_its_own_records_stays_quiet(seasonality: str) -> None:
+    """Plain noise keeps setting new highs and lows; that alone is not news."""
+    alarms = 0
+    for seed in range(3):
+        rng = random.Random(seed)
+        det = SeasonalDetector(seasonality=seasonality)
+        for i in range(20000):
+            alarms += det.update(T0 + 300.0 * i, 100.0 + rng.gauss(0.0, 2.0)).is_anomaly
+    assert alarms <= 1, f"{alarms} alarms in 60,000 points of white noise"

@@ -90,7 +90,7 @@ def test_restarted_worker_resumes_detectors_warm(shop_run) -> None:  # type: ign
     try:
         w.kill9()
         w.start()
-        # A cold detector needs 10 windows before it exports a band; a restored one exports after the first.
+        # A cold detector needs 30 windows before it exports a band; a restored one exports after the first.
         wait_for(lambda: "kpi_visits_expected{" in w.metrics(), 60, "visits band after the restart")
         published = w.sample("kpimon_values_published_total", kpi="visits") or 0
         series = w.sample("kpimon_series", kpi="visits") or 1
