@@ -22,7 +22,7 @@ def _alerting(catalog: Catalog) -> Iterable[tuple[Path, str]]:
         alerting_config(catalog)
     except AlertingConfigError as exc:
         for loc, msg in exc.problems:
-            yield tuple(loc), msg
+            yield tuple(loc), msg.removeprefix("Value error, ")
 
 
 @register_validator

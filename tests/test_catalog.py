@@ -1,0 +1,121 @@
+"""The catalog and `kpimon check`: every error names file, line and field; nothing is accepted halfway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import kpimon.validation  # noqa: F401 - registers the alert/detector checks, as the CLI does
+from kpimon.catalog import CatalogError, load_catalog, parse_catalog
+from kpimon.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = """\
+version: 1
+sources:
+  orders: {topic: events.orders}
+kpis:
+  - name: orders
+    source: orders
+    measure: count
+    dimensions: [region]
+"""
+
+
+def issues(text: str) -> list[tuple[int, str, str]]:
+    with pytest.raises(CatalogError) as exc:
+        parse_catalog(text, "cat.yaml")
+    return [(i.line, ".".join(str(p) for p in i.path), i.message) for i in exc.value.issues]
+
+
+def test_example_catalog_is_valid() -> None:
+    cat = load_catalog(REPO / "examples" / "shop.yaml")
+    assert {k.name for k in cat.kpis} >= {"gmv", "orders", "paid_orders", "visits", "conversion_rate",
+                                          "average_order_value", "refund_rate"}
+    assert cat.kpi("gmv").title == {"en": "Gross merchandise value", "zh": "成交总额"}
+    assert cat.window_of(cat.kpi("gmv_hourly")).advance == 900
+
+
+@pytest.mark.parametrize(("snippet", "line", "field", "words"), [
+    ("    measure: sum()\n", 7, "kpis.0.measure", "needs a field"),
+    ("    measure: median(x)\n", 7, "kpis.0.measure", "unknown measure"),
+    ("    window: {type: hopping, size: 1m}\n", 8, "kpis.0.window", "step"),
+    ("    window: {size: 5 minutes}\n", 8, "kpis.0.window.size", "bad duration"),
+    ("    filter: {amount: {bigger: 3}}\n", 8, "kpis.0.filter", "unknown operator"),
+    ("    colour: red\n", 8, "kpis.0.colour", "unknown field"),
+    ("    detector: {kind: magic}\n", 8, "kpis.0.detector.kind", "unknown detector kind"),
+    ("    alerts: [{type: threshold}]\n", 8, "kpis.0.alerts.0", "above"),
+])
+def test_field_errors_name_line_and_field(snippet: str, line: int, field: str, words: str) -> None:
+    text = BASE.replace("    measure: count\n", "    measure: count\n" + snippet) if "measure" not in snippet \
+        else BASE.replace("    measure: count\n", snippet)
+    found = issues(text)
+    assert any(ln == line and path.startswith(field) and words in msg for ln, path, msg in found), found
+
+
+def test_cross_kpi_errors() -> None:
+    text = BASE + """\
+  - name: orders
+    source: nowhere
+    measure: count
+  - name: rate
+    ratio: {numerator: orders, denominator: ghosts}
+    dimensions: [channel]
+"""
+    found = issues(text)
+    assert (9, "kpis.1.name", "KPI 'orders' is defined twice") in found
+    assert any(ln == 10 and "unknown source 'nowhere'" in msg for ln, _, msg in found)
+    assert any(path == "kpis.2.ratio.denominator" and "unknown KPI 'ghosts'" in msg for _, path, msg in found)
+
+
+def test_ratio_needs_matching_dimensions_and_measured_parts() -> None:
+    text = BASE + """\
+  - name: r1
+    ratio: {numerator: orders, denominator: orders}
+    dimensions: [channel]
+  - name: r2
+    ratio: {numerator: r1, denominator: orders}
+"""
+    found = issues(text)
+    assert any(path == "kpis.1.dimensions.0" and "'channel' is not a dimension" in msg for _, path, msg in found)
+    assert any(path == "kpis.2.ratio.numerator" and "itself a ratio" in msg for _, path, msg in found)
+
+
+def test_missing_environment_variable_is_reported_without_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KPIMON_TEST_SECRET", raising=False)
+    found = issues(BASE + "channels:\n  mail: {type: webhook, url: '${KPIMON_TEST_SECRET}'}\n")
+    assert any(ln == 10 and "KPIMON_TEST_SECRET" in msg for ln, _, msg in found)
+
+
+def test_unknown_channel_in_a_route_and_secret_free_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPIMON_TEST_HOOK", "https://hooks.example/T0/B0/s3cr3t-token")
+    text = BASE + """\
+channels:
+  hook: {type: webhook, url: '${KPIMON_TEST_HOOK}', timeout_seconds: -1}
+routes:
+  - {match: {}, channels: [hook, pager]}
+"""
+    with pytest.raises(CatalogError) as exc:
+        parse_catalog(text, "cat.yaml")
+    text_out = str(exc.value)
+    assert "pager" in text_out and "s3cr3t-token" not in text_out
+    assert any(i.line == 12 for i in exc.value.issues), text_out
+
+
+def test_invalid_yaml_has_a_position() -> None:
+    found = issues("kpis:\n  - name: [unclosed\n")
+    assert found[0][0] >= 2 and "invalid YAML" in found[0][2]
+
+
+def test_check_command_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("measure: count", "measure: sum()") + "  - {name: x, source: orders}\n")
+    result = CliRunner().invoke(main, ["check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:7:14: kpis[0].measure: sum needs a field" in result.output
+    assert f"{bad}:" in result.output and "2 problem(s)" in result.output
+    ok = CliRunner().invoke(main, ["check", str(REPO / "examples" / "shop.yaml")])
+    assert ok.exit_code == 0 and "OK" in ok.output
