@@ -31,6 +31,7 @@ from streams.exporter import KpiCollector, KpiMeta, OpsCounters
 from streams.merge import KpiValue, Merger
 from streams.observers import DET_PREFIX, Observers, anomaly_record
 from streams.plan import Plan
+from streams.recovery import SelfRecoveringTableManager, read_changelog_to_end
 from streams.topics import Topics
 
 __all__ = ["Worker", "WorkerConfig"]
@@ -81,46 +82,34 @@ def _limit_fetch_wait(max_wait_ms: int) -> None:
 
 
 class _StateTable(faust.Table[bytes, bytes]):
-    """A Faust table that completes recovery from the changelog's true end, then tells the worker.
+    """A Faust table that restores its assigned changelog partitions itself, then tells the worker.
 
-    The embedded broker reports a partition's end offset as the base offset of its last record
-    batch (shared/FACTS.md), so Faust's recovery stops one batch short. After Faust's pass we read
-    each assigned changelog partition again until fetches come back empty, which is correct on
-    any broker, and apply what Faust missed.
+    Faust's own changelog recovery is switched off (``streams.recovery``): it stops short on the
+    embedded broker (end offsets are under-reported, shared/FACTS.md) and its unbounded wait stalled
+    rebalances. On every assignment we read each assigned changelog partition from the beginning until
+    the consumer is past the reported end and fetches come back empty, which is correct on any broker.
     """
 
     on_recovered: Callable[[set[TP]], None] | None = None
     bootstrap: str = ""
+    _restore_gen: int = 0
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
+        self._restore_gen += 1
+        gen = self._restore_gen            # a newer rebalance makes an unfinished restore stop applying
         mine = [tp for tp in active_tps if tp.topic == self.changelog_topic.get_topic_name()]
         if mine and self.bootstrap:
-            await self._read_to_end(mine)
-        if self.on_recovered is not None:
+            await read_changelog_to_end(self.bootstrap, mine, self._apply_raw,
+                                        still_wanted=lambda: gen == self._restore_gen)
+        if self.on_recovered is not None and gen == self._restore_gen:
             self.on_recovered(active_tps)
 
-    async def _read_to_end(self, tps: list[TP]) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            consumer.assign([TopicPartition(tp.topic, tp.partition) for tp in tps])
-            await consumer.seek_to_beginning()
-            empty = 0
-            while empty < 2:
-                batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
-                empty = 0 if batch else empty + 1
-                for msgs in batch.values():
-                    for m in msgs:
-                        if m.value is None:
-                            self.data.pop(m.key, None)
-                        else:
-                            self.data[m.key] = m.value
-        finally:
-            await consumer.stop()
+    def _apply_raw(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
 
 
 class Worker:
@@ -159,6 +148,7 @@ class Worker:
             broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=min(3.0, cfg.session_timeout_s / 3),
             producer_linger_ms=5, stream_wait_empty=False, table_standby_replicas=0, loghandlers=[],
             consumer_max_fetch_size=4 * 1024 * 1024, broker_commit_every=10_000, broker_commit_interval=1.0,
+            TableManager=SelfRecoveringTableManager,
         )
         self.partials_topic = app.topic(cfg.topics.partials, partitions=cfg.topics.internal_partitions,
                                         key_serializer="raw", value_serializer="raw")

@@ -70,7 +70,7 @@ class Merger:
         self.wall = wall
         self.entries: dict[tuple[str, int], _Entry] = {}
         self.latest: dict[tuple[str, str], KpiValue] = {}
-        self.admitted: dict[str, list[str]] = {}
+        self.admitted: dict[str, dict[str, int]] = {}     # KPI -> series -> first window start seen
         self.overflow: dict[str, int] = {}
         self._changed: set[tuple[str, int]] = set()
         self._dirty: set[tuple[str, int]] = set()
@@ -93,7 +93,8 @@ class Merger:
         """Values that became final or changed since the last call (base KPIs, then ratios)."""
         out: list[KpiValue] = []
         now = self.wall()
-        for key, entry in list(self.entries.items()):
+        # In window order, so which series exist in a window does not depend on partition arrival order.
+        for key, entry in sorted(self.entries.items(), key=lambda item: item[0][1]):
             kp = self.plan.kpis.get(key[0])
             if kp is None:
                 continue
@@ -102,7 +103,7 @@ class Merger:
                 continue
             if final and key not in self._changed:
                 continue
-            values = self._merge(key[0], entry)
+            values = self._merge(key[0], key[1], entry)
             self._changed.discard(key)
             if final and values == entry.values:
                 continue
@@ -118,29 +119,33 @@ class Merger:
         src = self.plan.source_of(kpi)
         return len(entry.parts) >= src.partitions or now - entry.first_wall >= self.partition_wait_s
 
-    def _merge(self, kpi: str, entry: _Entry) -> dict[str, float | None]:
+    def _merge(self, kpi: str, ws: int, entry: _Entry) -> dict[str, float | None]:
         agg = self.plan.kpis[kpi].agg
         merged: dict[str, Any] = {}
         for series in entry.parts.values():
             for skey, state in series.items():
                 merged[skey] = state if skey not in merged else agg.merge(merged[skey], state)
-        merged = self._cap(kpi, merged, agg.merge)
-        # Every series ever admitted gets a value, so a region whose events stopped shows 0 (not its old value).
+        merged = self._cap(kpi, ws, merged, agg.merge)
+        # Every series seen in an earlier window gets a value, so a region whose events stopped shows 0 (not its
+        # old value); a series that did not exist yet gets none, whatever order partitions report in.
         empty = agg.result(agg.init())
-        values: dict[str, float | None] = {skey: empty for skey in ["", *self.admitted.get(kpi, ())]}
+        values: dict[str, float | None] = {"": empty}
+        values.update({skey: empty for skey, first in self.admitted.get(kpi, {}).items() if first < ws})
         values.update({skey: agg.result(state) for skey, state in merged.items()})
         return values
 
-    def _cap(self, kpi: str, merged: dict[str, Any], merge: Callable[[Any, Any], Any]) -> dict[str, Any]:
-        admitted = self.admitted.setdefault(kpi, [])
+    def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any]) -> dict[str, Any]:
+        admitted = self.admitted.setdefault(kpi, {})
         limit = self.plan.kpis[kpi].max_series
         out: dict[str, Any] = {}
         for skey in sorted(merged):
             if skey == "" or skey in admitted or skey.endswith("=" + OTHER):
+                if skey in admitted:
+                    admitted[skey] = min(admitted[skey], ws)
                 out[skey] = merged[skey] if skey not in out else merge(out[skey], merged[skey])
                 continue
             if len(admitted) < limit:
-                admitted.append(skey)
+                admitted[skey] = ws
                 out[skey] = merged[skey]
                 continue
             other = skey.partition("=")[0] + "=" + OTHER
@@ -226,6 +231,7 @@ class Merger:
             if entry.revision >= 0:
                 emitted += self._emit(kpi, int(ws), entry)
                 for skey in entry.values:
-                    if skey and skey not in self.admitted.setdefault(kpi, []) and not skey.endswith(OTHER):
-                        self.admitted[kpi].append(skey)
+                    seen = self.admitted.setdefault(kpi, {})
+                    if skey and not skey.endswith(OTHER):
+                        seen[skey] = min(seen.get(skey, int(ws)), int(ws))
         return emitted + self._ratios(emitted)

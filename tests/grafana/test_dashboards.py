@@ -117,7 +117,7 @@ def test_value_panel_has_the_band_and_catalog_thresholds() -> None:
 sources: {o: {topic: t}}
 kpis:
   - {name: orders, source: o, measure: count, dimensions: [region],
-     alerts: [{type: threshold, below: 10}, {type: threshold, above: 500, severity: critical},
+     alerts: [{name: low, type: threshold, below: 10}, {name: high, type: threshold, above: 500, severity: critical},
               {type: anomaly}]}
 """)
     value = _panel(kpi_dashboard(cat, cat.kpi("orders")), PANEL["value"])

@@ -80,3 +80,35 @@ def test_kill_9_mid_stream_loses_no_closed_window_and_counts_exactly(broker, wor
         assert (ws / 1000, "") in counts, f"window {win} lost"
         assert counts[(ws / 1000, "")]["value"] == len(in_w), f"window {win}"
         assert sums[(ws / 1000, "")]["value"] == sum(e["amount"] for e in in_w)
+
+
+def test_second_worker_joining_restores_moved_state_exactly(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+    """Worker 2 joins after worker 1 wrote state for every partition: the moved partitions restore it from
+    their changelogs (kpimon reads them itself, streams/recovery.py) and the totals stay exact."""
+    w1 = worker_factory(SCALE_CATALOG, "rb", idle_ms=600_000)   # windows close on event time only
+    msgs = batches(4, 400, seed=21)
+    msgs.sort(key=lambda b: min(e["ts"] for e in b))
+    half = len(msgs) // 2
+    asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(b) for b in msgs[:half]]))
+    first = sum(len(b) for b in msgs[:half])
+    deadline = time.monotonic() + 60
+    while (w1.sample("kpimon_events_total", source="rebalance") or 0) < first:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    time.sleep(2)
+    w2 = worker_factory(SCALE_CATALOG, "rb", idle_ms=600_000, topic_prefix="rb.")
+    time.sleep(20)          # let the group rebalance and the moved partitions restore (no metric tells us)
+    closer = [{"ts": T0 + 6 * MIN, "region": "a", "amount": 1}]
+    asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(b) for b in msgs[half:]]))
+    for p in range(4):
+        asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(closer)], partition=p))
+    records = asyncio.run(read_until(broker.bootstrap, "rb.kpi.values", has("rb_count", T0 + 3 * MIN), timeout_s=120))
+    counts, sums = final_values(records, "rb_count"), final_values(records, "rb_sum")
+    events = [e for b in msgs for e in b]
+    for w in range(4):
+        ws = T0 + w * MIN
+        in_w = [e for e in events if ws <= e["ts"] < ws + MIN]
+        assert counts[(ws / 1000, "")]["value"] == len(in_w), f"window {w}"
+        assert sums[(ws / 1000, "")]["value"] == sum(e["amount"] for e in in_w), f"window {w}"
+    per_worker = [w.sample("kpimon_events_total", source="rebalance") or 0 for w in (w1, w2)]
+    assert all(n > 0 for n in per_worker), per_worker
