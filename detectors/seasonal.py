@@ -22,7 +22,8 @@ amount and cannot poison it.
 What counts as news (all cheap running statistics, all in the JSON state):
 
 * *heavy tails*: a running 99.5% quantile of ``|z|`` widens sigma for series
-  whose tails are heavier than a normal's;
+  whose tails are heavier than a normal's (it starts 10% below a normal's, so the
+  first couple of 3-sigma points of a short clean history do not widen sigma);
 * *seen before*: the largest deviation above and below, fading over
   ``memory_days``; a deviation must beat it by 25% to alarm, so recurring
   spikes, nightly batch jobs and square-wave edges become normal;
@@ -36,8 +37,10 @@ What counts as news (all cheap running statistics, all in the JSON state):
   sigma) / (range width), so 0.6 means "7.5% of the range (plus half a sigma)
   beyond anything seen lately"; the half sigma keeps record-breaking noise
   quiet.  Slow climbs to new territory show here although the fast level
-  follows them.  A young range is narrow: the channel starts after 300 points
-  and asks for up to one more sigma until 2000 points.  With a weekly profile,
+  follows them.  A young range is narrow: the channel starts after 30 points
+  (so a drop to zero after a short clean history is news even when a few
+  early outliers widened sigma) and asks for up to one more sigma until 2000
+  points.  With a weekly profile,
   weekend points wait for a full week (the first weekend is quieter than
   anything seen) and weekday points for one full weekday.
 
@@ -53,7 +56,11 @@ exactly ``score >= threshold`` (see :data:`THRESHOLDS`) and ``[lower, upper]``
 is the range of values that would not alarm (widened to contain ``expected`` in
 the rare case a channel alarms whatever the value).
 
-Cold start: no verdict counts until ``warmup`` points (default 30) have been
+Cold start: during warm-up the level and ``dev`` are running means; the first
+residual (the value itself, against a level of 0) does not count in ``dev``,
+later ones are scaled by sqrt((n-1)/n) (they are against the mean of the points
+before) and, after 10 points, clipped like later residuals, so a short clean
+history starts with its real sigma.  No verdict counts until ``warmup`` points (default 30) have been
 seen *and*, unless ``seasonality="none"``, the series spans one day; until then
 ``warming_up`` is True, ``score`` is 0 and the band is None.  The profile
 sharpens over the first days; the weekend shape needs two or three weekends.
@@ -86,11 +93,13 @@ _MEAN_SD = math.sqrt(_MEAN_RATE / (2.0 - _MEAN_RATE))  # its sd, relative to a p
 _WARM_S = 86400.0  # seasonal models judge nothing before they have seen one day
 _TAIL_Z = 2.807  # 99.5% two-sided quantile of a normal
 _TAIL_UP, _TAIL_DOWN = 0.05, 0.05 * 0.005 / 0.995  # log-steps whose balance point is that quantile
+_WARM_CLIP_N = 10  # during warm-up, residuals are clipped at `clip` sigmas after this many points
+_TAIL_START = math.exp(-0.1)  # the quantile starts low: two early 2.8-sigma points widen nothing
 _RANGE_MEMORY = 20.0  # the range of values seen fades over this many times memory_days
 _RANGE_GAIN = 8.0  # range score per range width outside the range: 0.6 is 7.5% of the width
 _RANGE_SLACK = 0.5  # plus this many (un-widened) sigmas, so white noise rarely scores
 _RANGE_YOUNG, _RANGE_GROWN = 1.0, 2000.0  # one more sigma at first, fading out over 2000 points
-_RANGE_MIN_N = 300  # points before the range is a reference at all: a young range is narrow
+_RANGE_MIN_N = 30  # points before the range is a reference at all (a young one gets extra slack)
 _VERSION = 2  # of the JSON state
 
 
@@ -187,7 +196,7 @@ class SeasonalDetector:
         self.dev = 0.0
         self.recent = 0.0  # fast average of (capped) residuals: small shifts show here first
         self.shift = 0.0  # the same, uncapped: the size of a shift in progress
-        self.tail = _TAIL_Z  # running 99.5% quantile of |z|: calibrates heavy tails
+        self.tail = _TAIL_Z * _TAIL_START  # running 99.5% quantile of |z|: calibrates heavy tails
         # Fading largest deviations: point above, point below, recent mean above, below
         self.peaks = [0.0] * 4
         self.hi = self.lo = 0.0  # fading range of the values seen: far outside it is news
@@ -255,8 +264,7 @@ class SeasonalDetector:
         if self.n < self.params["warmup"] or (self.daily and ts - self.t_first < _WARM_S):
             return Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season
         sigma_raw = sigma  # the range channel's slack: noise, not tails (spiky series keep their spikes)
-        if self.tail > _TAIL_Z:  # heavier tails than a normal: widen sigma to match them
-            sigma *= self.tail / _TAIL_Z
+        sigma *= _widening(self.tail)  # heavier tails than a normal: widen sigma to match them
         pk = self.peaks
         up_p, up_m = self._sigmas(sigma, pk[0], pk[2])
         lo_p, lo_m = self._sigmas(sigma, pk[1], pk[3])
@@ -330,7 +338,14 @@ class SeasonalDetector:
         self._learn_range(value)
         if warming_up:  # running means first, so the start does not crawl up from zero
             self.level += max(p["level_rate"], 1.0 / self.n) * r
-            self.dev += max(p["dev_rate"], 1.0 / self.n) * (abs(r) - self.dev)
+            if self.n > 1:  # the first residual is the value itself (against level 0): no spread
+                # r is against the mean of the n - 1 points before: its spread is sqrt(n / (n - 1))
+                # times a point's, which would leave a young sigma too wide (and 5-sigma drops quiet)
+                k = self.n - 1
+                e = abs(r) * math.sqrt(k / self.n)
+                if k > _WARM_CLIP_N:  # clipped here too: one early outlier must not set sigma for days
+                    e = min(e, p["clip"] * _SIGMA_PER_DEV * self.dev)
+                self.dev += max(p["dev_rate"], 1.0 / k) * (e - self.dev)
             return False
         c = p["clip"] * sigma
         rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
@@ -370,7 +385,7 @@ class SeasonalDetector:
         d = math.exp(-self.dt / (86400.0 * self.params["memory_days"]))
         dm = d * d * d * d
         # |z| against the un-widened sigma, so the quantile tracks the true tail
-        raw_z = abs(r) / sigma * (self.tail / _TAIL_Z if self.tail > _TAIL_Z else 1.0)
+        raw_z = abs(r) / sigma * _widening(self.tail)
         self.tail *= math.exp(_TAIL_UP if raw_z > self.tail else -_TAIL_DOWN)
         self.recent += _MEAN_RATE * (rc - self.recent)
         pk, m = self.peaks, self.recent
@@ -426,6 +441,15 @@ class SeasonalDetector:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DetectorError(f"not a valid seasonal detector state: {exc!r}") from exc
         return det
+
+
+def _widening(tail: float) -> float:
+    """Factor on sigma for a running 99.5% quantile ``tail`` of ``|z|``.
+
+    Only a quantile above a normal's widens sigma (never narrows it).
+    """
+    t = tail / _TAIL_Z
+    return t if t > 1.0 else 1.0
 
 
 def _with_drift(v: Verdict) -> Verdict:

@@ -164,3 +164,45 @@ def test_noise_breaking_its_own_records_stays_quiet(seasonality: str) -> None:
         for i in range(20000):
             alarms += det.update(T0 + 300.0 * i, 100.0 + rng.gauss(0.0, 2.0)).is_anomaly
     assert alarms <= 1, f"{alarms} alarms in 60,000 points of white noise"
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's Poisson sampler (lam small enough for exp(-lam) not to underflow)."""
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+@pytest.mark.parametrize("seasonality", ["none", "weekly"])
+@pytest.mark.parametrize("n", [45, 200])
+@pytest.mark.parametrize("seed", range(8))
+def test_drop_to_zero_of_short_poisson_history_is_flagged_at_once(seed: int, n: int, seasonality: str) -> None:
+    """Paid orders per minute fall from Poisson(30) (sigma ~5.5) to 0: a 5.5-sigma drop."""
+    rng = random.Random(seed)
+    step = 60.0 if seasonality == "none" else 600.0
+    history = n if seasonality == "none" else 7 * DAY + n  # weekly: a week of history first
+    det = make_detector("seasonal", "medium", seasonality=seasonality, warmup=30)
+    verdicts = [det.update(T0 + step * i, _poisson(rng, 30.0)) for i in range(history)]
+    assert not any(v.is_anomaly for v in verdicts), "the clean history itself must be quiet"
+    v = det.update(T0 + step * history, 0.0)
+    assert not v.warming_up
+    assert v.is_anomaly, f"drop to zero after {n} points scored {v.score:.2f}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_six_sigma_deviation_of_short_gaussian_history_is_flagged(seed: int) -> None:
+    rng = random.Random(seed)
+    det = make_detector("seasonal", "medium", seasonality="none")
+    for i in range(45):
+        det.update(T0 + 60.0 * i, rng.gauss(100.0, 5.0))
+    assert det.update(T0 + 60.0 * 45, 100.0 + (6.0 if seed % 2 else -6.0) * 5.0).is_anomaly
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_poisson_counts_without_incidents_stay_quiet(seed: int) -> None:
+    rng = random.Random(seed)
+    det = make_detector("seasonal", "medium", seasonality="none", warmup=30)
+    alarms = [i for i in range(2000) if det.update(T0 + 60.0 * i, _poisson(rng, 30.0)).is_anomaly]
+    assert len(alarms) <= 1, f"false alarms at {alarms}"
