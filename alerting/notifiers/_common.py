@@ -11,6 +11,7 @@ import httpx
 
 from ._http import HttpResult, post_json, status_outcome, url_secrets
 from .base import Notification, Outcome
+from .config import _UrlSpec
 
 __all__ = ["WebhookBase"]
 
@@ -26,17 +27,16 @@ class WebhookBase:
 
     def __init__(
         self,
+        spec: _UrlSpec,
         *,
-        url: str,
-        timeout_seconds: float,
-        language: str,
         extra_secrets: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        url = spec.url.get_secret_value()
         self._raw_url = url
-        self.language = language
-        self._timeout = timeout_seconds
+        self.language = spec.language
+        self._timeout = spec.timeout_seconds
         self._clock = clock
         self._client = client
         self._secrets = tuple(url_secrets(url)) + tuple(s for s in extra_secrets if s)

@@ -68,9 +68,7 @@ class DingTalkNotifier(WebhookBase):
     ) -> None:
         self._secret = spec.secret.get_secret_value() if spec.secret else None
         super().__init__(
-            url=spec.url.get_secret_value(),
-            timeout_seconds=spec.timeout_seconds,
-            language=spec.language,
+            spec,
             extra_secrets=(self._secret or "",),
             clock=clock,
             client=client,

@@ -9,17 +9,12 @@ https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhoo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any, ClassVar
-
-import httpx
 
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
 from .base import Notification, Outcome
-from .config import SlackSpec
 
 __all__ = ["SlackNotifier", "slack_payload"]
 
@@ -59,20 +54,6 @@ class SlackNotifier(WebhookBase):
 
     kind: ClassVar[str] = "slack"
 
-    def __init__(
-        self,
-        spec: SlackSpec,
-        *,
-        clock: Callable[[], float] = time.time,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            url=spec.url.get_secret_value(),
-            timeout_seconds=spec.timeout_seconds,
-            language=spec.language,
-            clock=clock,
-            client=client,
-        )
 
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification; see the module docstring for how answers map to outcomes."""

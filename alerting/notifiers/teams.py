@@ -10,17 +10,12 @@ when Teams itself refused the message (e.g. its own 429).
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from typing import Any, ClassVar
-
-import httpx
 
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
 from .base import Notification, Outcome
-from .config import TeamsSpec
 
 __all__ = ["TeamsNotifier", "teams_payload"]
 
@@ -71,20 +66,6 @@ class TeamsNotifier(WebhookBase):
 
     kind: ClassVar[str] = "teams"
 
-    def __init__(
-        self,
-        spec: TeamsSpec,
-        *,
-        clock: Callable[[], float] = time.time,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            url=spec.url.get_secret_value(),
-            timeout_seconds=spec.timeout_seconds,
-            language=spec.language,
-            clock=clock,
-            client=client,
-        )
 
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification once."""

@@ -106,9 +106,7 @@ class WebhookNotifier(WebhookBase):
     ) -> None:
         self._headers: Mapping[str, str] = {k: v.get_secret_value() for k, v in spec.headers.items()}
         super().__init__(
-            url=spec.url.get_secret_value(),
-            timeout_seconds=spec.timeout_seconds,
-            language=spec.language,
+            spec,
             extra_secrets=tuple(self._headers.values()),
             clock=clock,
             client=client,

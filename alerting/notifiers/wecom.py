@@ -54,9 +54,7 @@ class WeComNotifier(WebhookBase):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
-            url=spec.url.get_secret_value(),
-            timeout_seconds=spec.timeout_seconds,
-            language=spec.language,
+            spec,
             clock=clock,
             client=client,
         )
