@@ -37,7 +37,6 @@ from streams.topics import Topics
 __all__ = ["Worker", "WorkerConfig"]
 
 log = logging.getLogger("kpimon.worker")
-ValueHook = Callable[[list[KpiValue]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,6 @@ class Worker:
         self.ops.extra.append(self._observer_metrics)
         self.engines: dict[tuple[str, int], PartitionEngine] = {}
         self.mergers: dict[int, Merger] = {}
-        self.hooks: list[ValueHook] = []
         self.registry = registry or CollectorRegistry()
         self.attainment = Attainment({
             name: (m.target, m.target_per or "day",
@@ -241,7 +239,6 @@ class Worker:
         if st.unmatched:
             ops.bump(ops.unmatched, engine.source.name, st.unmatched)
             st.unmatched = 0
-        st.dead.clear()
         if engine.watermark is not None:
             ops.watermarks[engine.source.name] = max(ops.watermarks.get(engine.source.name, 0.0), engine.watermark / 1000)
 
@@ -298,11 +295,6 @@ class Worker:
                 await self._tick_alerts()       # deliver now, not at the next timer tick (latency)
         except Exception:  # Redis down etc.: values and detectors go on; the next window is evaluated again
             log.exception("alert evaluation failed")
-        for hook in self.hooks:
-            try:
-                await hook(values)
-            except Exception:  # a failing consumer of values must not stop the engine
-                log.exception("value hook %r failed", hook)
 
     def _write_stage2(self, partition: int, changes: list[tuple[str, bytes | None]]) -> None:
         for key, value in changes:

@@ -39,7 +39,6 @@ MAX_CLOSES_PER_ADVANCE = 10_000
 @dataclass(slots=True)
 class EngineStats:
     events: int = 0
-    dead: dict[str, int] = field(default_factory=dict)
     closes: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
     overflow: dict[str, int] = field(default_factory=dict)
@@ -88,7 +87,6 @@ class PartitionEngine:
                 self._apply(ev, offset)
             except EventError as exc:
                 dead.append(DeadLetter(exc.reason, exc.detail, orjson.dumps(ev, default=str)))
-                self.stats.dead[exc.reason] = self.stats.dead.get(exc.reason, 0) + 1
         self.stats.events += len(events)
         return dead
 
