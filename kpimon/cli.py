@@ -78,9 +78,11 @@ def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id:
            partition_wait: float, topic_prefix: str, redis_url: str | None, redis_prefix: str, api_token: str | None,
            loglevel: str) -> None:
     """Run a stream worker (several workers with one --app-id share the partitions)."""
+    from aiokafka.errors import KafkaError
+
     from kpimon.wiring import build_worker, run_worker
     from streams.plan import compile_plan
-    from streams.topics import Topics, ensure_topics
+    from streams.topics import PartitionMismatchError, Topics, prepare_topics
 
     cat = _load(catalog)
     settings = _settings().model_copy(update={"broker": broker, "metrics_port": metrics_port, "speedup": speedup,
@@ -91,9 +93,18 @@ def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id:
 
         settings = settings.model_copy(update={"api_token": SecretStr(api_token)})
     topics = Topics(internal_partitions=settings.partitions).with_prefix(topic_prefix)
-    asyncio.run(ensure_topics(broker, compile_plan(cat), topics))
+    try:
+        layout = asyncio.run(prepare_topics(broker, compile_plan(cat), topics, app_id))
+    except PartitionMismatchError as exc:
+        click.echo(f"kpimon worker: error: {exc}", err=True)
+        sys.exit(2)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        click.echo(f"kpimon worker: error: cannot set up the topics on broker {broker}: {exc!r}", err=True)
+        sys.exit(1)
+    for note in layout.notes:
+        click.echo(f"kpimon worker: note: {note}", err=True)
     click.echo(f"kpimon worker: {len(cat.kpis)} KPIs, broker {broker}, metrics http://127.0.0.1:{metrics_port}/metrics")
-    run_worker(build_worker(cat, settings, idle_ms=idle_ms, partition_wait_s=partition_wait), loglevel)
+    run_worker(build_worker(cat, settings, layout, idle_ms=idle_ms, partition_wait_s=partition_wait), loglevel)
 
 
 @main.command()

@@ -16,7 +16,7 @@ from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
-from streams.topics import Topics
+from streams.topics import TopicLayout, Topics
 
 __all__ = ["alerting_config", "build_worker", "kpi_meta", "run_worker"]
 
@@ -52,10 +52,16 @@ def alerting_config(catalog: Catalog) -> AlertingConfig:
                                  kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)})
 
 
-def build_worker(catalog: Catalog, settings: Settings, **overrides: Any) -> Worker:
+def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | None = None, **overrides: Any) -> Worker:
+    """The worker for ``catalog``; ``layout`` (from ``streams.topics.prepare_topics``) gives the partition counts
+    of the topics that exist, which win over the catalog's and ``settings.partitions``."""
+    plan = compile_plan(catalog)
+    internal = settings.partitions
+    if layout is not None:
+        plan, internal = plan.with_partitions(layout.source_partitions), layout.internal_partitions
     cfg = WorkerConfig(broker=settings.broker, app_id=settings.app_id, metrics_host=settings.metrics_host,
                        metrics_port=settings.metrics_port, speedup=settings.speedup,
-                       topics=Topics(internal_partitions=settings.partitions).with_prefix(settings.topic_prefix),
+                       topics=Topics(internal_partitions=internal).with_prefix(settings.topic_prefix),
                        **overrides)
     specs = {k.name: DetectorSpecLite(k.detector.kind, k.detector.sensitivity, k.detector.params)
              for k in catalog.kpis if k.detector.enabled}
@@ -70,7 +76,7 @@ def build_worker(catalog: Catalog, settings: Settings, **overrides: Any) -> Work
     clock = EventClock(settings.speedup)
     service = AlertService(alerting_config(catalog), store, clock=clock.now)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return Worker(compile_plan(catalog), kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
+    return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
                   api_token=token)
 
 

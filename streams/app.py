@@ -32,7 +32,7 @@ from streams.merge import KpiValue, Merger
 from streams.observers import DET_PREFIX, Observers, anomaly_record
 from streams.plan import Plan
 from streams.recovery import SelfRecoveringTableManager, read_changelog_to_end
-from streams.topics import Topics
+from streams.topics import STAGE2_TABLE, Topics, stage1_table
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -159,10 +159,10 @@ class Worker:
         self.tables: dict[str, faust.Table[bytes, bytes]] = {}
         for src in self.plan.sources:
             topic = app.topic(src.topic, partitions=src.partitions, key_serializer="raw", value_serializer="raw")
-            table = self._table(app, f"stage1-{src.name}", src.partitions)
+            table = self._table(app, stage1_table(src.name), src.partitions)
             self.tables[src.name] = table
             app.agent(topic, name=f"kpimon.stage1.{src.name}")(self._stage1_agent(src.name, table))
-        self.merge_table = self._table(app, "stage2", cfg.topics.internal_partitions)
+        self.merge_table = self._table(app, STAGE2_TABLE, cfg.topics.internal_partitions)
         app.agent(self.partials_topic, name="kpimon.stage2")(self._stage2_agent())
         app.timer(cfg.tick_s)(_tick_guard(self._tick))
         app.service(self._metrics_service())

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kpimon.catalog import Catalog, KpiSpec
@@ -72,6 +72,10 @@ class Plan:
     def source_of(self, kpi: str) -> SourcePlan:
         src = self.kpis[kpi].source
         return next(s for s in self.sources if s.name == src)
+
+    def with_partitions(self, counts: Mapping[str, int]) -> Plan:
+        """The plan with the partition counts of the sources named in ``counts`` (source name -> count) replaced."""
+        return replace(self, sources=tuple(replace(s, partitions=counts.get(s.name, s.partitions)) for s in self.sources))
 
 
 def compile_plan(catalog: Catalog) -> Plan:
