@@ -24,12 +24,12 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.attainment import Attainment
+from streams.attainment import Attainment, Goal
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import KpiCollector, KpiMeta, OpsCounters
-from streams.merge import KpiValue, Merger
-from streams.observers import DET_PREFIX, Observers, anomaly_record
+from streams.merge import KpiValue, Merger, retention_ms
+from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
 from streams.recovery import SelfRecoveringTableManager, read_changelog_to_end
 from streams.topics import STAGE2_TABLE, Topics, stage1_table
@@ -126,10 +126,8 @@ class Worker:
         self.engines: dict[tuple[str, int], PartitionEngine] = {}
         self.mergers: dict[int, Merger] = {}
         self.registry = registry or CollectorRegistry()
-        self.attainment = Attainment({
-            name: (m.target, m.target_per or "day",
-                   name in plan.kpis and plan.kpis[name].kind in ("count", "sum") and plan.kpis[name].advance_ms == plan.kpis[name].size_ms)
-            for name, m in kpis.items() if m.target is not None})
+        self.attainment = Attainment({name: _goal(plan, name, m.target, m.target_per or "day")
+                                      for name, m in kpis.items() if m.target is not None})
         self.collector = KpiCollector(kpis, self._latest, self.ops, verdicts=lambda: self.observers.verdicts,
                                       attainment=self.attainment.ratio)
         self.registry.register(self.collector)
@@ -264,9 +262,13 @@ class Worker:
         if merger is None:
             merger = Merger(self.plan, partition_wait_s=self.cfg.partition_wait_s)
             records = {k.partition("|")[2]: v for k, v in _records(self.merge_table, f"{partition}|").items()}
-            restored = merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith(DET_PREFIX)})
+            # "~det|…" (detectors) and "~att|…" (attainment) are checkpoints, not merger entries
+            restored = merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith("~")})
+            self.attainment.restore(partition, records)
             for val in restored:      # at-least-once output across crashes (see Merger.restore)
                 self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
+                # counted once per window: fills in what a lost checkpoint missed, changes nothing else
+                self.attainment.observe(val, partition)
             self.observers.restore(partition, records)
             self.mergers[partition] = merger
         return merger
@@ -276,19 +278,20 @@ class Worker:
         values = merger.poll()
         changes = [(k, None if doc is None else orjson.dumps(doc)) for k, doc in merger.take_changes()]
         if not values:
-            self._write_stage2(partition, changes)
+            self._write_stage2(partition, changes + list(self.attainment.take_checkpoints(partition)))
             return
         for val in values:
             self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
             self.ops.bump(self.ops.values_published, val.kpi)
-            self.attainment.observe(val)
+            self.attainment.observe(val, partition)
         verdicts = {}
         for val, verdict in self.observers.detect(partition, values):
             verdicts[(val.kpi, val.series, val.window_start_ms)] = verdict
             if verdict.is_anomaly or verdict.drift:
                 self.anomalies_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(),
                                                value=orjson.dumps(anomaly_record(val, verdict)))
-        checkpoints: list[tuple[str, bytes | None]] = list(self.observers.take_checkpoints(partition))
+        checkpoints: list[tuple[str, bytes | None]] = [*self.observers.take_checkpoints(partition),
+                                                       *self.attainment.take_checkpoints(partition)]
         self._write_stage2(partition, changes + checkpoints)
         try:
             if await self.observers.alert(values, verdicts):
@@ -364,6 +367,7 @@ class Worker:
             if (self.cfg.topics.partials, partition) not in assigned:
                 del self.mergers[partition]
                 self.observers.drop(partition)
+                self.attainment.drop(partition)
 
     def _latest(self) -> Iterable[KpiValue]:
         for merger in list(self.mergers.values()):
@@ -410,6 +414,17 @@ class Worker:
 
 async def _ok() -> web.Response:
     return web.Response(text="ok\n")
+
+
+def _goal(plan: Plan, name: str, target: float, per: str) -> Goal:
+    """Attainment settings of a KPI: count/sum over tumbling windows add up over the period."""
+    kp = plan.kpis.get(name)
+    if kp is None:                       # a ratio: compared by its latest value
+        ratio = plan.ratios.get(name)
+        definition = f"ratio:{ratio.numerator}/{ratio.denominator}*{ratio.scale:g}" if ratio else ""
+        return Goal(target, per, additive=False, definition=definition)
+    additive = kp.kind in ("count", "sum") and kp.advance_ms == kp.size_ms
+    return Goal(target, per, additive, keep_ms=retention_ms(kp), definition=kp.state_key)
 
 
 def _records(table: faust.Table[bytes, bytes], prefix: str) -> dict[str, bytes]:

@@ -19,9 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.engine import OTHER
-from streams.plan import Plan
+from streams.plan import KpiPlan, Plan
 
-__all__ = ["KpiValue", "Merger", "labels_of"]
+__all__ = ["KpiValue", "Merger", "labels_of", "retention_ms"]
+
+
+def retention_ms(kp: KpiPlan) -> int:
+    """How long (event time, behind the KPI's newest final window) a final window is kept and can be revised."""
+    return kp.grace_ms + 2 * kp.size_ms + 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +201,7 @@ class Merger:
             kp = self.plan.kpis.get(key[0])
             if kp is None:
                 continue
-            keep_ms = kp.grace_ms + 2 * kp.size_ms + 60_000
+            keep_ms = retention_ms(kp)
             if entry.revision >= 0 and newest.get(key[0], 0) - entry.we > keep_ms:
                 del self.entries[key]
                 self._dirty.discard(key)
