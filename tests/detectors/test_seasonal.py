@@ -19,8 +19,12 @@ T0 = 1_704_067_200.0  # Monday 2024-01-01 00:00 UTC
 DAY = int(86400 / STEP)
 
 
-def business_series(days: int = 28, seed: int = 1, noise: float = 0.03) -> list[tuple[float, float]]:
-    """Orders per 10 minutes: afternoon peak, quiet nights, weekends at 60%, 3% noise."""
+def business_series(days: int = 28, seed: int = 1, noise: float | None = None) -> list[tuple[float, float]]:
+    """Orders per 10 minutes: afternoon peak, quiet nights, weekends at 60%.
+
+    Orders are counts, so the noise is Poisson's (sd = sqrt(mean): 3% at the
+    peak of 1000, 6% at night); ``noise`` makes it a fixed fraction instead.
+    """
     rng = random.Random(seed)
     out = []
     for i in range(days * DAY):
@@ -28,7 +32,8 @@ def business_series(days: int = 28, seed: int = 1, noise: float = 0.03) -> list[
         hour = (ts % 86400.0) / 3600.0
         weekend = (int(ts // 86400.0) + 3) % 7 >= 5
         base = 1000.0 * (0.3 + 0.7 * math.exp(-(((hour - 14.0) / 4.0) ** 2))) * (0.6 if weekend else 1.0)
-        out.append((ts, base * (1.0 + rng.gauss(0.0, noise))))
+        sd = math.sqrt(base) if noise is None else noise * base
+        out.append((ts, base + rng.gauss(0.0, sd)))
     return out
 
 
@@ -37,7 +42,7 @@ def run(points: list[tuple[float, float]], **params: object) -> list[Verdict]:
     return [det.update(ts, value) for ts, value in points]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_seasonal_series_raises_no_alarm_after_warm_up(seed: int) -> None:
     verdicts = run(business_series(seed=seed))
     assert verdicts[0].warming_up and not verdicts[DAY + 1].warming_up
@@ -73,10 +78,13 @@ def test_level_shift_becomes_the_new_normal_once(step: float) -> None:
 
 
 def test_sensitivities_are_nested() -> None:
+    """Point by point without the hold-off (with it, a more sensitive detector may hold a point back
+    because it already announced the incident a point earlier)."""
     points = business_series(days=10, noise=0.08)
-    flagged = {s: {i for i, v in enumerate(run(points, sensitivity=s)) if v.is_anomaly}
+    flagged = {s: {i for i, v in enumerate(run(points, sensitivity=s, holdoff_h=0)) if v.is_anomaly}
                for s in ("low", "medium", "high")}
     assert flagged["low"] <= flagged["medium"] <= flagged["high"]
+    assert flagged["high"], "8% noise with a 0.45 threshold should flag something in ten days"
 
 
 def test_is_anomaly_matches_score_threshold_and_band() -> None:
@@ -90,8 +98,9 @@ def test_is_anomaly_matches_score_threshold_and_band() -> None:
         assert v.is_anomaly == (v.score >= det.threshold)
         assert v.lower is not None and v.upper is not None
         inside = v.lower < value < v.upper
-        # the band is the set of values that would not alarm (edges aside)
-        assert inside != v.is_anomaly or math.isclose(v.score, det.threshold, rel_tol=1e-6)
+        held = math.isclose(v.score, det.threshold - 1e-3)  # within an announced incident's hold-off
+        # the band is the set of values that would not alarm outside a hold-off (edges aside)
+        assert inside != (v.is_anomaly or held) or math.isclose(v.score, det.threshold, rel_tol=1e-6)
 
 
 def test_state_is_compact_plain_json() -> None:
@@ -148,9 +157,9 @@ def test_old_state_versions_are_refused_clearly() -> None:
     for ts, value in business_series(days=2):
         det.update(ts, value)
     state = json.loads(json.dumps(det.to_state()))
-    assert state["version"] == 2
-    state["version"] = 1
-    with pytest.raises(DetectorError, match="version 1 is not supported"):
+    assert state["version"] == 3
+    state["version"] = 2
+    with pytest.raises(DetectorError, match="version 2 is not supported"):
         SeasonalDetector.from_state(state)
 
 
@@ -206,3 +215,57 @@ def test_poisson_counts_without_incidents_stay_quiet(seed: int) -> None:
     det = make_detector("seasonal", "medium", seasonality="none", warmup=30)
     alarms = [i for i in range(2000) if det.update(T0 + 60.0 * i, _poisson(rng, 30.0)).is_anomaly]
     assert len(alarms) <= 1, f"false alarms at {alarms}"
+
+
+def test_an_incident_is_announced_once_unless_it_gets_clearly_worse() -> None:
+    """Six points at half the usual orders: one alarm, then the hold-off (4 h) keeps the incident quiet."""
+    points = business_series(days=21, seed=3)
+    start = 17 * DAY + 11 * 6  # Thursday 11:00, week 3
+    for k in range(6):
+        ts, value = points[start + k]
+        points[start + k] = (ts, value * 0.5)
+    held = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
+    each = [i - start for i, v in enumerate(run(points, holdoff_h=0)) if v.is_anomaly]
+    assert held == [0]
+    assert len(each) > 1 and each[0] == 0
+
+
+def test_a_worse_turn_during_the_hold_off_alarms_again() -> None:
+    points = business_series(days=21, seed=3)
+    start = 17 * DAY + 11 * 6
+    ts, value = points[start]
+    points[start] = (ts, value * 0.8)  # a dip: an alarm with a middling score
+    ts, value = points[start + 6]
+    points[start + 6] = (ts, value * 4.0)  # an hour later, four times the orders
+    verdicts = run(points)
+    alarms = [i - start for i, v in enumerate(verdicts) if v.is_anomaly]
+    assert alarms == [0, 6], alarms
+    assert verdicts[start + 6].score >= verdicts[start].score + 0.2
+
+
+def test_a_nightly_job_stops_alarming_while_other_hours_still_do() -> None:
+    """A batch job triples the 03:10 value every night: after a few nights that hour's spike is held."""
+    points = business_series(days=21, seed=2)
+    for day in range(8, 21):
+        i = day * DAY + 3 * 6 + 1
+        ts, value = points[i]
+        points[i] = (ts, value * 3.0)
+    noon = 18 * DAY + 12 * 6 + 1
+    ts, value = points[noon]
+    points[noon] = (ts, value * 1.6)
+    verdicts = run(points)
+    nights = [day for day in range(8, 21) if verdicts[day * DAY + 19].is_anomaly]
+    assert nights[0] == 8, "the first night is news"
+    assert len(nights) <= 5 and nights[-1] <= 13, f"still alarming on nights {nights}"
+    assert verdicts[noon].is_anomaly, "a spike at another hour is still news"
+
+
+def test_state_round_trip_keeps_day_factors_and_hour_noise() -> None:
+    det = SeasonalDetector()
+    points = business_series(days=16, seed=4)
+    for ts, value in points[:-DAY]:
+        det.update(ts, value)
+    twin = SeasonalDetector.from_state(json.loads(json.dumps(det.to_state())))
+    assert any(twin.dayf) and any(h != 1.0 for h in twin.hours)
+    for ts, value in points[-DAY:]:
+        assert det.update(ts, value) == twin.update(ts, value)
