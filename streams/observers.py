@@ -83,6 +83,7 @@ class Observers:
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
         """Restore this partition's detectors from checkpoint records (keys ``~det|<kpi>|<series>``)."""
         bank = self.detectors.setdefault(partition, {})
+        cold: dict[str, tuple[int, str, str]] = {}  # kpi -> (series started cold, first series, why)
         for key, raw in records.items():
             if not key.startswith(DET_PREFIX):
                 continue
@@ -92,8 +93,12 @@ class Observers:
             try:
                 bank[(kpi, series)] = restore_detector(orjson.loads(raw))
             except (DetectorError, ValueError) as exc:
-                # A checkpoint from another detector version starts that series cold; say so once.
-                log.warning("detector state for %s{%s} not restored (%s); starting cold", kpi, series, exc)
+                # A checkpoint from another detector version starts that series cold: one line per KPI
+                count, first, why = cold.get(kpi, (0, series, str(exc)))
+                cold[kpi] = (count + 1, first, why)
+        for kpi, (count, first, why) in cold.items():
+            log.warning("detector state of %d series of %s not restored (e.g. {%s}: %s); they start cold",
+                        count, kpi, first, why)
 
     def drop(self, partition: int) -> None:
         """The partition moved to another worker: forget its detectors and their exported verdicts."""
