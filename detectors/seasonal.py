@@ -68,10 +68,11 @@ What counts as news (all cheap running statistics, all in the JSON state):
   first weekend is quieter than anything seen) and weekday points for one full
   weekday.
 
-Announce once: after an alarm the detector holds further alarms back for
-``holdoff_h`` hours (default 4) unless the score beats the alarm's own by 0.2;
-held points report a score just below the threshold.  An incident is one alarm,
-not one per point, and a worse turn of the same incident still alarms.
+Announce once: after an alarm the detector holds further alarms in the same
+direction back for ``holdoff_h`` hours (default 4) unless the score beats the
+alarm's own by 0.2; held points report a score just below the threshold.  An
+incident is one alarm, not one per point; a worse turn of the same incident
+still alarms, and so does a drop after a spike (or a spike after a drop).
 
 Drift: a CUSUM on standardised residuals (:class:`detectors.drift.LevelShift`)
 notices a lasting shift; the baseline jumps to the new level and the verdict
@@ -275,7 +276,7 @@ class SeasonalDetector:
         self.day_sum = self.day_n = 0.0  # the current day's values so far
         self.day = -1  # the current (local) day number
         self.quiet_until = -math.inf  # alarms are held back until then (unless clearly worse)
-        self.alarm_score = 0.0  # score of the last alarm
+        self.alarm_score = 0.0  # score of the last alarm, negative when it was below the expected value
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
@@ -404,7 +405,8 @@ class SeasonalDetector:
             t = self.tod
             h = season[6] if t[season[6]] > t[season[7]] else season[7]
             seen = t[h] if self.tod_n[h] >= _TOD_COUNT else 0.0
-            if ts < self.quiet_until and score < self.alarm_score + _BEAT:
+            same = self.alarm_score > 0.0 if r > 0.0 else self.alarm_score < 0.0  # same direction
+            if ts < self.quiet_until and same and score < abs(self.alarm_score) + _BEAT:
                 score = thr - _HELD  # the incident was announced: held back unless clearly worse
             elif news < _TOD_MARGIN * seen:
                 score = thr - _HELD  # like the alarms at this time of day lately (a nightly job)
@@ -469,7 +471,7 @@ class SeasonalDetector:
             return False
         if verdict.is_anomaly:
             self.quiet_until = ts + 3600.0 * p["holdoff_h"]
-            self.alarm_score = verdict.score
+            self.alarm_score = verdict.score if r > 0.0 else -verdict.score
         c = p["clip"] * sigma
         rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
         self.level += p["level_rate"] * rh

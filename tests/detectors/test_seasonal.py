@@ -269,3 +269,15 @@ def test_state_round_trip_keeps_day_factors_and_hour_noise() -> None:
     assert any(twin.dayf) and any(h != 1.0 for h in twin.hours)
     for ts, value in points[-DAY:]:
         assert det.update(ts, value) == twin.update(ts, value)
+
+
+def test_a_drop_after_a_spike_is_a_new_incident() -> None:
+    """The hold-off is per direction: a spike at 11:00 does not hide an outage at 12:00."""
+    points = business_series(days=21, seed=3)
+    start = 17 * DAY + 11 * 6
+    ts, value = points[start]
+    points[start] = (ts, value * 4.0)
+    ts, _ = points[start + 6]
+    points[start + 6] = (ts, 0.0)
+    alarms = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
+    assert alarms == [0, 6], alarms
