@@ -326,7 +326,7 @@ class SeasonalDetector:
         weekend = int(days) % 7 >= 5
         if not self.weekly:
             return offset, i, f, weekend, 0, 0.0, hour, near
-        if self.week > 0.0:
+        if self.week != 0.0:  # 0 until the weekly parts start learning
             offset += self._day_factor(int(days) % 7, offset)
         x = (days % 7.0) * _WK_PER_DAY
         wi = int(x)
@@ -339,11 +339,11 @@ class SeasonalDetector:
         """The day-of-week term: the day's level against the week's, scaled with the profile.
 
         Scaled by (slow level + profile) / week level, so a Sunday at 60% is 60%
-        at 3 a.m. and at 3 p.m. alike; a weekday not seen yet borrows the mean of
-        the weekdays seen (the first Monday after the first weekend is a weekday).
+        at 3 a.m. and at 3 p.m. alike.  With a week level near zero or negative
+        (under 3 sdev) the factor is added as it is.
         """
         fv = self._raw_factor(dow)
-        if self.week <= _DAY_MIN * self.sdev:
+        if self.week <= _DAY_MIN * self.sdev:  # near zero or negative: a scale means nothing
             return fv
         scale = (self.slow + profile) / self.week
         return fv * (0.0 if scale < 0.0 else (_DAY_SCALE_MAX if scale > _DAY_SCALE_MAX else scale))

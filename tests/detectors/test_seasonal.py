@@ -281,3 +281,10 @@ def test_a_drop_after_a_spike_is_a_new_incident() -> None:
     points[start + 6] = (ts, 0.0)
     alarms = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
     assert alarms == [0, 6], alarms
+
+
+def test_a_series_below_zero_gets_its_weekly_rhythm_too() -> None:
+    """Net cash flow: the same rhythm 1500 below zero (day factors are added unscaled)."""
+    for seed in (1, 2, 3):
+        verdicts = run([(ts, v - 1500.0) for ts, v in business_series(seed=seed)])
+        assert not any(v.is_anomaly for v in verdicts[8 * DAY:]), f"seed {seed}"
