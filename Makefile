@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 
 setup: $(STAMP)
 
-demo: setup  ## broker + worker + simulator with an incident; DURATION=60 for a bounded run
+demo: setup  ## broker + worker + simulator with an incident; DURATION=90 for a bounded run
 	$(BIN)/kpimon demo $(if $(DURATION),--duration $(DURATION),)
 
 test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests

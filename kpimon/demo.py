@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -26,9 +27,23 @@ from kpimon.catalog import load_catalog
 from kpimon.demo_sinks import Sinks
 from kpimon.embedded import free_port, start_broker, wait_port
 
-__all__ = ["run_demo"]
+__all__ = ["quick_detectors", "run_demo"]
 
 WATCH = ("gmv", "orders", "paid_orders", "visits", "conversion_rate", "average_order_value", "refund_rate")
+
+
+def quick_detectors(source: Path, out: Path, warmup: int = 30) -> Path:
+    """Write ``source`` to ``out`` with every detector judging after ``warmup`` windows, without seasonality.
+
+    A demo (or a test) has minutes of history, not the day a seasonal detector waits for.
+    """
+    doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for kpi in doc["kpis"]:
+        det = kpi.setdefault("detector", {})
+        if det.get("enabled", True):
+            det["params"] = {**det.get("params", {}), "seasonality": "none", "warmup": warmup}
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...], speedup: float, rate: float,
@@ -37,6 +52,9 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
     cat = load_catalog(catalog)
     logdir = Path(tempfile.mkdtemp(prefix="kpimon-demo-"))
     console.print(f"[bold]kpimon demo[/] — logs in {logdir}")
+    catalog = str(quick_detectors(Path(catalog), logdir / "catalog.yaml"))
+    console.print("detectors judge after 30 windows, without seasonality (a demo has minutes of history; "
+                  "in production they wait for a day)")
     broker = start_broker(log_path=logdir / "broker.log")
     console.print(f"broker (Tansu, embedded) at {broker.bootstrap}")
     sinks = Sinks(free_port(), free_port()).start()

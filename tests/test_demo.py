@@ -1,0 +1,38 @@
+"""`kpimon demo` — the newcomer's first command — runs end to end and shows the outage's alerts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kpimon.demo import quick_detectors
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_demo_delivers_the_outage_alerts_and_stops_cleanly() -> None:
+    done = subprocess.run([sys.executable, "-m", "kpimon", "demo", "--duration", "80", "--metrics-port", "0"],
+                          cwd=REPO, capture_output=True, text=True, timeout=240)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "alert delivered via email: 【告警中】严重 · 支付订单数: paid orders 0 in east" in out, out[-3000:]
+    assert "alert delivered via dingtalk: 【告警中】严重 · 支付订单数: paid orders 0 in east" in out
+    assert "stopped cleanly" in out
+
+
+def test_quick_detectors_keep_other_params_and_skip_disabled(tmp_path: Path) -> None:
+    src = tmp_path / "in.yaml"
+    src.write_text(yaml.safe_dump({"kpis": [
+        {"name": "a", "detector": {"kind": "seasonal", "params": {"memory_days": 3}}},
+        {"name": "b", "detector": {"enabled": False}},
+        {"name": "c"}]}), encoding="utf-8")
+    doc = yaml.safe_load(quick_detectors(src, tmp_path / "out.yaml").read_text(encoding="utf-8"))
+    a, b, c = doc["kpis"]
+    assert a["detector"]["params"] == {"memory_days": 3, "seasonality": "none", "warmup": 30}
+    assert "params" not in b["detector"]
+    assert c["detector"]["params"] == {"seasonality": "none", "warmup": 30}
