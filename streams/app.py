@@ -273,12 +273,16 @@ class Worker:
             self.mergers[partition] = merger
         return merger
 
+    def _checkpoints(self, partition: int) -> list[tuple[str, bytes | None]]:
+        """Detector and attainment states of ``partition`` changed since the last write."""
+        return [*self.observers.take_checkpoints(partition), *self.attainment.take_checkpoints(partition)]
+
     async def _flush_merger(self, partition: int) -> None:
         merger = self.mergers[partition]
         values = merger.poll()
         changes = [(k, None if doc is None else orjson.dumps(doc)) for k, doc in merger.take_changes()]
-        if not values:
-            self._write_stage2(partition, changes + list(self.attainment.take_checkpoints(partition)))
+        if not values:   # a restore may still have changed attainment
+            self._write_stage2(partition, changes + self._checkpoints(partition))
             return
         for val in values:
             self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
@@ -290,9 +294,7 @@ class Worker:
             if verdict.is_anomaly or verdict.drift:
                 self.anomalies_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(),
                                                value=orjson.dumps(anomaly_record(val, verdict)))
-        checkpoints: list[tuple[str, bytes | None]] = [*self.observers.take_checkpoints(partition),
-                                                       *self.attainment.take_checkpoints(partition)]
-        self._write_stage2(partition, changes + checkpoints)
+        self._write_stage2(partition, changes + self._checkpoints(partition))
         try:
             if await self.observers.alert(values, verdicts):
                 await self._tick_alerts()       # deliver now, not at the next timer tick (latency)
