@@ -429,7 +429,7 @@ class SeasonalDetector:
             return False
         shift = 3600.0 * self.params["utc_offset_h"]
         day = (self.t_first + shift) // 86400.0
-        dow = (int(day) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        dow = _weekday(int(day))
         first_weekday = self.t_first if dow < 5 else (day + 7 - dow) * 86400.0 - shift
         return ts - first_weekday >= 86400.0
 
@@ -537,7 +537,7 @@ class SeasonalDetector:
         if day != self.day:
             if (self.dayf and self.day >= 0 and self.day_n * self.dt >= 0.5 * 86400.0
                     and ts - self.t_first >= 86400.0 * (_WK_START + 1.0)):
-                self._end_day((self.day + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
+                self._end_day(_weekday(self.day))
             self.day_sum = self.day_n = 0.0
             self.day = day
             # the profile averages zero over the day: the level carries the mean
@@ -669,6 +669,11 @@ class SeasonalDetector:
 _DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(SeasonalDetector.__init__).parameters.items()
     if p.default is not inspect.Parameter.empty}
+
+
+def _weekday(day: int) -> int:
+    """Day of the week of day number ``day`` since 1970-01-01 (a Thursday); Monday = 0."""
+    return (day + 3) % 7
 
 
 def _zeros(count: int) -> array[float]:
