@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from kpimon.demo import quick_detectors
+from tests.fixtures.worker import REPO
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_demo_delivers_the_outage_alerts_and_stops_cleanly() -> None:

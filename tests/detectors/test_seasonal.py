@@ -37,6 +37,11 @@ def business_series(days: int = 28, seed: int = 1, noise: float | None = None) -
     return out
 
 
+def scaled(points: list[tuple[float, float]], factors: dict[int, float]) -> list[tuple[float, float]]:
+    """The series with the value at each index in ``factors`` multiplied by its factor."""
+    return [(ts, value * factors.get(i, 1.0)) for i, (ts, value) in enumerate(points)]
+
+
 def run(points: list[tuple[float, float]], **params: object) -> list[Verdict]:
     det = make_detector("seasonal", **params)  # type: ignore[arg-type]
     return [det.update(ts, value) for ts, value in points]
@@ -219,11 +224,8 @@ def test_poisson_counts_without_incidents_stay_quiet(seed: int) -> None:
 
 def test_an_incident_is_announced_once_unless_it_gets_clearly_worse() -> None:
     """Six points at half the usual orders: one alarm, then the hold-off (4 h) keeps the incident quiet."""
-    points = business_series(days=21, seed=3)
     start = 17 * DAY + 11 * 6  # Thursday 11:00, week 3
-    for k in range(6):
-        ts, value = points[start + k]
-        points[start + k] = (ts, value * 0.5)
+    points = scaled(business_series(days=21, seed=3), {start + k: 0.5 for k in range(6)})
     held = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
     each = [i - start for i, v in enumerate(run(points, holdoff_h=0)) if v.is_anomaly]
     assert held == [0]
@@ -231,12 +233,9 @@ def test_an_incident_is_announced_once_unless_it_gets_clearly_worse() -> None:
 
 
 def test_a_worse_turn_during_the_hold_off_alarms_again() -> None:
-    points = business_series(days=21, seed=3)
     start = 17 * DAY + 11 * 6
-    ts, value = points[start]
-    points[start] = (ts, value * 0.8)  # a dip: an alarm with a middling score
-    ts, value = points[start + 6]
-    points[start + 6] = (ts, value * 4.0)  # an hour later, four times the orders
+    # a dip (an alarm with a middling score), then an hour later four times the orders
+    points = scaled(business_series(days=21, seed=3), {start: 0.8, start + 6: 4.0})
     verdicts = run(points)
     alarms = [i - start for i, v in enumerate(verdicts) if v.is_anomaly]
     assert alarms == [0, 6], alarms
@@ -245,15 +244,9 @@ def test_a_worse_turn_during_the_hold_off_alarms_again() -> None:
 
 def test_a_nightly_job_stops_alarming_while_other_hours_still_do() -> None:
     """A batch job triples the 03:10 value every night: after a few nights that hour's spike is held."""
-    points = business_series(days=21, seed=2)
-    for day in range(8, 21):
-        i = day * DAY + 3 * 6 + 1
-        ts, value = points[i]
-        points[i] = (ts, value * 3.0)
     noon = 18 * DAY + 12 * 6 + 1
-    ts, value = points[noon]
-    points[noon] = (ts, value * 1.6)
-    verdicts = run(points)
+    factors = {day * DAY + 3 * 6 + 1: 3.0 for day in range(8, 21)} | {noon: 1.6}
+    verdicts = run(scaled(business_series(days=21, seed=2), factors))
     nights = [day for day in range(8, 21) if verdicts[day * DAY + 19].is_anomaly]
     assert nights[0] == 8, "the first night is news"
     assert len(nights) <= 5 and nights[-1] <= 13, f"still alarming on nights {nights}"
@@ -273,12 +266,8 @@ def test_state_round_trip_keeps_day_factors_and_hour_noise() -> None:
 
 def test_a_drop_after_a_spike_is_a_new_incident() -> None:
     """The hold-off is per direction: a spike at 11:00 does not hide an outage at 12:00."""
-    points = business_series(days=21, seed=3)
     start = 17 * DAY + 11 * 6
-    ts, value = points[start]
-    points[start] = (ts, value * 4.0)
-    ts, _ = points[start + 6]
-    points[start + 6] = (ts, 0.0)
+    points = scaled(business_series(days=21, seed=3), {start: 4.0, start + 6: 0.0})
     alarms = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
     assert alarms == [0, 6], alarms
 
