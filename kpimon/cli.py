@@ -117,8 +117,10 @@ def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id:
 @click.option("--incident", "incidents", multiple=True, metavar="NAME[:ARG][@START+DUR]",
               help="scripted incident, e.g. payment_outage:east@10+20 (simulated minutes); repeatable")
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--shop-hour", type=click.FloatRange(0, 24, max_open=True), default=None,
+              help="start the daily traffic curve at this UTC hour (timestamps stay real); default: the real hour")
 def simulate(catalog: str, broker: str, rate: float, speedup: float, duration: float | None, batch: int,
-             incidents: tuple[str, ...], seed: int) -> None:
+             incidents: tuple[str, ...], seed: int, shop_hour: float | None) -> None:
     """Produce simulated shop events (visits, orders, payments, refunds) with incidents."""
     from streams.plan import compile_plan
     from streams.simulator import Shop, parse_incident, run
@@ -133,6 +135,9 @@ def simulate(catalog: str, broker: str, rate: float, speedup: float, duration: f
     for inc in parsed:
         click.echo(f"incident: {inc.describe()}")
     shop = Shop(visits_per_s=rate, incidents=parsed, seed=seed)
+    if shop_hour is not None:
+        shop.at_hour(shop_hour)
+        click.echo(f"traffic curve starts at {shop_hour:g}:00 UTC (event timestamps are real)")
     last = [0.0]
 
     def progress(sim: float, sent: dict[str, int]) -> None:

@@ -69,7 +69,7 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
         wait_port(port, 60, procs[0])
         console.print(f"worker metrics: [link]http://127.0.0.1:{port}/metrics[/]")
         sim = ["simulate", "--catalog", catalog, "--broker", broker.bootstrap, "--speedup", str(speedup),
-               "--rate", str(rate)]
+               "--rate", str(rate), "--shop-hour", "10"]  # the same busy late morning at any hour
         for inc in incidents:
             sim += ["--incident", inc]
             console.print(f"scripted incident: [yellow]{inc}[/] (simulated minutes after start)")
