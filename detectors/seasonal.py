@@ -55,6 +55,14 @@ What counts as news (all cheap running statistics, all in the JSON state):
   (weight 0.3 per point) against its own, smaller standard deviation.  Its
   scale is the larger of that deviation and its own fading peak, so after a
   quiet spell a single large spike can fire it too;
+* *a few hours off*: the *hours channel* averages the (capped) residuals over
+  about four hours of data and scores that mean against its **own learned
+  spread** (1.2533 x its mean absolute value, at least its fading peak plus
+  17%), not against the point sigma: real residuals wander together for hours,
+  and each series is held to its own wander.  It sees what no single point
+  shows -- spikes that come more often, a daily pattern that runs a little
+  lower, a level that has stayed slightly off all afternoon -- and judges after
+  half a day of its own data (after the warm-up);
 * *never seen*: a third channel compares the value itself with the range of
   values seen (``hi``/``lo``, fading towards their middle over 20 x
   ``memory_days``).  The score is 8 x (distance outside the range, less half a
@@ -78,7 +86,7 @@ Drift: a CUSUM on standardised residuals (:class:`detectors.drift.LevelShift`)
 notices a lasting shift; the baseline jumps to the new level and the verdict
 carries ``drift=True`` once, instead of flagging every point forever.
 
-Score: the largest of the three channels.  The first two give the two-sided
+Score: the largest of the four channels.  The first three give the two-sided
 Gaussian tail probability ``p`` of their standardised deviation as a surprise
 ``score = min(1, -log10(p) / 10)``: 0.5 means "one in 100,000", 1.0 "one in
 10**10 or rarer"; the range channel is scaled as above.  ``is_anomaly`` is
@@ -98,12 +106,13 @@ is learned from day three on: the first week's days borrow from the days of
 their kind, so a weekday that differs from the others (a busy Monday) can alarm
 on its first one or two occurrences.
 
-State: plain JSON of about 1.7-2.1 KB (parameters that differ from the
+State: plain JSON of about 1.7-2.0 KB (parameters that differ from the
 defaults, a couple of dozen numbers, and the 211 profile, day-factor and hour
-knots as base64 little-endian float32 -- the knots *are* float32 in memory too,
-so a restored detector is bit-identical -- plus 48 time-of-day alarm numbers
-once an hour has alarmed), ``"version": 3``; older states (a different model)
-are refused with a :class:`DetectorError` that says so.
+knots plus the hours channel's 5 numbers as base64 little-endian float32 --
+they *are* float32 in memory too, so a restored detector is bit-identical --
+plus 48 time-of-day alarm numbers once an hour has alarmed), ``"version": 4``
+(version 3 had no hours channel); older states (a different model) are refused
+with a :class:`DetectorError` that says so.
 """
 
 from __future__ import annotations
@@ -158,7 +167,9 @@ _BEAT = 0.2  # during a hold-off, an alarm needs the score of the last alarm plu
 _HELD = 1e-3  # held points report at most threshold - this
 _TOD_COUNT = 2.5  # alarms at an hour of the day (fading) before similar ones there are held
 _TOD_MARGIN = 1.5  # ... unless this many times larger than the one seen there
-_VERSION = 3  # of the JSON state
+_HM_S = 4.0 * 3600.0  # the hours channel averages about four hours of residuals
+_HM_WARM_S = 43200.0  # ... and judges after half a day of its own data
+_VERSION = 4  # of the JSON state
 
 
 def score_from_z(z: float) -> float:
@@ -237,7 +248,7 @@ class SeasonalDetector:
     kind = "seasonal"
     __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "slow",
                  "dev", "sdev", "recent", "shift", "tail", "peaks", "hi", "lo", "daily", "weekly", "dayf", "hours",
-                 "tod", "tod_n", "week", "day_sum", "day_n", "day", "quiet_until", "alarm_score")
+                 "tod", "tod_n", "hours_mean", "week", "day_sum", "day_n", "day", "quiet_until", "alarm_score")
 
     def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
                  level_rate: float = 0.1, season_rate: float = 0.3, dev_rate: float = 0.005,
@@ -272,6 +283,9 @@ class SeasonalDetector:
         self.dayf = _zeros(7 if weekly else 0)  # level of each day of the week against the week's (0: unknown)
         self.tod = _zeros(24)  # |z| of the last alarm per hour of the day, fading
         self.tod_n = _zeros(24)  # alarms per hour of the day, fading
+        # Hours channel, float32 like the knots: mean residual over hours, its mean |.|, its fading
+        # peaks above and below, points it has seen (see _HM_*)
+        self.hours_mean = _zeros(5)
         self.week = 0.0  # level over about a week (day factors are measured against it)
         self.day_sum = self.day_n = 0.0  # the current day's values so far
         self.day = -1  # the current (local) day number
@@ -382,6 +396,18 @@ class SeasonalDetector:
         rc = zb * up_p if r > zb * up_p else (-zb * lo_p if r < -zb * lo_p else r)
         m = self.recent + _MEAN_RATE * (rc - self.recent)
         z = max(r / up_p, m / up_m) if r > 0.0 else max(-r / lo_p, -m / lo_m)
+        hm = self.hours_mean
+        if hm[4] * self.dt >= _HM_WARM_S:  # the hours channel: a lasting shift of a few hours' mean
+            a = self._hm_rate()
+            h = hm[0] + a * (rc - hm[0])
+            up_h, lo_h = self._hm_scales(sigma)
+            hz = h / up_h if r > 0.0 else -h / lo_h
+            if hz > z:
+                z = hz
+            hu = (zb * up_h - (1.0 - a) * hm[0]) / a
+            hl = (-zb * lo_h - (1.0 - a) * hm[0]) / a
+        else:
+            hu, hl = math.inf, -math.inf
         score = score_from_z(z)
         width = self._width()
         if self._range_ready(ts, season[3]):
@@ -393,11 +419,11 @@ class SeasonalDetector:
             margin = self.threshold / _RANGE_GAIN * width + slack
         else:
             margin = math.inf
-        # the values that would not alarm: all three channels inside their bands
+        # the values that would not alarm: all four channels inside their bands
         upper = min(zb * up_p, (zb * up_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
-                    self.hi + margin - expected)
+                    self.hi + margin - expected, hu)
         lower = max(-zb * lo_p, (-zb * lo_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
-                    self.lo - margin - expected)
+                    self.lo - margin - expected, hl)
         thr = self.threshold
         news = 0.0
         if score >= thr:
@@ -449,6 +475,26 @@ class SeasonalDetector:
         sm = sigma * _MEAN_SD
         return (sigma if sigma > p else p), (sm if sm > m else m)
 
+    def _hm_rate(self) -> float:
+        """Weight of a point in the hours channel's mean (``_HM_S`` seconds of data)."""
+        a = self.dt / _HM_S
+        return a if a < 1.0 else 1.0
+
+    def _hm_scales(self, sigma: float) -> tuple[float, float]:
+        """Scale of the hours channel above and below: its own spread, at least its fading peaks.
+
+        The spread is learned (mean |hours mean|), not assumed from the point
+        sigma: real residuals wander together for hours, and a series that
+        wanders is held to its own wander.
+        """
+        hm = self.hours_mean
+        k = _PEAK_MARGIN / self._zband
+        s = _SIGMA_PER_DEV * hm[1]
+        floor = 1e-3 * sigma
+        if s < floor:
+            s = floor
+        return max(s, hm[2] * k), max(s, hm[3] * k)
+
     def _learn(self, verdict: Verdict, r: float, rc: float, sigma: float, season: _Season, news: float) -> bool:
         """Move the baseline towards the point; return True when a level shift was accepted."""
         p = self.params
@@ -492,6 +538,7 @@ class SeasonalDetector:
             self.week += self.shift
             self.day_sum += self.shift * self.day_n
         self.recent = self.shift = 0.0
+        self.hours_mean[0] = 0.0
         return True
 
     def _learn_profile(self, value: float, season: _Season) -> None:
@@ -590,6 +637,12 @@ class SeasonalDetector:
         pk, m = self.peaks, self.recent
         pk[0], pk[1] = max(pk[0] * d, r), max(pk[1] * d, -r)
         pk[2], pk[3] = max(pk[2] * dm, m), max(pk[3] * dm, -m)
+        hm = self.hours_mean
+        hm[0] += self._hm_rate() * (rc - hm[0])
+        hm[4] += 1.0  # float32 counts exactly to 16.7 million points
+        h = hm[0]
+        hm[1] += max(self.params["dev_rate"], 1.0 / hm[4]) * (abs(h) - hm[1])
+        hm[2], hm[3] = max(hm[2] * d, h), max(hm[3] * d, -h)
         # an hour is visited 1/24 of the time: fading 24x faster per visit fades it per day
         t = self.tod
         if t[hour]:
@@ -616,13 +669,13 @@ class SeasonalDetector:
         """Plain-JSON state (about 2 KB): parameters, the learned numbers, packed knots."""
         params = {k: v for k, v in self.params.items() if v != _DEFAULTS[k]}  # what differs from the defaults
         return {"kind": self.kind, "version": _VERSION, "params": params, "n": self.n,
-                "t_first": self.t_first, "t_last": self.t_last, "dt": self.dt, "level": self.level,
-                "slow": self.slow, "dev": self.dev, "sdev": self.sdev, "recent": self.recent, "shift": self.shift,
-                "tail": self.tail, "peaks": list(self.peaks), "range": [self.hi, self.lo],
-                "cusum": self._cusum.to_list(), "week": self.week, "day": [self.day, self.day_sum, self.day_n],
+                "time": [self.t_first, self.t_last, self.dt],
+                # level, slow, dev, sdev, recent, shift, tail, week, alarm_score (see _SCALARS)
+                "scalars": [getattr(self, name) for name in _SCALARS],
+                "peaks": list(self.peaks), "range": [self.hi, self.lo],
+                "cusum": self._cusum.to_list(), "day": [self.day, self.day_sum, self.day_n],
                 "quiet_until": self.quiet_until if math.isfinite(self.quiet_until) else None,
-                "alarm_score": self.alarm_score,
-                "knots": _pack(self.daily + self.weekly + self.dayf + self.hours),
+                "knots": _pack(self.daily + self.weekly + self.dayf + self.hours + self.hours_mean),
                 "tod": _pack(self.tod + self.tod_n) if any(self.tod_n) else ""}  # most series never need it
 
     @classmethod
@@ -634,30 +687,29 @@ class SeasonalDetector:
         try:
             det = cls(**state["params"])
             det.n = int(state["n"])
-            det.t_first, det.t_last, det.dt = float(state["t_first"]), float(state["t_last"]), float(state["dt"])
-            det.level, det.slow = float(state["level"]), float(state["slow"])
-            det.dev, det.sdev = float(state["dev"]), float(state["sdev"])
-            det.recent, det.shift = float(state["recent"]), float(state["shift"])
-            det.tail = float(state["tail"])
+            det.t_first, det.t_last, det.dt = (float(x) for x in state["time"])
+            scalars = state["scalars"]
+            if len(scalars) != len(_SCALARS):
+                raise ValueError(f"scalars must hold {len(_SCALARS)} numbers")
+            for name, x in zip(_SCALARS, scalars, strict=True):
+                setattr(det, name, float(x))
             det.peaks = [float(x) for x in state["peaks"]]
             if len(det.peaks) != 4:
                 raise ValueError("peaks must hold 4 numbers")
             det.hi, det.lo = (float(x) for x in state["range"])
             det._cusum.load_list(state["cusum"])
-            det.week = float(state["week"])
             day, det.day_sum, det.day_n = state["day"]
             det.day, det.day_sum, det.day_n = int(day), float(det.day_sum), float(det.day_n)
             quiet = state["quiet_until"]
             det.quiet_until = -math.inf if quiet is None else float(quiet)
-            det.alarm_score = float(state["alarm_score"])
-            sizes = [len(det.daily), len(det.weekly), len(det.dayf), len(det.hours)]
+            sizes = [len(det.daily), len(det.weekly), len(det.dayf), len(det.hours), len(det.hours_mean)]
             knots = _unpack(state["knots"], sum(sizes), "knots")
             parts = []
             at = 0
             for size in sizes:
                 parts.append(knots[at:at + size])
                 at += size
-            det.daily, det.weekly, det.dayf, det.hours = parts
+            det.daily, det.weekly, det.dayf, det.hours, det.hours_mean = parts
             if state["tod"]:
                 tod = _unpack(state["tod"], 48, "tod")
                 det.tod, det.tod_n = tod[:24], tod[24:]
@@ -665,6 +717,9 @@ class SeasonalDetector:
             raise DetectorError(f"not a valid seasonal detector state: {exc!r}") from exc
         return det
 
+
+# The plain float attributes of the state, in the order of its "scalars" list
+_SCALARS = ("level", "slow", "dev", "sdev", "recent", "shift", "tail", "week", "alarm_score")
 
 _DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(SeasonalDetector.__init__).parameters.items()

@@ -162,7 +162,7 @@ def test_old_state_versions_are_refused_clearly() -> None:
     for ts, value in business_series(days=2):
         det.update(ts, value)
     state = json.loads(json.dumps(det.to_state()))
-    assert state["version"] == 3
+    assert state["version"] == 4
     state["version"] = 2
     with pytest.raises(DetectorError, match="version 2 is not supported"):
         SeasonalDetector.from_state(state)
@@ -277,3 +277,23 @@ def test_a_series_below_zero_gets_its_weekly_rhythm_too() -> None:
     for seed in (1, 2, 3):
         verdicts = run([(ts, v - 1500.0) for ts, v in business_series(seed=seed)])
         assert not any(v.is_anomaly for v in verdicts[8 * DAY:]), f"seed {seed}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_spikes_that_come_more_often_are_news(seed: int) -> None:
+    """A load balancer's 2.5 spike every two hours is normal; one every 15 minutes is not.
+
+    No single point is new (every spike has the size of the ones seen for ten
+    days): only the hours channel, a few hours' mean against its own spread,
+    sees that they come eight times as often.
+    """
+    rng = random.Random(seed)
+    step, day = 300.0, 288
+    start = 10 * day
+    points = []
+    for i in range(12 * day):
+        spike = i % 3 == 0 if start <= i < start + 96 else i % 24 == 7
+        points.append((T0 + i * step, rng.uniform(0.0, 0.2) + (2.5 if spike else 0.0)))
+    alarms = [i - start for i, v in enumerate(run(points)) if v.is_anomaly]
+    assert not [a for a in alarms if -7 * day <= a < 0], f"alarms before the incident: {alarms}"
+    assert [a for a in alarms if 0 <= a < 12], f"denser spikes not flagged within an hour: {alarms}"
