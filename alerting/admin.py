@@ -4,8 +4,13 @@ Every action validates completely before it writes, writes its audit entry (who,
 change, and raises :class:`AdminError` (``status`` 400, 404 or 409, a message for humans) otherwise.
 
 Overrides are per rule: ``{"below": 80, "for": "5m"}``. Only :data:`~alerting.config.TUNABLE` fields may be
-set; a ``null`` value resets the field to the catalog's value. The merged rule is validated as a whole, so
-``below`` above ``above`` is refused, and nothing is stored.
+set; a ``null`` value resets the field to the catalog's value. Numbers must be JSON numbers and finite (no
+``NaN``, ``Infinity``, ``"5"`` or ``true``: NaN would silently disable a rule), durations numbers of seconds or
+``"5m"``, ``enabled`` a boolean. The merged rule is validated as a whole, so ``below`` above ``above`` is
+refused, and nothing is stored.
+
+``who`` is the operator (the CLI's ``--who``, the API's authenticated caller); ``on_behalf_of``, when given, is
+what an API client claimed about itself, recorded beside it in the audit entry.
 
 Exceptions::
 
@@ -15,6 +20,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -90,6 +96,37 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_DURATIONS = frozenset({"for", "keep_firing_for", "missing_after"})
+_BOOLEANS = frozenset({"enabled"})
+_PAIRS = frozenset({"outside"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_types(fields: Mapping[str, Any]) -> None:
+    """Refuse what pydantic's lax mode would coerce or take: ``"5"`` -> 5, ``true`` -> 1, NaN, infinity."""
+    for name, value in sorted(fields.items()):
+        if value is None:
+            continue                                     # null: back to the catalog value
+        if name in _BOOLEANS:
+            if not isinstance(value, bool):
+                raise AdminError(f"{name} must be true or false, got {value!r}")
+        elif name in _PAIRS:
+            if not (isinstance(value, list | tuple) and len(value) == 2 and all(map(_is_number, value))):
+                raise AdminError(f"{name} must be a pair of finite numbers [low, high], got {value!r}")
+        elif name in _DURATIONS:
+            if not (_is_number(value) or isinstance(value, str)):
+                raise AdminError(f"{name} must be a duration like \"5m\" or finite seconds, got {value!r}")
+        elif not _is_number(value):
+            raise AdminError(f"{name} must be a finite number, got {value!r}")
+
+
+def _note(entry: dict[str, Any], on_behalf_of: str) -> dict[str, Any]:
+    return {**entry, "on_behalf_of": on_behalf_of} if on_behalf_of else entry
+
+
 async def _tunable_rule(store: Store, kpi: str, rule: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The published rule ``kpi``/``rule`` after checking that ``fields`` may be changed on it."""
     if not isinstance(fields, Mapping) or not fields:
@@ -103,11 +140,20 @@ async def _tunable_rule(store: Store, kpi: str, rule: str, fields: Mapping[str, 
         raise AdminError(
             f"cannot change {unknown} of a {base['type']} rule at run time; tunable: {sorted(allowed)}"
         )
+    _check_types(fields)
     return base
 
 
 async def set_threshold(
-    store: Store, kpi: str, rule: str, fields: Mapping[str, Any], *, who: str, now: float, comment: str = ""
+    store: Store,
+    kpi: str,
+    rule: str,
+    fields: Mapping[str, Any],
+    *,
+    who: str,
+    now: float,
+    comment: str = "",
+    on_behalf_of: str = "",
 ) -> list[dict[str, Any]]:
     """Validate and store an override of ``kpi``/``rule``; return the audit entries written."""
     if not who.strip():
@@ -124,7 +170,7 @@ async def set_threshold(
     old_effective = {**base, **old_override}
     stored = {k: merged[k] for k in new_override}  # normalised: "5m" is stored as 300.0
     audit = [
-        {
+        _note({
             "kind": "threshold",
             "kpi": kpi,
             "rule": rule,
@@ -134,7 +180,7 @@ async def set_threshold(
             "who": who,
             "at": now,
             "comment": comment,
-        }
+        }, on_behalf_of)
         for name in sorted(fields)
         if old_effective.get(name) != merged.get(name)
     ]
@@ -163,7 +209,9 @@ async def list_thresholds(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-async def acknowledge(store: Store, fingerprint: str, *, who: str, now: float, comment: str = "") -> Ack:
+async def acknowledge(
+    store: Store, fingerprint: str, *, who: str, now: float, comment: str = "", on_behalf_of: str = ""
+) -> Ack:
     """Acknowledge the firing alert ``fingerprint`` (stops its repeats and escalation until it resolves)."""
     if not who.strip():
         raise AdminError("who acknowledges? (--who)")
@@ -175,26 +223,28 @@ async def acknowledge(store: Store, fingerprint: str, *, who: str, now: float, c
     ack = Ack(fingerprint, dict(alert.labels), alert.starts_at, who, now, comment)
     await store.put_ack(ack)
     await store.append_audit(
-        {
+        _note({
             "kind": "ack",
             "fingerprint": fingerprint,
             "labels": dict(alert.labels),
             "who": who,
             "at": now,
             "comment": comment,
-        }
+        }, on_behalf_of)
     )
     return ack
 
 
 def _time(data: Mapping[str, Any], name: str, default: float) -> float:
     value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AdminError(f"{name} must be epoch seconds (a number), got {value!r}")
+    if not _is_number(value):
+        raise AdminError(f"{name} must be epoch seconds (a finite number), got {value!r}")
     return float(value)
 
 
-async def add_silence(store: Store, data: Mapping[str, Any], *, who: str, now: float) -> Silence:
+async def add_silence(
+    store: Store, data: Mapping[str, Any], *, who: str, now: float, on_behalf_of: str = ""
+) -> Silence:
     """Create a silence from ``{"matchers": [...], "starts_at"?, "ends_at" | "duration", "comment"?}``."""
     if not isinstance(data, Mapping):
         raise AdminError(
@@ -222,7 +272,7 @@ async def add_silence(store: Store, data: Mapping[str, Any], *, who: str, now: f
         raise AdminError(f"bad silence: {exc}") from None
     await store.put_silence(silence)
     await store.append_audit(
-        {
+        _note({
             "kind": "silence",
             "id": silence.id,
             "matchers": [str(m) for m in silence.matchers],
@@ -231,13 +281,13 @@ async def add_silence(store: Store, data: Mapping[str, Any], *, who: str, now: f
             "who": who,
             "at": now,
             "comment": silence.comment,
-        }
+        }, on_behalf_of)
     )
     return silence
 
 
-async def remove_silence(store: Store, silence_id: str, *, who: str, now: float) -> None:
+async def remove_silence(store: Store, silence_id: str, *, who: str, now: float, on_behalf_of: str = "") -> None:
     """Delete a silence (audited); 404 when it does not exist."""
     if not await store.delete_silence(silence_id):
         raise AdminError(f"no silence with id {silence_id!r}", 404)
-    await store.append_audit({"kind": "unsilence", "id": silence_id, "who": who, "at": now})
+    await store.append_audit(_note({"kind": "unsilence", "id": silence_id, "who": who, "at": now}, on_behalf_of))

@@ -1,4 +1,4 @@
-"""HTTP API for live tuning and alert handling (aiohttp), protected by one bearer token.
+"""HTTP API for live tuning and alert handling (aiohttp), protected by bearer tokens.
 
 =======  =====================================  ===============================================
 GET      /api/thresholds                        every rule with its effective tunable values
@@ -11,14 +11,19 @@ POST     /api/silences                          ``{"matchers": ["team=ops"], "du
 DELETE   /api/silences/{id}
 =======  =====================================  ===============================================
 
-Who made a change is taken from the ``X-Kpimon-User`` header (default ``api``). Errors answer
-``{"error": "..."}`` with 400 (bad input), 401 (token), 404 (unknown rule/alert/silence) or 409.
+Who made a change is the caller the token belongs to (see :func:`parse_api_tokens`): one plain token is caller
+``api-token``; ``name:token`` pairs give each operator or tool its own name. What the client says about itself
+(``X-Kpimon-User`` header or ``?who=``) never replaces that; it is recorded as ``on_behalf_of`` beside it.
+Bodies are strict JSON: ``NaN`` and ``Infinity`` are refused. Errors answer ``{"error": "..."}`` with 400 (bad
+input), 401 (token), 404 (unknown rule/alert/silence) or 409; no answer ever contains a token.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,31 +41,82 @@ from alerting.admin import (
 )
 from alerting.store import Store
 
-__all__ = ["make_api"]
+__all__ = ["MIN_TOKEN_CHARS", "make_api", "parse_api_tokens"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+CALLER: web.RequestKey[str] = web.RequestKey("caller", str)   # who the bearer token belongs to
+
+#: Shorter tokens are refused: 16 random URL-safe characters are ~96 bits.
+MIN_TOKEN_CHARS = 16
+_CALLER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+def parse_api_tokens(spec: str) -> dict[str, str]:
+    """Token -> caller name from ``spec``: one plain token (caller ``api-token``) or ``name:token`` entries
+    separated by newlines or commas (a token file: one per line, ``#`` comments and blank lines ignored).
+
+    Raises ValueError with a message that never contains a token.
+
+    Examples
+    --------
+    >>> parse_api_tokens("ann:0123456789abcdef, ci:fedcba9876543210")
+    {'0123456789abcdef': 'ann', 'fedcba9876543210': 'ci'}
+    >>> parse_api_tokens("0123456789abcdef")
+    {'0123456789abcdef': 'api-token'}
+    """
+    entries = [e.strip() for line in spec.splitlines() for e in line.split(",")]
+    entries = [e for e in entries if e and not e.startswith("#")]
+    if not entries:
+        raise ValueError("no API token given")
+    if len(entries) == 1 and ":" not in entries[0]:
+        entries = [f"api-token:{entries[0]}"]
+    tokens: dict[str, str] = {}
+    for n, entry in enumerate(entries, 1):
+        name, sep, token = (part.strip() for part in entry.partition(":"))
+        if not sep:
+            raise ValueError(f"API token entry {n}: with several tokens give each as name:token")
+        if not _CALLER_NAME.match(name):
+            raise ValueError(f"API token entry {n}: bad caller name (letters, digits, . _ @ -; up to 64)")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"API token of {name!r} is too short: use at least {MIN_TOKEN_CHARS} characters, e.g. "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if name in tokens.values():
+            raise ValueError(f"API token entry {n}: caller {name!r} is given twice")
+        if token in tokens:
+            raise ValueError(f"API token entry {n}: {name!r} has the same token as {tokens[token]!r}")
+        tokens[token] = name
+    return tokens
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _auth_middleware(token: str) -> Middleware:
-    expected = f"Bearer {token}".encode()
+def _caller(tokens: dict[str, str], header: str) -> str | None:
+    """The caller whose token ``header`` carries. compare_digest against every token, without stopping at a
+    match: the time taken does not tell how many leading bytes were right, nor which token matched."""
+    given = header.encode()
+    found = None
+    for token, name in tokens.items():
+        if hmac.compare_digest(given, f"Bearer {token}".encode()):
+            found = name
+    return found
 
+
+def _auth_middleware(tokens: dict[str, str]) -> Middleware:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)     # e.g. /metrics and /healthz when mounted in the worker
-        given = request.headers.get("Authorization", "").encode()
-        # compare_digest: the comparison time does not tell how many leading bytes were right.
-        if not hmac.compare_digest(given, expected):
+        caller = _caller(tokens, request.headers.get("Authorization", ""))
+        if caller is None:
             resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="kpimon"'
             return resp
+        request[CALLER] = caller
         try:
             return await handler(request)
         except AdminError as exc:
@@ -69,17 +125,36 @@ def _auth_middleware(token: str) -> Middleware:
     return auth
 
 
+def _no_constant(name: str) -> Any:
+    raise AdminError(f"{name} is not a number here: give finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise AdminError(f"{text} is out of range: give finite numbers only")
+    return value
+
+
 async def _json_body(request: web.Request, *, optional: bool = False) -> Any:
+    """The body as strict JSON: Python's json would take NaN, Infinity and 1e999 (= inf) as numbers."""
     if optional and not request.can_read_body:
         return {}
     try:
-        return await request.json()
+        return json.loads(await request.text(), parse_constant=_no_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdminError(f"the body must be JSON: {exc}") from None
 
 
 def _who(request: web.Request) -> str:
-    return request.headers.get("X-Kpimon-User", "api").strip() or "api"
+    """The authenticated caller (set by the auth middleware from the token)."""
+    return request[CALLER]
+
+
+def _on_behalf_of(request: web.Request) -> str:
+    """Who the client says it acts for (``X-Kpimon-User`` or ``?who=``): a note beside the caller, no more."""
+    claim = (request.headers.get("X-Kpimon-User") or request.query.get("who") or "").strip()[:100]
+    return "" if claim == _who(request) else claim
 
 
 def _limit(request: web.Request) -> int:
@@ -105,6 +180,7 @@ async def put_threshold(request: web.Request) -> web.Response:
         who=_who(request),
         now=request.app[CLOCK](),
         comment=request.query.get("comment", ""),
+        on_behalf_of=_on_behalf_of(request),
     )
     return web.json_response({"changed": audit})
 
@@ -134,6 +210,7 @@ async def post_ack(request: web.Request) -> web.Response:
         who=_who(request),
         now=request.app[CLOCK](),
         comment=comment,
+        on_behalf_of=_on_behalf_of(request),
     )
     return web.json_response(ack.to_dict())
 
@@ -144,23 +221,30 @@ async def get_silences(request: web.Request) -> web.Response:
 
 async def post_silence(request: web.Request) -> web.Response:
     silence = await add_silence(
-        request.app[STORE], await _json_body(request), who=_who(request), now=request.app[CLOCK]()
+        request.app[STORE],
+        await _json_body(request),
+        who=_who(request),
+        now=request.app[CLOCK](),
+        on_behalf_of=_on_behalf_of(request),
     )
     return web.json_response(silence.to_dict(), status=201)
 
 
 async def delete_silence(request: web.Request) -> web.Response:
     await remove_silence(
-        request.app[STORE], request.match_info["id"], who=_who(request), now=request.app[CLOCK]()
+        request.app[STORE],
+        request.match_info["id"],
+        who=_who(request),
+        now=request.app[CLOCK](),
+        on_behalf_of=_on_behalf_of(request),
     )
     return web.json_response({"deleted": request.match_info["id"]})
 
 
-def make_api(store: Store, token: str, *, clock: Callable[[], float] = time.time) -> web.Application:
-    """The API application over ``store``; every request needs ``Authorization: Bearer <token>``."""
-    if not token or len(token) < 8:
-        raise ValueError("the API token must be at least 8 characters (set KPIMON_API_TOKEN)")
-    app = web.Application(middlewares=[_auth_middleware(token)])
+def make_api(store: Store, tokens: str, *, clock: Callable[[], float] = time.time) -> web.Application:
+    """The API application over ``store``; every request needs ``Authorization: Bearer <token>`` with one of
+    ``tokens`` (a :func:`parse_api_tokens` spec; raises ValueError when it is refused)."""
+    app = web.Application(middlewares=[_auth_middleware(parse_api_tokens(tokens))])
     app[STORE] = store
     app[CLOCK] = clock
     app.router.add_get("/api/thresholds", get_thresholds)

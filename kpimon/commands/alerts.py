@@ -173,8 +173,9 @@ def threshold_history(ctx: click.Context, limit: int) -> None:
     """Audit trail of threshold changes: when, who, old -> new."""
     for e in _run(ctx, lambda s: s.list_audit(limit, kind="threshold")):
         note = f"  # {e['comment']}" if e.get("comment") else ""
+        who = f"{e['who']} (for {e['on_behalf_of']})" if e.get("on_behalf_of") else e["who"]
         click.echo(
-            f"{_when(e['at'])} {e['who']}: {e['kpi']}/{e['rule']} {e['field']} "
+            f"{_when(e['at'])} {who}: {e['kpi']}/{e['rule']} {e['field']} "
             f"{json.dumps(e['old'])} -> {json.dumps(e['new'])}{note}"
         )
 

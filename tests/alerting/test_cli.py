@@ -73,7 +73,9 @@ def test_threshold_commands(redis_server: str, redis_prefix: str) -> None:
 def test_threshold_errors_are_clear_and_change_nothing(redis_server: str, redis_prefix: str) -> None:
     seed(redis_server, redis_prefix)
     cases = [
-        (["set", "orders", "low", "below=abc"], "below: Input should be a valid number"),
+        (["set", "orders", "low", "below=abc"], "below must be a finite number"),
+        (["set", "orders", "low", "below=NaN"], "below must be a finite number"),
+        (["set", "orders", "low", "below=true"], "below must be a finite number"),
         (["set", "orders", "low", "above=1"], "below >= above"),
         (["set", "orders", "low", "severity=critical"], "cannot change ['severity']"),
         (["set", "orders", "nope", "below=1"], "no rule 'nope'"),

@@ -61,7 +61,7 @@ def test_threshold_change_through_the_api_applies_to_the_running_worker(shop_run
     url = f"{shop_run.api_url}/api/thresholds/paid_orders/payments_stopped"
     assert httpx.put(url, json={"below": 1e9}, timeout=5).status_code == 401
     assert httpx.put(url, json={"below": 1e9}, headers={"Authorization": "Bearer wrong-token"}, timeout=5).status_code == 401
-    auth = {"Authorization": f"Bearer {shop_run.api_token}", "X-Kpimon-User": "alice"}
+    auth = {"Authorization": f"Bearer {shop_run.api_token}"}    # alice's token (the fixture's token file)
     assert httpx.put(url, json={"below": "lots"}, headers=auth, timeout=5).status_code == 400
     try:
         resp = httpx.put(url, json={"below": 1e9}, headers=auth, timeout=5)
