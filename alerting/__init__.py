@@ -10,6 +10,8 @@ from .notifiers import (
     build_notifier,
     parse_channel,
     redact,
+    redact_url,
+    redact_urls,
 )
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "build_notifier",
     "parse_channel",
     "redact",
+    "redact_url",
+    "redact_urls",
 ]

@@ -4,7 +4,7 @@ Every notifier implements :class:`Notifier` and returns an :class:`Outcome`; it 
 delivery and never puts a secret (webhook URL, token, signing secret, SMTP password) in a reason or a log line.
 """
 
-from .base import AlertInfo, Notification, Notifier, Outcome, redact
+from .base import AlertInfo, Notification, Notifier, Outcome, redact, redact_url, redact_urls
 from .config import (
     ChannelSpec,
     DingTalkSpec,
@@ -35,4 +35,6 @@ __all__ = [
     "build_notifier",
     "parse_channel",
     "redact",
+    "redact_url",
+    "redact_urls",
 ]

@@ -3,16 +3,19 @@
 Every channel module (``email``, ``slack``, ...) implements :class:`Notifier`. Notifiers never raise on
 delivery failure: they return an :class:`Outcome` whose ``retryable`` flag tells the outbox whether trying
 again can help (as alertmanager's ``Notify`` returns ``(recoverable, err)``). ``Outcome.reason`` is logged and
-stored, so it must never contain a secret; :func:`redact` is the one helper to enforce that.
+stored, so it must never contain a secret; :func:`redact` is the one helper to enforce that, and
+:func:`redact_urls` removes the credentials of every URL in a text (Redis, broker, SMTP, webhook URLs in errors).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-__all__ = ["AlertInfo", "Notification", "Notifier", "Outcome", "redact", "REDACTED"]
+__all__ = ["AlertInfo", "Notification", "Notifier", "Outcome", "redact", "redact_url", "redact_urls", "REDACTED"]
 
 REDACTED = "<redacted>"
 
@@ -98,3 +101,46 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its secrets: the password (or a user without one: a token), query values, and for
+    http(s) the whole path, since IM webhooks carry their token there (``hooks.slack.com/services/T/B/XXX``).
+
+    Examples
+    --------
+    >>> redact_url("redis://:s3cret@redis:6379/0")
+    'redis://:<redacted>@redis:6379/0'
+    >>> redact_url("smtp://ann:pw@mail.example:587?tls=1")
+    'smtp://ann:<redacted>@mail.example:587?<redacted>'
+    >>> redact_url("https://hooks.slack.com/services/T0/B0/XYZ")
+    'https://hooks.slack.com/<redacted>'
+    >>> redact_url("http://ghp_token@grafana:3000/")
+    'http://<redacted>@grafana:3000/'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        hostport = (f"{user}:{REDACTED}" if colon else REDACTED) + "@" + hostport
+    path = parts.path
+    if parts.scheme.lower() in ("http", "https") and (path not in ("", "/") or parts.query or parts.fragment):
+        return f"{parts.scheme}://{hostport}/{REDACTED}"
+    query = f"?{REDACTED}" if parts.query else ""
+    fragment = f"#{REDACTED}" if parts.fragment else ""
+    return f"{parts.scheme}://{hostport}{path}{query}{fragment}"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`redact_url`.
+
+    >>> redact_urls("cannot reach Redis at redis://default:hunter2@10.0.0.5:6379/0: Connection refused")
+    'cannot reach Redis at redis://default:<redacted>@10.0.0.5:6379/0: Connection refused'
+    """
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)

@@ -38,6 +38,7 @@ from alerting.admin import (
     remove_silence,
     set_threshold,
 )
+from alerting.notifiers.base import redact_urls
 from alerting.redis_store import RedisStore
 
 __all__ = ["alerts", "threshold"]
@@ -67,8 +68,10 @@ def _run(ctx: click.Context, action: Callable[[RedisStore], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except AdminError as exc:
         raise click.ClickException(str(exc)) from None
-    except (RedisError, OSError) as exc:
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    except (RedisError, OSError) as exc:  # the URL may carry a password: never print it
+        raise click.ClickException(redact_urls(f"cannot reach Redis at {url}: {exc}")) from None
+    except ValueError as exc:  # redis-py refuses a malformed URL
+        raise click.ClickException(redact_urls(f"cannot use the Redis URL {url}: {exc}")) from None
 
 
 def _redis_options(fn: Callable[..., Any]) -> Callable[..., Any]:

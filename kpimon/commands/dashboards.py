@@ -76,5 +76,7 @@ def push(catalog_path: Path, url: str | None, timeout: float) -> None:
             click.echo(f"pushing {len(boards)} boards to {target} (folder {catalog.grafana.folder!r})")
             client.push_all(boards, catalog.grafana.folder, folder_uid(catalog), click.echo)
     except GrafanaError as exc:
-        raise click.ClickException(str(exc)) from None
+        from alerting.notifiers.base import redact_urls  # the URL may carry credentials
+
+        raise click.ClickException(redact_urls(str(exc))) from None
     click.echo("done")

@@ -114,3 +114,13 @@ def test_alerts_commands(redis_server: str, redis_prefix: str) -> None:
 def test_unreachable_redis_is_a_clear_error(redis_prefix: str) -> None:
     out = invoke(alerts, "redis://127.0.0.1:1/0", redis_prefix, "list")
     assert out.exit_code != 0 and "cannot reach Redis at redis://127.0.0.1:1/0" in out.output
+
+
+def test_errors_never_print_the_redis_password(redis_server: str, redis_prefix: str) -> None:
+    """A password in KPIMON_REDIS_URL is redacted from every error: Redis refusing it, Redis unreachable."""
+    with_password = redis_server.replace("redis://", "redis://nobody:hunter2-pw@")   # no such user: WRONGPASS
+    for url in (with_password, "redis://:hunter2-pw@127.0.0.1:1/0"):
+        for group, args in ((threshold, ["list"]), (alerts, ["list"]), (threshold, ["set", "orders", "low", "below=1"])):
+            out = invoke(group, url, redis_prefix, *args)
+            assert out.exit_code == 1, out.output
+            assert "hunter2-pw" not in out.output and ":<redacted>@" in out.output, out.output
