@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import sys
 import time
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
 import kpimon.validation  # noqa: F401 - registers the alert/detector catalog checks
 from kpimon.catalog import CatalogError, load_catalog
-from kpimon.settings import Settings
+from kpimon.settings import Settings, parse_listen
 
 __all__ = ["main"]
 
@@ -20,11 +23,18 @@ def _settings() -> Settings:
     return Settings()
 
 
+def redact_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it removed (alerting's helper, imported when needed)."""
+    from alerting.notifiers.base import redact_urls as redact
+
+    return redact(text)
+
+
 def _load(path: str):  # type: ignore[no-untyped-def]
     try:
         return load_catalog(path)
     except CatalogError as exc:
-        click.echo(str(exc), err=True)
+        click.echo(redact_urls(str(exc)), err=True)
         click.echo(f"{len(exc.issues)} problem(s) in {path}", err=True)
         sys.exit(2)
 
@@ -55,10 +65,55 @@ def check(catalog: str | None) -> None:
         click.echo(f"  {spec.name:<22} {what:<36} window {w.type} {w.size:g}s  dims {dims}")
 
 
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, credentials of any URL in it removed, exit 2 (a usage or configuration error)."""
+    click.echo(f"kpimon worker: error: {redact_urls(message)}", err=True)
+    sys.exit(2)
+
+
+def _listen(listen: str, metrics_port: int | None) -> str:
+    """``--listen`` checked, with ``--metrics-port`` (if given) as its port: ``HOST:PORT`` or ``[V6]:PORT``."""
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen (env KPIMON_LISTEN)") from None
+    port = port if metrics_port is None else metrics_port
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _api_tokens(token: str | None, token_file: str | None) -> str | None:
+    """The API token spec from ``--api-token`` or ``--api-token-file`` (or their env vars), checked before the
+    worker starts; None when the API is off. Errors never show a token."""
+    from alerting.http_api import parse_api_tokens
+
+    settings = _settings()
+    token = token or (settings.api_token.get_secret_value() if settings.api_token else None)
+    token_file = token_file or settings.api_token_file
+    if token and token_file:
+        _fail("give --api-token or --api-token-file (KPIMON_API_TOKEN or KPIMON_API_TOKEN_FILE), not both")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8")
+            if os.stat(token_file).st_mode & 0o077:
+                click.echo(f"kpimon worker: note: {token_file} is readable by other users (chmod 600 it)", err=True)
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read the API token file {token_file}: {getattr(exc, 'strerror', None) or exc}")
+    if token is None:
+        return None
+    try:
+        parse_api_tokens(token)
+    except ValueError as exc:
+        _fail(f"{exc} ({'in ' + token_file if token_file else '--api-token / KPIMON_API_TOKEN'})")
+    return token
+
+
 @main.command()
 @catalog_opt
 @broker_opt
-@click.option("--metrics-port", type=int, default=lambda: _settings().metrics_port, show_default="9108")
+@click.option("--listen", default=lambda: _settings().listen, show_default="127.0.0.1:9108", metavar="HOST:PORT",
+              help="address of /metrics, /healthz and /api/* (env KPIMON_LISTEN); 0.0.0.0:9108 = every interface")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="only the port of --listen (the older spelling; wins over the port in --listen)")
 @click.option("--speedup", type=float, default=lambda: _settings().speedup, show_default="1.0",
               help="simulated seconds per wall second, for the idle watermark (match the simulator)")
 @click.option("--app-id", default=lambda: _settings().app_id, show_default="kpimon", help="consumer group / app id")
@@ -72,39 +127,49 @@ def check(catalog: str | None) -> None:
               help="Redis for alert state, silences, acks, overrides, outbox (env KPIMON_REDIS_URL; default: in memory)")
 @click.option("--redis-prefix", default=lambda: _settings().redis_prefix, show_default="<app-id>:",
               help="key prefix in Redis (env KPIMON_REDIS_PREFIX); `kpimon threshold/alerts --prefix` must match")
-@click.option("--api-token", default=None, help="bearer token for the /api/* endpoints (env KPIMON_API_TOKEN; off without)")
+@click.option("--api-token", default=None,
+              help="bearer token(s) for /api/*: TOKEN or name:TOKEN,... (env KPIMON_API_TOKEN; off without). "
+                   "Prefer --api-token-file: a command line is visible in `ps` and shell history")
+@click.option("--api-token-file", default=None, metavar="PATH",
+              help="file with the token, or name:TOKEN lines (env KPIMON_API_TOKEN_FILE)")
 @click.option("--loglevel", "-l", default="warning", show_default=True)
-def worker(catalog: str, broker: str, metrics_port: int, speedup: float, app_id: str, idle_ms: int,
-           partition_wait: float, topic_prefix: str, redis_url: str | None, redis_prefix: str, api_token: str | None,
-           loglevel: str) -> None:
+def worker(catalog: str, broker: str, listen: str, metrics_port: int | None, speedup: float, app_id: str,
+           idle_ms: int, partition_wait: float, topic_prefix: str, redis_url: str | None, redis_prefix: str,
+           api_token: str | None, api_token_file: str | None, loglevel: str) -> None:
     """Run a stream worker (several workers with one --app-id share the partitions)."""
     from aiokafka.errors import KafkaError
+    from pydantic import SecretStr
 
     from kpimon.wiring import build_worker, run_worker
     from streams.plan import compile_plan
     from streams.topics import PartitionMismatchError, Topics, prepare_topics
 
+    listen = _listen(listen, metrics_port)
+    for gone in ("KPIMON_METRICS_HOST", "KPIMON_METRICS_PORT"):
+        if gone in os.environ:
+            click.echo(f"kpimon worker: note: {gone} is ignored; set KPIMON_LISTEN=HOST:PORT (now {listen})", err=True)
+    tokens = _api_tokens(api_token, api_token_file)
     cat = _load(catalog)
-    settings = _settings().model_copy(update={"broker": broker, "metrics_port": metrics_port, "speedup": speedup,
+    settings = _settings().model_copy(update={"broker": broker, "listen": listen, "speedup": speedup,
                                               "app_id": app_id, "topic_prefix": topic_prefix,
-                                              "redis_url": redis_url, "redis_prefix": redis_prefix})
-    if api_token:
-        from pydantic import SecretStr
-
-        settings = settings.model_copy(update={"api_token": SecretStr(api_token)})
+                                              "redis_url": redis_url, "redis_prefix": redis_prefix,
+                                              "api_token": SecretStr(tokens) if tokens else None})
     topics = Topics(internal_partitions=settings.partitions).with_prefix(topic_prefix)
     try:
         layout = asyncio.run(prepare_topics(broker, compile_plan(cat), topics, app_id))
     except PartitionMismatchError as exc:
-        click.echo(f"kpimon worker: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     except (KafkaError, OSError, TimeoutError) as exc:
-        click.echo(f"kpimon worker: error: cannot set up the topics on broker {broker}: {exc!r}", err=True)
+        click.echo(redact_urls(f"kpimon worker: error: cannot set up the topics on broker {broker}: {exc!r}"), err=True)
         sys.exit(1)
     for note in layout.notes:
         click.echo(f"kpimon worker: note: {note}", err=True)
-    click.echo(f"kpimon worker: {len(cat.kpis)} KPIs, broker {broker}, metrics http://127.0.0.1:{metrics_port}/metrics")
-    run_worker(build_worker(cat, settings, layout, idle_ms=idle_ms, partition_wait_s=partition_wait), loglevel)
+    try:
+        built = build_worker(cat, settings, layout, idle_ms=idle_ms, partition_wait_s=partition_wait)
+    except ValueError as exc:      # e.g. a malformed --redis-url (redis-py parses it here)
+        _fail(str(exc))
+    click.echo(f"kpimon worker: {len(cat.kpis)} KPIs, broker {broker}, metrics http://{listen}/metrics")
+    run_worker(built, loglevel)
 
 
 @main.command()

@@ -64,7 +64,7 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         port = metrics_port or free_port()
-        procs.append(_spawn(["worker", "--catalog", catalog, "--broker", broker.bootstrap, "--metrics-port", str(port),
+        procs.append(_spawn(["worker", "--catalog", catalog, "--broker", broker.bootstrap, "--listen", f"127.0.0.1:{port}",
                              "--speedup", str(speedup)], logdir / "worker.log", env))
         wait_port(port, 60, procs[0])
         console.print(f"worker metrics: [link]http://127.0.0.1:{port}/metrics[/]")

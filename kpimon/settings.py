@@ -5,7 +5,20 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "parse_listen"]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9108`` for IPv6) -> (host, port); ValueError says what is wrong.
+
+    >>> parse_listen("127.0.0.1:9108"), parse_listen("[::]:0")
+    (('127.0.0.1', 9108), ('::', 0))
+    """
+    host, sep, port = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:9108 (or 0.0.0.0:9108 for every interface)")
+    return host, int(port)
 
 
 class Settings(BaseSettings):
@@ -16,12 +29,12 @@ class Settings(BaseSettings):
     catalog: str = "examples/shop.yaml"
     broker: str = "127.0.0.1:9092"
     app_id: str = "kpimon"
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    listen: str = "127.0.0.1:9108"       # /metrics, /healthz and /api/*: loopback only unless told otherwise
     redis_url: str | None = None
     redis_prefix: str | None = None      # default "<app_id>:" so deployments sharing a Redis stay apart
     grafana_url: str | None = None       # annotations of alerts and drift; token from GRAFANA_TOKEN
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = None   # one token, or name:token pairs (see alerting.http_api)
+    api_token_file: str | None = None    # the same from a file: kept out of `ps` and shell history
     speedup: float = Field(default=1.0, gt=0)
     partitions: int = Field(default=4, ge=1)
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

@@ -11,7 +11,7 @@ from alerting.memory_store import MemoryStore
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
 from kpimon.catalog import Catalog
-from kpimon.settings import Settings
+from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta
 from streams.observers import DetectorSpecLite, EventClock, Observers
@@ -59,8 +59,9 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     internal = settings.partitions
     if layout is not None:
         plan, internal = plan.with_partitions(layout.source_partitions), layout.internal_partitions
-    cfg = WorkerConfig(broker=settings.broker, app_id=settings.app_id, metrics_host=settings.metrics_host,
-                       metrics_port=settings.metrics_port, speedup=settings.speedup,
+    host, port = parse_listen(settings.listen)
+    cfg = WorkerConfig(broker=settings.broker, app_id=settings.app_id, metrics_host=host,
+                       metrics_port=port, speedup=settings.speedup,
                        topics=Topics(internal_partitions=internal).with_prefix(settings.topic_prefix),
                        **overrides)
     specs = {k.name: DetectorSpecLite(k.detector.kind, k.detector.sensitivity, k.detector.params)

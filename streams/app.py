@@ -43,7 +43,7 @@ log = logging.getLogger("kpimon.worker")
 class WorkerConfig:
     broker: str = "127.0.0.1:9092"
     app_id: str = "kpimon"
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"      # /metrics and /api/*: loopback unless the deployment says otherwise
     metrics_port: int = 9108
     speedup: float = 1.0                 # event-time seconds per wall second when idle (simulations)
     idle_ms: int = 2000                  # wall ms without events before the watermark follows the clock

@@ -55,7 +55,8 @@ def test_services_use_the_generated_configs_and_documented_commands() -> None:
     worker, simulator = services["worker"], services["simulator"]
     assert worker["build"]["context"] == str(REPO) and (REPO / "Dockerfile").exists()
     assert " ".join(worker["command"]) == ("worker --catalog /etc/kpimon/catalog.yaml --broker kafka:9092 "
-                                           "--redis-url redis://redis:6379/0 --metrics-port 9108 --loglevel info")
+                                           "--redis-url redis://redis:6379/0 --listen 0.0.0.0:9108 --loglevel info")
+    assert "ports" not in worker, "the worker's HTTP port (API and /metrics) must not be published on the host"
     assert " ".join(simulator["command"]) == "simulate --catalog /etc/kpimon/catalog.yaml --broker kafka:9092 --rate 200"
     grafana_mounts = {v.split(":")[1] for v in services["grafana"]["volumes"] if v.startswith("/")}
     assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= grafana_mounts

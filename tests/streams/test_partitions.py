@@ -79,7 +79,7 @@ def test_worker_refuses_a_source_topic_that_disagrees_with_its_state_topic(broke
     asyncio.run(create_topics(broker.bootstrap, {"t.clash": 3, state: 2}))
     cmd = [sys.executable, "-m", "kpimon", "worker", "--catalog", str(catalog(tmp_path, "t.clash", 2)),
            "--broker", broker.bootstrap, "--app-id", "clash", "--topic-prefix", "clash.",
-           "--metrics-port", str(free_port())]
+           "--listen", f"127.0.0.1:{free_port()}"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
