@@ -26,7 +26,9 @@ def _load(path: Path) -> Catalog:
     try:
         return load_catalog(path)
     except CatalogError as exc:
-        raise click.ClickException(f"invalid catalog:\n{exc}") from None
+        from alerting.notifiers.base import redact_urls  # channel URLs may carry tokens
+
+        raise click.ClickException(redact_urls(f"invalid catalog:\n{exc}")) from None
 
 
 def _write(files: dict[str, str], out: Path) -> None:
