@@ -60,6 +60,8 @@ class SourcePlan:
     partitions: int
     kpis: tuple[KpiPlan, ...]
     dead_letter_unmatched: bool
+    max_future_ms: int = 300_000         # events further ahead of the wall clock are `future_time`
+    since_ms: int | None = None          # events before are `bad_time`; None: 30 days before the first start
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,9 @@ def compile_plan(catalog: Catalog) -> Plan:
             continue
         # A source whose KPIs all select by a `kpi` field holds samples: unknown names are dead letters.
         samples = all(k.matches is not None and "kpi" in _filter_of(catalog, k.name) for k in members)
-        sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples))
+        sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples,
+                                  max_future_ms=int(src.max_future * 1000),
+                                  since_ms=None if src.since is None else int(src.since * 1000)))
     return Plan(tuple(sources), kpis, ratios, _groups(kpis, ratios))
 
 
