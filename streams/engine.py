@@ -35,6 +35,7 @@ letter ``overflow`` (checked before anything is applied: an event is taken whole
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from streams.plan import KpiPlan, SourcePlan
 
 __all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "EngineStats", "PartitionEngine"]
 
+log = logging.getLogger("kpimon.engine")
 OTHER = "__other__"
 CLOSE_LOOKBACK_WINDOWS = 60              # empty windows closed (with zeros) behind the watermark after a jump
 DEFAULT_FLOOR_MS = 30 * 86_400_000       # without `since:`, events older than the first start minus this are bad
@@ -96,6 +98,7 @@ class PartitionEngine:
         self._revised: set[tuple[int, int]] = set()
         self._in_message: set[tuple[int, int]] = set()   # windows this message already updated
         self._clock_dirty = True             # persist the first start
+        self._logged: set[type[BaseException]] = set()
         self._partials: list[dict[str, Any]] = []
 
     # ---- events ---------------------------------------------------------------------------
@@ -110,12 +113,22 @@ class PartitionEngine:
             try:
                 self._apply(ev, offset)
             except EventError as exc:
-                if origins is not None:
-                    dead.append(origins[n].dead(exc.reason, exc.detail))
-                else:
-                    dead.append(DeadLetter(exc.reason, exc.detail, _dump(ev)))
+                dead.append(self._dead(ev, n, origins, exc.reason, exc.detail))
+            except Exception as exc:   # a case the checks missed: this event is a dead letter, not a crash loop
+                if type(exc) not in self._logged:
+                    self._logged.add(type(exc))
+                    log.exception("event at offset %s of %s partition %s could not be handled (dead letter "
+                                  "internal_error; logged once per exception type)", offset, self.source.name,
+                                  self.partition)
+                dead.append(self._dead(ev, n, origins, "internal_error", f"{type(exc).__name__}: {exc}"[:500]))
         self.stats.events += len(events)
         return dead
+
+    @staticmethod
+    def _dead(ev: dict[str, Any], n: int, origins: list[Origin] | None, reason: str, detail: str) -> DeadLetter:
+        if origins is not None:
+            return origins[n].dead(reason, detail)
+        return DeadLetter(reason, detail, _dump(ev))
 
     @property
     def floor_ms(self) -> int:

@@ -20,6 +20,7 @@ not_finite     a measured number is NaN or ±Inf
 overflow       adding the event would make a window's sum or average non-finite (the event is taken whole or not at all)
 too_late       the event's window was closed more than ``grace`` ago
 unknown_kpi    a sample for a KPI name the catalog does not know (sources with ``unmatched: dead_letter``)
+internal_error handling the event raised an unexpected exception (a bug; logged with its traceback once per type)
 ============== ==========================================================
 """
 

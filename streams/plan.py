@@ -146,6 +146,11 @@ def _condition(name: str, cond: Any) -> Matcher:
     return lambda ev: all(p(ev) for p in parts)
 
 
+def _member(value: Any, values: set[Any]) -> bool:
+    """``value in values``; a list or object in the event (unhashable) is in no set of scalars."""
+    return isinstance(value, str | int | float | bool | None) and value in values
+
+
 def _num(value: Any) -> float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
 
@@ -157,10 +162,10 @@ def _op(name: str, op: str, arg: Any) -> Matcher:
         return lambda ev: ev.get(name) != arg
     if op == "in":
         allowed = set(arg)
-        return lambda ev: ev.get(name) in allowed
+        return lambda ev: _member(ev.get(name), allowed)
     if op == "not_in":
         banned = set(arg)
-        return lambda ev: ev.get(name) not in banned
+        return lambda ev: not _member(ev.get(name), banned)
     if op == "exists":
         return lambda ev: (name in ev) == bool(arg)
     compare: dict[str, Callable[[float], bool]] = {

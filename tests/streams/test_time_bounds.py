@@ -224,3 +224,18 @@ def test_dead_letters_keep_the_original_bytes_of_deeply_nested_input() -> None:
     # without origins the engine still never raises on what orjson cannot write
     events, _, _ = decode_message(bad_event, 1 << 20)
     assert reasons(engine(Clock()).process(events, 0)) == ["missing_time"]
+
+
+def test_a_list_where_a_filter_expects_a_scalar_matches_nothing_instead_of_raising() -> None:
+    plan = compile_plan(parse_catalog("""
+version: 1
+sources:
+  s: {topic: t}
+kpis:
+  - {name: app, source: s, measure: count, filter: {channel: {in: [app, web]}}}
+  - {name: other, source: s, measure: count, filter: {channel: {not_in: [app]}}}
+"""))
+    eng = engine(Clock(), src=plan.sources[0])
+    assert reasons(eng.process([{"ts": T0, "channel": [1]}, {"ts": T0, "channel": {"a": 1}}, {"ts": T0, "channel": "app"}],
+                               0)) == []
+    assert {i: w.series for (i, _), w in eng.windows.items()} == {0: {"": [1]}, 1: {"": [2]}}
