@@ -15,7 +15,9 @@ Watermark: the highest event time seen. When the partition is idle for ``idle_ms
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
 windows close even when no events arrive and a KPI that drops to zero is seen. The wall time
 at which the highest event time was seen is persisted, so after a restart the idle watermark
-catches up with the wall clock instead of trailing it by the downtime.
+catches up with the wall clock instead of trailing it by the downtime. Idle means no message
+for ``idle_ms``, counted from the restore too: a backlog that piled up during the downtime
+(or a replay of uncommitted offsets) is read before the clock takes over, so it is not too late.
 
 Event time is bounded, so no single event can move the watermark into the future or make the
 partition walk empty windows since 1970: an event more than ``max_future`` ahead of the wall
@@ -90,6 +92,7 @@ class PartitionEngine:
         self.watermark: int | None = None
         self.wall_at_max = wall()
         self.first_start_ms = int(self.wall_at_max * 1000)   # replaced by the persisted one on restore
+        self._input_wall = self.wall_at_max                  # wall time of the last message (or the restore)
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
         self.series_seen: list[set[str]] = [set() for _ in source.kpis]
@@ -109,6 +112,7 @@ class PartitionEngine:
         without them the event is re-serialised (best effort)."""
         dead: list[DeadLetter] = []
         self._in_message.clear()
+        self._input_wall = self.wall()
         for n, ev in enumerate(events):
             try:
                 self._apply(ev, offset)
@@ -243,9 +247,12 @@ class PartitionEngine:
         """Move the watermark (idle → wall clock), close windows, purge those past grace."""
         if self.max_ts is None:
             return
-        idle = (self.wall() - self.wall_at_max) * 1000
-        if idle >= self.idle_ms:
-            extrapolated = self.max_ts + int(idle * self.speedup)
+        now = self.wall()
+        # Idle: no message for idle_ms (replays of old offsets and late events count as activity, and so does a
+        # restore: a backlog after downtime is read before the clock takes over). The extrapolation itself starts
+        # from when the newest event was seen, so downtime counts as silence.
+        if (now - max(self.wall_at_max, self._input_wall)) * 1000 >= self.idle_ms:
+            extrapolated = self.max_ts + int((now - self.wall_at_max) * 1000 * self.speedup)
             if self.watermark is None or extrapolated > self.watermark:
                 self.watermark = extrapolated
                 self._clock_dirty = True
@@ -338,6 +345,7 @@ class PartitionEngine:
             # downtime; records written before it was kept restart the idle clock now.
             self.wall_at_max = min(float(doc.get("wam", self.wall())), self.wall())
             self.first_start_ms = int(doc.get("first", self.first_start_ms))
+            self._input_wall = self.wall()
             for name, start in doc["closed"].items():
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
