@@ -190,26 +190,23 @@ class Worker:
         src = next(s for s in self.plan.sources if s.name == source)
 
         async def stage1(stream: Any) -> None:
-            try:
-                async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
-                    touched: dict[int, PartitionEngine] = {}
-                    for event in batch:
-                        msg = event.message
-                        self._inject("stage1")
-                        engine = touched.get(msg.partition) or self._engine(source, msg.partition)
-                        touched[msg.partition] = engine
-                        self.ops.bump(self.ops.messages, source)
-                        events, dead, origins = decode_message(msg.value, self.cfg.max_message_bytes)
-                        self.ops.bump(self.ops.events, source, len(events))
-                        dead += engine.process(events, msg.offset, origins)
-                        if dead:
-                            self._dead_letters(src.topic, source, msg, dead)
-                    for engine in touched.values():
-                        self._flush_engine(engine, table)
-            except Exception:
-                _fail_worker(f"stage 1 of source {source!r}")
+            async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
+                touched: dict[int, PartitionEngine] = {}
+                for event in batch:
+                    msg = event.message
+                    self._inject("stage1")
+                    engine = touched.get(msg.partition) or self._engine(source, msg.partition)
+                    touched[msg.partition] = engine
+                    self.ops.bump(self.ops.messages, source)
+                    events, dead, origins = decode_message(msg.value, self.cfg.max_message_bytes)
+                    self.ops.bump(self.ops.events, source, len(events))
+                    dead += engine.process(events, msg.offset, origins)
+                    if dead:
+                        self._dead_letters(src.topic, source, msg, dead)
+                for engine in touched.values():
+                    self._flush_engine(engine, table)
         stage1.__name__ = f"stage1_{source}"
-        return stage1
+        return _fail_loudly(f"stage 1 of source {source!r}", stage1)
 
     def _engine(self, source: str, partition: int) -> PartitionEngine:
         engine = self.engines.get((source, partition))
@@ -258,24 +255,21 @@ class Worker:
     # ---- stage 2 ----------------------------------------------------------------------------
     def _stage2_agent(self) -> Callable[[Any], Awaitable[None]]:
         async def stage2(stream: Any) -> None:
-            try:
-                async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
-                    touched = set()
-                    for event in batch:
-                        self._inject("stage2")
-                        merger = self._merger(event.message.partition)
-                        try:
-                            merger.add_partial(orjson.loads(event.message.value))
-                        except (orjson.JSONDecodeError, BadPartial) as exc:
-                            self.ops.bump(self.ops.bad_partials, "stage2")
-                            log.error("ignoring malformed partial at offset %s: %s", event.message.offset, exc)
-                            continue
-                        touched.add(event.message.partition)
-                    for partition in touched:
-                        await self._flush_merger(partition)
-            except Exception:
-                _fail_worker("stage 2")
-        return stage2
+            async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
+                touched = set()
+                for event in batch:
+                    self._inject("stage2")
+                    merger = self._merger(event.message.partition)
+                    try:
+                        merger.add_partial(orjson.loads(event.message.value))
+                    except (orjson.JSONDecodeError, BadPartial) as exc:
+                        self.ops.bump(self.ops.bad_partials, "stage2")
+                        log.error("ignoring malformed partial at offset %s: %s", event.message.offset, exc)
+                        continue
+                    touched.add(event.message.partition)
+                for partition in touched:
+                    await self._flush_merger(partition)
+        return _fail_loudly("stage 2", stage2)
 
     def _inject(self, stage: str) -> None:
         """Test-only fault injection (``KPIMON_FAULT_INJECT``): raise on the stage's Nth message."""
@@ -486,6 +480,17 @@ def _fault_injection(spec: str) -> list[Any] | None:
         raise ValueError(f"KPIMON_FAULT_INJECT={spec!r}: use stage1[:N] or stage2[:N]")
     log.warning("KPIMON_FAULT_INJECT=%s: this worker will fail on purpose (test only)", spec)
     return [stage, int(nth or "1")]
+
+
+def _fail_loudly(what: str, agent: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """The agent, but an exception out of it ends the process (see the module docstring), not just the agent."""
+    async def run(stream: Any) -> None:
+        try:
+            await agent(stream)
+        except Exception:
+            _fail_worker(what)
+    run.__name__ = agent.__name__
+    return run
 
 
 def _fail_worker(what: str) -> None:
