@@ -258,3 +258,31 @@ kpis:
     assert reasons(eng.process([{"ts": T0, "channel": [1]}, {"ts": T0, "channel": {"a": 1}}, {"ts": T0, "channel": "app"}],
                                0)) == []
     assert {i: w.series for (i, _), w in eng.windows.items()} == {0: {"": [1]}, 1: {"": [2]}}
+
+
+def test_a_simulation_at_speedup_keeps_every_timestamp_valid() -> None:
+    """`kpimon simulate --speedup 60` started with the worker: its event time runs ahead of the wall clock, late
+    events included, and none of it may be future_time or bad_time."""
+    from pathlib import Path
+
+    from kpimon.catalog import load_catalog
+    from streams.simulator import TOPICS, Shop, parse_incident
+
+    plan = compile_plan(load_catalog(Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"))
+    clock, speedup = Clock(), 60.0
+    engines = {src.topic: engine(clock, src=src, speedup=speedup) for src in plan.sources}
+    shop = Shop(visits_per_s=0.5, start_ts=clock.t + 2, incidents=(parse_incident("late_events@0+600"),))
+    sim, seen = shop.start_ts, 0
+    clock.t = shop.start_ts
+    for offset in range(600):                       # 10 wall minutes = 10 simulated hours
+        events = shop.tick(sim, speedup)
+        sim += speedup
+        clock.t += 1
+        for src, ev in events:
+            if isinstance(ev, dict):
+                seen += 1
+                dead = engines[TOPICS[src]].process([ev], offset)
+                assert not [d for d in dead if d.reason in ("future_time", "bad_time")], (src, ev)
+        for eng in engines.values():
+            eng.advance()
+    assert seen > 1000
