@@ -102,6 +102,7 @@ class PartitionEngine:
         self._in_message: set[tuple[int, int]] = set()   # windows this message already updated
         self._clock_dirty = True             # persist the first start
         self._logged: set[type[BaseException]] = set()
+        self._limit_ms = 0                   # future_limit_ms() as of the message being processed
         self._partials: list[dict[str, Any]] = []
 
     # ---- events ---------------------------------------------------------------------------
@@ -113,6 +114,7 @@ class PartitionEngine:
         dead: list[DeadLetter] = []
         self._in_message.clear()
         self._input_wall = self.wall()
+        self._limit_ms = self.future_limit_ms()
         for n, ev in enumerate(events):
             try:
                 self._apply(ev, offset)
@@ -149,9 +151,9 @@ class PartitionEngine:
     def _check_time(self, ts: int) -> None:
         if ts < self.floor_ms:
             raise EventError("bad_time", f"event time {ts} is before the source's floor {self.floor_ms}")
-        limit = self.future_limit_ms()
-        if ts > limit:
-            raise EventError("future_time", f"event time {ts} is more than max_future ahead of the clock ({limit})")
+        if ts > self._limit_ms:
+            raise EventError("future_time",
+                             f"event time {ts} is more than max_future ahead of the clock ({self._limit_ms})")
 
     def _apply(self, ev: dict[str, Any], offset: int) -> None:
         raw_ts = ev.get(self.source.time_field)
