@@ -15,9 +15,10 @@ Watermark: the highest event time seen. When the partition is idle for ``idle_ms
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
 windows close even when no events arrive and a KPI that drops to zero is seen. The wall time
 at which the highest event time was seen is persisted, so after a restart the idle watermark
-catches up with the wall clock instead of trailing it by the downtime. Idle means no message
-for ``idle_ms``, counted from the restore too: a backlog that piled up during the downtime
-(or a replay of uncommitted offsets) is read before the clock takes over, so it is not too late.
+catches up with the wall clock instead of trailing it by the downtime. Idle means no event
+taken into a window for ``idle_ms``, counted from the restore too: a backlog that piled up
+during the downtime (or a replay of uncommitted offsets) is read before the clock takes over,
+so it is not too late. Dead letters and unmatched events do not hold the clock back.
 
 Event time is bounded, so no single event can move the watermark into the future or make the
 partition walk empty windows since 1970: an event more than ``max_future`` ahead of the wall
@@ -92,7 +93,7 @@ class PartitionEngine:
         self.watermark: int | None = None
         self.wall_at_max = wall()
         self.first_start_ms = int(self.wall_at_max * 1000)   # replaced by the persisted one on restore
-        self._input_wall = self.wall_at_max                  # wall time of the last message (or the restore)
+        self._input_wall = self.wall_at_max                  # wall time of the last event taken (or the restore)
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
         self.series_seen: list[set[str]] = [set() for _ in source.kpis]
@@ -103,6 +104,7 @@ class PartitionEngine:
         self._clock_dirty = True             # persist the first start
         self._logged: set[type[BaseException]] = set()
         self._limit_ms = 0                   # future_limit_ms() as of the message being processed
+        self._now = self.wall_at_max         # wall time of the message being processed
         self._partials: list[dict[str, Any]] = []
 
     # ---- events ---------------------------------------------------------------------------
@@ -113,7 +115,7 @@ class PartitionEngine:
         without them the event is re-serialised (best effort)."""
         dead: list[DeadLetter] = []
         self._in_message.clear()
-        self._input_wall = self.wall()
+        self._now = self.wall()
         self._limit_ms = self.future_limit_ms()
         for n, ev in enumerate(events):
             try:
@@ -182,6 +184,7 @@ class PartitionEngine:
                 self._update(i, kp, start, keys, x, offset)
         if not accepted:
             raise EventError("too_late", f"event time {ts} is more than grace behind the watermark {self.watermark}")
+        self._input_wall = self._now         # activity: a window took it (or had it already: a replay)
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
             self.wall_at_max = self.wall()
@@ -250,9 +253,10 @@ class PartitionEngine:
         if self.max_ts is None:
             return
         now = self.wall()
-        # Idle: no message for idle_ms (replays of old offsets and late events count as activity, and so does a
-        # restore: a backlog after downtime is read before the clock takes over). The extrapolation itself starts
-        # from when the newest event was seen, so downtime counts as silence.
+        # Idle: no event taken for idle_ms (replays of old offsets and late events within grace count as activity,
+        # and so does a restore: a backlog after downtime is read before the clock takes over; dead letters and
+        # unmatched events do not). The extrapolation starts from when the newest event was seen, so downtime
+        # counts as silence.
         if (now - max(self.wall_at_max, self._input_wall)) * 1000 >= self.idle_ms:
             extrapolated = self.max_ts + int((now - self.wall_at_max) * 1000 * self.speedup)
             if self.watermark is None or extrapolated > self.watermark:

@@ -286,3 +286,15 @@ def test_a_simulation_at_speedup_keeps_every_timestamp_valid() -> None:
         for eng in engines.values():
             eng.advance()
     assert seen > 1000
+
+
+def test_dead_letters_do_not_hold_the_idle_watermark_back() -> None:
+    clock = Clock()
+    eng = engine(clock, speedup=1.0)
+    eng.process([{"ts": T0, "x": 1}], 0)
+    for offset in range(1, 11):                     # then only garbage, every 0.5 s
+        clock.t += 0.5
+        assert reasons(eng.process([{"ts": 4_102_444_800_000, "x": 1}, {"x": 1}], offset)) == \
+            ["future_time", "missing_time"]
+        eng.advance()
+    assert eng.watermark == T0 + 5000
