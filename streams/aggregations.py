@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RELATIVE_ACCURACY", "Aggregation", "make_aggregation"]
+__all__ = ["RELATIVE_ACCURACY", "Aggregation", "make_aggregation", "valid_state"]
 
 State = Any
 RELATIVE_ACCURACY = 0.01
@@ -175,3 +175,39 @@ def make_aggregation(kind: str, q: float | None = None) -> Aggregation:
 def to_json_state(state: State) -> Any:
     """Make a state JSON-serialisable (sets become sorted lists)."""
     return sorted(state) if isinstance(state, set) else state
+
+
+def _count_ok(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _number_ok(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def valid_state(kind: str, state: Any) -> bool:
+    """Whether ``state`` (as read back from JSON) has the shape ``kind``'s functions expect, with finite numbers.
+
+    Stage 2 checks every partial with it, so merging can never raise on what the partials topic carries.
+
+    >>> valid_state("sum", [2, 10.5]), valid_state("sum", [2, None]), valid_state("max", [0, None])
+    (True, False, True)
+    """
+    if kind == "distinct":
+        return isinstance(state, list | set) and all(isinstance(v, str) for v in state)
+    if not isinstance(state, list):
+        return False
+    if kind == "count":
+        return len(state) == 1 and _count_ok(state[0])
+    if kind in ("sum", "avg"):
+        return len(state) == 2 and _count_ok(state[0]) and _number_ok(state[1])
+    if kind in ("min", "max"):
+        return len(state) == 2 and _count_ok(state[0]) and (_number_ok(state[1]) if state[0] else state[1] is None)
+    if kind == "last":
+        return len(state) == 2 and ((state[0] is None and state[1] is None)
+                                    or (_count_ok(state[0]) and _number_ok(state[1])))
+    if kind == "percentile":
+        return (len(state) == 3 and _count_ok(state[0]) and _count_ok(state[1]) and isinstance(state[2], dict)
+                and all(isinstance(k, str) and k.lstrip("-").isdigit() and len(k) < 8 and _count_ok(v)
+                        for k, v in state[2].items()))
+    return False

@@ -6,12 +6,21 @@ NDJSON), all are folded into in-memory window state, and the changed windows are
 to the table's changelog once per batch (``send_changelog`` with the source partition,
 so state moves with its partition). Faust flushes the producer before it commits offsets,
 so a committed offset never runs ahead of the state written for it.
+
+Failure policy: bad input never raises out of an agent (it becomes a dead letter, or a logged and
+counted bad partial). Anything else an agent raises is a bug: it is logged once with its traceback
+and the *process* exits with status 70 (``EXIT_AGENT_FAILED``), so the orchestrator restarts the
+worker, which recovers from the changelogs like after kill -9. Faust's own behaviour, restarting
+the agent in the same process, left a source silently stalled. ``KPIMON_FAULT_INJECT`` (test only,
+see :func:`_fault_injection`) makes an agent raise on purpose to test exactly that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +37,16 @@ from streams.attainment import Attainment, Goal
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import KpiCollector, KpiMeta, OpsCounters
-from streams.merge import KpiValue, Merger, retention_ms
+from streams.merge import BadPartial, KpiValue, Merger, retention_ms
 from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
 from streams.recovery import SelfRecoveringTableManager, read_changelog_to_end
 from streams.topics import STAGE2_TABLE, Topics, stage1_table
 
-__all__ = ["Worker", "WorkerConfig"]
+__all__ = ["EXIT_AGENT_FAILED", "Worker", "WorkerConfig"]
 
 log = logging.getLogger("kpimon.worker")
+EXIT_AGENT_FAILED = 70          # EX_SOFTWARE: an agent raised (a bug, not bad input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +143,7 @@ class Worker:
         self.registry.register(self.collector)
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
+        self._fault = _fault_injection(os.environ.get("KPIMON_FAULT_INJECT", ""))
 
     # ---- app wiring -----------------------------------------------------------------------
     def _make_app(self) -> faust.App:
@@ -183,18 +194,19 @@ class Worker:
                 touched: dict[int, PartitionEngine] = {}
                 for event in batch:
                     msg = event.message
+                    self._inject("stage1")
                     engine = touched.get(msg.partition) or self._engine(source, msg.partition)
                     touched[msg.partition] = engine
                     self.ops.bump(self.ops.messages, source)
-                    events, dead = decode_message(msg.value, self.cfg.max_message_bytes)
+                    events, dead, origins = decode_message(msg.value, self.cfg.max_message_bytes)
                     self.ops.bump(self.ops.events, source, len(events))
-                    dead += engine.process(events, msg.offset)
+                    dead += engine.process(events, msg.offset, origins)
                     if dead:
                         self._dead_letters(src.topic, source, msg, dead)
                 for engine in touched.values():
                     self._flush_engine(engine, table)
         stage1.__name__ = f"stage1_{source}"
-        return stage1
+        return _fail_loudly(f"stage 1 of source {source!r}", stage1)
 
     def _engine(self, source: str, partition: int) -> PartitionEngine:
         engine = self.engines.get((source, partition))
@@ -229,7 +241,7 @@ class Worker:
 
     def _sync_stats(self, engine: PartitionEngine) -> None:
         st, ops = engine.stats, self.ops
-        for attr in ("closes", "revisions", "overflow", "late_dropped"):
+        for attr in ("closes", "revisions", "overflow", "late_dropped", "skipped"):
             data = getattr(st, attr)
             for kpi, n in data.items():
                 ops.bump(getattr(ops, attr), kpi, n)
@@ -246,16 +258,25 @@ class Worker:
             async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
                 touched = set()
                 for event in batch:
+                    self._inject("stage2")
                     merger = self._merger(event.message.partition)
                     try:
                         merger.add_partial(orjson.loads(event.message.value))
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    except (orjson.JSONDecodeError, BadPartial) as exc:
+                        self.ops.bump(self.ops.bad_partials, "stage2")
                         log.error("ignoring malformed partial at offset %s: %s", event.message.offset, exc)
                         continue
                     touched.add(event.message.partition)
                 for partition in touched:
                     await self._flush_merger(partition)
-        return stage2
+        return _fail_loudly("stage 2", stage2)
+
+    def _inject(self, stage: str) -> None:
+        """Test-only fault injection (``KPIMON_FAULT_INJECT``): raise on the stage's Nth message."""
+        if self._fault is not None and self._fault[0] == stage:
+            self._fault[1] -= 1
+            if self._fault[1] == 0:
+                raise RuntimeError(f"KPIMON_FAULT_INJECT: injected fault in {stage}")
 
     def _merger(self, partition: int) -> Merger:
         merger = self.mergers.get(partition)
@@ -344,6 +365,15 @@ class Worker:
     def _observer_metrics(self) -> Iterable[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+        for merger in list(self.mergers.values()):      # drained here: mergers come and go with partitions
+            for kpi, n in merger.saturated.items():
+                self.ops.bump(self.ops.saturated, kpi, n)
+            merger.saturated.clear()
+        saturated = CounterMetricFamily("kpimon_values_saturated", "KPI values clamped to the largest finite float "
+                                        "(a stage-2 merge overflowed)", labels=["kpi"])
+        for kpi, n in sorted(self.ops.saturated.items()):
+            saturated.add_metric([kpi], n)
+        yield saturated
         anomalies = CounterMetricFamily("kpimon_anomalies", "Anomalous or drift verdicts per KPI", labels=["kpi"])
         for kpi, n in sorted(self.observers.anomalies.items()):
             anomalies.add_metric([kpi], n)
@@ -437,6 +467,43 @@ def _records(table: faust.Table[bytes, bytes], prefix: str) -> dict[str, bytes]:
         if skey.startswith(prefix) and value is not None:
             out[skey] = value
     return out
+
+
+def _fault_injection(spec: str) -> list[Any] | None:
+    """TEST ONLY. ``KPIMON_FAULT_INJECT=stage1[:N]`` (or ``stage2[:N]``) makes that agent raise a RuntimeError
+    on its Nth message (default 1st) since start, to test that an agent failure stops the worker loudly.
+    Never set it in production."""
+    if not spec:
+        return None
+    stage, _, nth = spec.partition(":")
+    if stage not in ("stage1", "stage2") or not (nth or "1").isdigit() or int(nth or "1") < 1:
+        raise ValueError(f"KPIMON_FAULT_INJECT={spec!r}: use stage1[:N] or stage2[:N]")
+    log.warning("KPIMON_FAULT_INJECT=%s: this worker will fail on purpose (test only)", spec)
+    return [stage, int(nth or "1")]
+
+
+def _fail_loudly(what: str, agent: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """The agent, but an exception out of it ends the process (see the module docstring), not just the agent."""
+    async def run(stream: Any) -> None:
+        try:
+            await agent(stream)
+        except Exception:
+            _fail_worker(what)
+    run.__name__ = agent.__name__
+    return run
+
+
+def _fail_worker(what: str) -> None:
+    """Log the exception being handled once, with its traceback, and end the process non-zero now.
+
+    ``os._exit``: Faust would catch a SystemExit in the agent and restart the agent in-process. Exiting
+    hard is what kill -9 does, which the design recovers from (changelogs; offsets never ahead of state)."""
+    log.critical("%s failed: a bug, not bad input; exiting with status %d so the worker is restarted",
+                 what, EXIT_AGENT_FAILED, exc_info=True)
+    for handler in [*logging.getLogger().handlers, *log.handlers]:
+        with contextlib.suppress(Exception):      # exiting anyway
+            handler.flush()
+    os._exit(EXIT_AGENT_FAILED)
 
 
 def _tick_guard(coro: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -13,11 +13,32 @@ full-state replacements keyed by (KPI, window, partition), so re-sending one is 
 
 Watermark: the highest event time seen. When the partition is idle for ``idle_ms`` of wall
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
-windows close even when no events arrive and a KPI that drops to zero is seen.
+windows close even when no events arrive and a KPI that drops to zero is seen. The wall time
+at which the highest event time was seen is persisted, so after a restart the idle watermark
+catches up with the wall clock instead of trailing it by the downtime. Idle means no event
+taken into a window for ``idle_ms``, counted from the restore too: a backlog that piled up
+during the downtime (or a replay of uncommitted offsets) is read before the clock takes over,
+so it is not too late. Dead letters and unmatched events do not hold the clock back.
+
+Event time is bounded, so no single event can move the watermark into the future or make the
+partition walk empty windows since 1970: an event more than ``max_future`` ahead of the wall
+clock is ``future_time``; one before the floor (``since``, or 30 days before the partition's
+first start, which is persisted) is ``bad_time``. With ``speedup`` S (a simulation produces
+S event-time seconds per wall second from its start) the allowance is S × ``max_future`` plus
+(S − 1) × the wall time since the partition's first start.
+
+Closing costs work per window *with data*: when the watermark moves over many windows at once
+(a long silence, a restart after downtime), the windows that hold events are closed, plus only
+the last ``lookback_windows`` windows (zero-reporting, so absence is still seen); the empty
+windows in between are skipped, and stage 2 never hears of them.
+
+Sums and averages stay finite: an event that would make a window's sum non-finite is a dead
+letter ``overflow`` (checked before anything is applied: an event is taken whole or not at all).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,13 +48,15 @@ from typing import Any
 import orjson
 
 from streams.aggregations import to_json_state
-from streams.events import DeadLetter, EventError, event_time_ms
+from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
 
-__all__ = ["EngineStats", "PartitionEngine"]
+__all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "EngineStats", "PartitionEngine"]
 
+log = logging.getLogger("kpimon.engine")
 OTHER = "__other__"
-MAX_CLOSES_PER_ADVANCE = 10_000
+CLOSE_LOOKBACK_WINDOWS = 60              # empty windows closed (with zeros) behind the watermark after a jump
+DEFAULT_FLOOR_MS = 30 * 86_400_000       # without `since:`, events older than the first start minus this are bad
 
 
 @dataclass(slots=True)
@@ -44,6 +67,7 @@ class EngineStats:
     overflow: dict[str, int] = field(default_factory=dict)
     late_dropped: dict[str, int] = field(default_factory=dict)
     unmatched: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)        # empty windows not closed after a jump
 
 
 @dataclass(slots=True)
@@ -57,16 +81,19 @@ class PartitionEngine:
     """Windowed partial aggregates for one partition of one source topic."""
 
     def __init__(self, source: SourcePlan, partition: int, *, speedup: float = 1.0, idle_ms: int = 2000,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, lookback_windows: int = CLOSE_LOOKBACK_WINDOWS) -> None:
         self.source = source
         self.partition = partition
         self.speedup = speedup
         self.idle_ms = idle_ms
         self.wall = wall
+        self.lookback_windows = max(1, lookback_windows)
         self.stats = EngineStats()
         self.max_ts: int | None = None
         self.watermark: int | None = None
         self.wall_at_max = wall()
+        self.first_start_ms = int(self.wall_at_max * 1000)   # replaced by the persisted one on restore
+        self._input_wall = self.wall_at_max                  # wall time of the last event taken (or the restore)
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
         self.series_seen: list[set[str]] = [set() for _ in source.kpis]
@@ -74,27 +101,68 @@ class PartitionEngine:
         self._purged: set[tuple[int, int]] = set()
         self._revised: set[tuple[int, int]] = set()
         self._in_message: set[tuple[int, int]] = set()   # windows this message already updated
-        self._clock_dirty = False
+        self._clock_dirty = True             # persist the first start
+        self._logged: set[type[BaseException]] = set()
+        self._limit_ms = 0                   # future_limit_ms() as of the message being processed
+        self._now = self.wall_at_max         # wall time of the message being processed
         self._partials: list[dict[str, Any]] = []
 
     # ---- events ---------------------------------------------------------------------------
-    def process(self, events: list[dict[str, Any]], offset: int) -> list[DeadLetter]:
-        """Apply the events of one message at ``offset``; return the dead letters."""
+    def process(self, events: list[dict[str, Any]], offset: int, origins: list[Origin] | None = None) -> list[DeadLetter]:
+        """Apply the events of one message at ``offset``; return the dead letters.
+
+        ``origins`` (from :func:`streams.events.decode_message`) give each dead letter the original bytes;
+        without them the event is re-serialised (best effort)."""
         dead: list[DeadLetter] = []
         self._in_message.clear()
-        for ev in events:
+        self._now = self.wall()
+        self._limit_ms = self.future_limit_ms()
+        for n, ev in enumerate(events):
             try:
                 self._apply(ev, offset)
             except EventError as exc:
-                dead.append(DeadLetter(exc.reason, exc.detail, orjson.dumps(ev, default=str)))
+                dead.append(self._dead(ev, n, origins, exc.reason, exc.detail))
+            except Exception as exc:   # a case the checks missed: this event is a dead letter, not a crash loop
+                if type(exc) not in self._logged:
+                    self._logged.add(type(exc))
+                    log.exception("event at offset %s of %s partition %s could not be handled (dead letter "
+                                  "internal_error; logged once per exception type)", offset, self.source.name,
+                                  self.partition)
+                dead.append(self._dead(ev, n, origins, "internal_error", f"{type(exc).__name__}: {exc}"[:500]))
         self.stats.events += len(events)
         return dead
+
+    @staticmethod
+    def _dead(ev: dict[str, Any], n: int, origins: list[Origin] | None, reason: str, detail: str) -> DeadLetter:
+        if origins is not None:
+            return origins[n].dead(reason, detail)
+        return DeadLetter(reason, detail, _dump(ev))
+
+    @property
+    def floor_ms(self) -> int:
+        """The earliest event time accepted."""
+        since = self.source.since_ms
+        return since if since is not None else self.first_start_ms - DEFAULT_FLOOR_MS
+
+    def future_limit_ms(self) -> int:
+        """The latest event time accepted now (see the module docstring for ``speedup``)."""
+        now = self.wall() * 1000
+        lead = max(0.0, self.speedup - 1) * max(0.0, now - self.first_start_ms)
+        return int(now + self.source.max_future_ms * max(1.0, self.speedup) + lead)
+
+    def _check_time(self, ts: int) -> None:
+        if ts < self.floor_ms:
+            raise EventError("bad_time", f"event time {ts} is before the source's floor {self.floor_ms}")
+        if ts > self._limit_ms:
+            raise EventError("future_time",
+                             f"event time {ts} is more than max_future ahead of the clock ({self._limit_ms})")
 
     def _apply(self, ev: dict[str, Any], offset: int) -> None:
         raw_ts = ev.get(self.source.time_field)
         if raw_ts is None:
             raise EventError("missing_time", f"event has no {self.source.time_field!r}")
         ts = event_time_ms(raw_ts)
+        self._check_time(ts)
         updates = [(i, kp, _measure(kp, ev, ts)) for i, kp in enumerate(self.source.kpis)
                    if kp.matches is None or kp.matches(ev)]
         if not updates:
@@ -103,6 +171,9 @@ class PartitionEngine:
             self.stats.unmatched += 1
             return
         series_per_update = [self._series_keys(i, kp, ev) for i, kp, _ in updates]
+        for (i, kp, x), keys in zip(updates, series_per_update, strict=True):
+            if kp.kind in ("sum", "avg"):
+                self._check_finite(i, kp, ts, keys, x, offset)
         accepted = False
         for (i, kp, x), keys in zip(updates, series_per_update, strict=True):
             for start in kp.window_starts(ts):
@@ -113,6 +184,7 @@ class PartitionEngine:
                 self._update(i, kp, start, keys, x, offset)
         if not accepted:
             raise EventError("too_late", f"event time {ts} is more than grace behind the watermark {self.watermark}")
+        self._input_wall = self._now         # activity: a window took it (or had it already: a replay)
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
             self.wall_at_max = self.wall()
@@ -122,12 +194,26 @@ class PartitionEngine:
         for i, kp, _ in updates:
             self.closed_through.setdefault(i, kp.window_starts(ts)[0] - kp.advance_ms)
 
+    def _check_finite(self, i: int, kp: KpiPlan, ts: int, keys: list[str], x: float, offset: int) -> None:
+        for start in kp.window_starts(ts):
+            win = self.windows.get((i, start))
+            if win is None or self._replayed((i, start), win, offset):
+                continue
+            for skey in keys:
+                state = win.series.get(skey)
+                if state is not None and not math.isfinite(state[1] + x):
+                    raise EventError("overflow", f"{kp.name}: adding {x!r} to the window's sum {state[1]!r} "
+                                                 f"(series {skey or 'total'!r}) would not be finite")
+
+    def _replayed(self, key: tuple[int, int], win: _Window, offset: int) -> bool:
+        return offset <= win.offset and key not in self._in_message
+
     def _update(self, i: int, kp: KpiPlan, start: int, keys: list[str], x: Any, offset: int) -> None:
         key = (i, start)
         win = self.windows.get(key)
         if win is None:
             win = self.windows[key] = _Window({})
-        elif offset <= win.offset and key not in self._in_message:
+        elif self._replayed(key, win, offset):
             return                  # replayed message: already counted in this window
         self._in_message.add(key)
         series = win.series
@@ -166,9 +252,13 @@ class PartitionEngine:
         """Move the watermark (idle → wall clock), close windows, purge those past grace."""
         if self.max_ts is None:
             return
-        idle = (self.wall() - self.wall_at_max) * 1000
-        if idle >= self.idle_ms:
-            extrapolated = self.max_ts + int(idle * self.speedup)
+        now = self.wall()
+        # Idle: no event taken for idle_ms (replays of old offsets and late events within grace count as activity,
+        # and so does a restore: a backlog after downtime is read before the clock takes over; dead letters and
+        # unmatched events do not). The extrapolation starts from when the newest event was seen, so downtime
+        # counts as silence.
+        if (now - max(self.wall_at_max, self._input_wall)) * 1000 >= self.idle_ms:
+            extrapolated = self.max_ts + int((now - self.wall_at_max) * 1000 * self.speedup)
             if self.watermark is None or extrapolated > self.watermark:
                 self.watermark = extrapolated
                 self._clock_dirty = True
@@ -176,20 +266,31 @@ class PartitionEngine:
         assert wm is not None
         for i, kp in enumerate(self.source.kpis):
             last = self.closed_through.get(i)
-            if last is None:
-                continue
-            start, closes = last + kp.advance_ms, 0
-            while start + kp.size_ms <= wm and closes < MAX_CLOSES_PER_ADVANCE:
-                self._close(i, kp, start)
-                self.closed_through[i] = start
-                start += kp.advance_ms
-                closes += 1
-                self._clock_dirty = True
+            if last is not None and last + kp.advance_ms + kp.size_ms <= wm:
+                self._close_through(i, kp, last + kp.advance_ms, wm)
         for key in [k for k in self.windows if k[1] + self.source.kpis[k[0]].size_ms + self.source.kpis[k[0]].grace_ms <= wm]:
             del self.windows[key]
             self._dirty.discard(key)
             self._revised.discard(key)
             self._purged.add(key)
+
+    def _close_through(self, i: int, kp: KpiPlan, first: int, wm: int) -> None:
+        """Close the windows from ``first`` to the last one ending by ``wm``: those with data, and the last
+        ``lookback_windows`` (at least those still within grace); empty windows before them are skipped."""
+        step = kp.advance_ms
+        end = first + (wm - kp.size_ms - first) // step * step        # start of the last window to close
+        lookback = max(self.lookback_windows, -(-(kp.size_ms + kp.grace_ms) // step) + 1)
+        recent = max(first, end - (lookback - 1) * step)
+        with_data = sorted(s for j, s in self.windows if j == i and first <= s < recent)
+        skipped = (recent - first) // step - len(with_data)
+        if skipped:
+            self.stats.skipped[kp.name] = self.stats.skipped.get(kp.name, 0) + skipped
+        for start in with_data:
+            self._close(i, kp, start)
+        for start in range(recent, end + 1, step):
+            self._close(i, kp, start)
+        self.closed_through[i] = end
+        self._clock_dirty = True
 
     def _close(self, i: int, kp: KpiPlan, start: int) -> None:
         win = self.windows.get((i, start))
@@ -228,7 +329,7 @@ class PartitionEngine:
             out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
         if self._clock_dirty:
             out.append((f"{p}|~clock", orjson.dumps({
-                "max": self.max_ts, "wm": self.watermark,
+                "max": self.max_ts, "wm": self.watermark, "wam": self.wall_at_max, "first": self.first_start_ms,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
                 "seen": {kp.name + "|" + kp.state_key: sorted(self.series_seen[i]) for i, kp in enumerate(self.source.kpis)},
@@ -246,7 +347,11 @@ class PartitionEngine:
         if clock is not None:
             doc = orjson.loads(clock)
             self.max_ts, self.watermark = doc["max"], doc["wm"]
-            self.wall_at_max = self.wall()
+            # The wall time the newest event was seen at, so the idle watermark follows the wall clock across
+            # downtime; records written before it was kept restart the idle clock now.
+            self.wall_at_max = min(float(doc.get("wam", self.wall())), self.wall())
+            self.first_start_ms = int(doc.get("first", self.first_start_ms))
+            self._input_wall = self.wall()
             for name, start in doc["closed"].items():
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
@@ -264,6 +369,14 @@ class PartitionEngine:
             kind = self.source.kpis[i].kind
             series = {k: set(v) if kind == "distinct" else v for k, v in doc["s"].items()}
             self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"])
+
+
+def _dump(ev: dict[str, Any]) -> bytes:
+    """An event as JSON for a dead letter when its original bytes are not at hand (best effort)."""
+    try:
+        return orjson.dumps(ev, default=str)
+    except TypeError:              # orjson.JSONEncodeError: nested deeper than orjson writes, or a huge int
+        return repr(ev)[:MAX_ORIGINAL_BYTES].encode()
 
 
 def _measure(kp: KpiPlan, ev: dict[str, Any], ts: int) -> Any:

@@ -39,6 +39,9 @@ class OpsCounters:
     overflow: dict[str, int] = field(default_factory=dict)
     values_published: dict[str, int] = field(default_factory=dict)     # kpi -> values on kpi.values
     late_dropped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)              # kpi -> empty windows skipped after a jump
+    bad_partials: dict[str, int] = field(default_factory=dict)         # stage -> partials ignored as malformed
+    saturated: dict[str, int] = field(default_factory=dict)            # kpi -> values clamped (exported by the worker)
     watermarks: dict[str, float] = field(default_factory=dict)         # source -> seconds
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
@@ -129,6 +132,9 @@ class KpiCollector(Collector):
         yield _counter("kpimon_values_published", "KPI values published on kpi.values", ["kpi"], ops.values_published)
         yield _counter("kpimon_late_window_updates_dropped", "Window updates dropped as later than grace", ["kpi"],
                        ops.late_dropped)
+        yield _counter("kpimon_windows_skipped", "Empty windows not closed when the watermark jumped over them", ["kpi"],
+                       ops.skipped)
+        yield _counter("kpimon_bad_partials", "Malformed window partials ignored by stage 2", ["stage"], ops.bad_partials)
         series = GaugeMetricFamily("kpimon_series", "Series currently exported per KPI", labels=["kpi"])
         counts: dict[str, int] = {}
         for val in self.latest():

@@ -9,19 +9,35 @@ final window (a late event within grace) emits the value again with ``revision +
 Ratio KPIs are computed when both parts of the same window are final, per series.
 The per-KPI series cap is applied here, where the whole KPI is visible: series beyond
 ``max_series`` are merged into ``<dim>=__other__``.
+
+Stage 1 closes the windows that hold data plus a bounded look-back after a watermark jump, so
+stage 2 never gets the empty windows of a long silence: it emits only windows whose partials
+arrive. Every series seen before a window still gets its zero (or no-data) value in it.
+
+Robustness: a partial that is not the shape its KPI's aggregation expects raises
+:class:`BadPartial` (the worker logs and counts it; nothing is merged). A merged value is never
+non-finite: a sum that overflows across partitions is clamped to ±``sys.float_info.max`` and
+counted in ``saturated`` (``kpimon_values_saturated_total``).
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.aggregations import valid_state
 from streams.engine import OTHER
 from streams.plan import KpiPlan, Plan
 
-__all__ = ["KpiValue", "Merger", "labels_of", "retention_ms"]
+__all__ = ["BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
+
+
+class BadPartial(ValueError):
+    """A partial stage 2 cannot use; logged and counted by the worker, never fatal."""
 
 
 def retention_ms(kp: KpiPlan) -> int:
@@ -77,20 +93,35 @@ class Merger:
         self.latest: dict[tuple[str, str], KpiValue] = {}
         self.admitted: dict[str, dict[str, int]] = {}     # KPI -> series -> first window start seen
         self.overflow: dict[str, int] = {}
+        self.saturated: dict[str, int] = {}                # KPI -> values clamped to a finite float
         self._changed: set[tuple[str, int]] = set()
         self._dirty: set[tuple[str, int]] = set()
         self._purged: set[tuple[str, int]] = set()
 
-    def add_partial(self, partial: dict[str, Any]) -> None:
+    def add_partial(self, partial: Any) -> None:
+        """Take one partial (as decoded from JSON); raise :class:`BadPartial` if it is malformed."""
+        if not isinstance(partial, dict):
+            raise BadPartial(f"a partial is a JSON object, not {type(partial).__name__}")
+        missing = {"kpi", "sk", "ws", "we", "src", "p", "series"} - partial.keys()
+        if missing:
+            raise BadPartial(f"partial without {sorted(missing)}")
         kpi = partial["kpi"]
-        kp = self.plan.kpis.get(kpi)
+        kp = self.plan.kpis.get(kpi) if isinstance(kpi, str) else None
         if kp is None or kp.state_key != partial["sk"]:
             return      # a partial for a removed or redefined KPI: its definition no longer applies
-        key = (kpi, int(partial["ws"]))
+        ws, we, series = partial["ws"], partial["we"], partial["series"]
+        if not (type(ws) is int and type(we) is int and ws < we):
+            raise BadPartial(f"{kpi}: window [{ws!r}, {we!r}) is not two integers, start before end")
+        if not isinstance(series, dict):
+            raise BadPartial(f"{kpi}: series is {type(series).__name__}, not an object")
+        for skey, state in series.items():
+            if not valid_state(kp.kind, state):
+                raise BadPartial(f"{kpi}: series {skey!r} has no valid {kp.kind} state: {str(state)[:80]}")
+        key = (kpi, ws)
         entry = self.entries.get(key)
         if entry is None:
-            entry = self.entries[key] = _Entry(kp.state_key, int(partial["we"]), first_wall=self.wall())
-        entry.parts[f"{partial['src']}:{partial['p']}"] = partial["series"]
+            entry = self.entries[key] = _Entry(kp.state_key, we, first_wall=self.wall())
+        entry.parts[f"{partial['src']}:{partial['p']}"] = series
         self._changed.add(key)
         self._dirty.add(key)
 
@@ -136,8 +167,15 @@ class Merger:
         empty = agg.result(agg.init())
         values: dict[str, float | None] = {"": empty}
         values.update({skey: empty for skey, first in self.admitted.get(kpi, {}).items() if first < ws})
-        values.update({skey: agg.result(state) for skey, state in merged.items()})
+        values.update({skey: self._finite(kpi, agg.result(state)) for skey, state in merged.items()})
         return values
+
+    def _finite(self, kpi: str, value: float | None) -> float | None:
+        """``value``, or ±the largest float for an overflow (counted): no value is ever inf or NaN."""
+        if value is None or math.isfinite(value):
+            return value
+        self.saturated[kpi] = self.saturated.get(kpi, 0) + 1
+        return None if math.isnan(value) else math.copysign(sys.float_info.max, value)
 
     def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any]) -> dict[str, Any]:
         admitted = self.admitted.setdefault(kpi, {})
@@ -184,7 +222,7 @@ class Merger:
                     if skey and labels_of(skey).keys() - set(ratio.dims):
                         continue
                     n, d = num.values.get(skey), den.values.get(skey)
-                    value = None if n is None or not d else n / d * ratio.scale
+                    value = None if n is None or not d else self._finite(ratio.name, n / d * ratio.scale)
                     val = KpiValue(ratio.name, skey, ws, num.we, value, rev)
                     current = self.latest.get((ratio.name, skey))
                     if current is None or current.window_start_ms <= ws:

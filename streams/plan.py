@@ -60,6 +60,8 @@ class SourcePlan:
     partitions: int
     kpis: tuple[KpiPlan, ...]
     dead_letter_unmatched: bool
+    max_future_ms: int = 300_000         # events further ahead of the wall clock are `future_time`
+    since_ms: int | None = None          # events before are `bad_time`; None: 30 days before the first start
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,9 @@ def compile_plan(catalog: Catalog) -> Plan:
             continue
         # A source whose KPIs all select by a `kpi` field holds samples: unknown names are dead letters.
         samples = all(k.matches is not None and "kpi" in _filter_of(catalog, k.name) for k in members)
-        sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples))
+        sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples,
+                                  max_future_ms=int(src.max_future * 1000),
+                                  since_ms=None if src.since is None else int(src.since * 1000)))
     return Plan(tuple(sources), kpis, ratios, _groups(kpis, ratios))
 
 
@@ -142,6 +146,11 @@ def _condition(name: str, cond: Any) -> Matcher:
     return lambda ev: all(p(ev) for p in parts)
 
 
+def _member(value: Any, values: set[Any]) -> bool:
+    """``value in values``; a list or object in the event (unhashable) is in no set of scalars."""
+    return isinstance(value, str | int | float | bool | None) and value in values
+
+
 def _num(value: Any) -> float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
 
@@ -153,10 +162,10 @@ def _op(name: str, op: str, arg: Any) -> Matcher:
         return lambda ev: ev.get(name) != arg
     if op == "in":
         allowed = set(arg)
-        return lambda ev: ev.get(name) in allowed
+        return lambda ev: _member(ev.get(name), allowed)
     if op == "not_in":
         banned = set(arg)
-        return lambda ev: ev.get(name) not in banned
+        return lambda ev: not _member(ev.get(name), banned)
     if op == "exists":
         return lambda ev: (name in ev) == bool(arg)
     compare: dict[str, Callable[[float], bool]] = {

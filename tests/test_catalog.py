@@ -119,3 +119,20 @@ def test_check_command_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert f"{bad}:" in result.output and "2 problem(s)" in result.output
     ok = CliRunner().invoke(main, ["check", str(REPO / "examples" / "shop.yaml")])
     assert ok.exit_code == 0 and "OK" in ok.output
+
+
+@pytest.mark.parametrize(("source", "field", "words"), [
+    ("{topic: events.orders, max_future: soon}", "sources.orders.max_future", "bad duration"),
+    ("{topic: events.orders, max_future: 0s}", "sources.orders.max_future", "must be > 0"),
+    ("{topic: events.orders, since: last week}", "sources.orders.since", "ISO-8601"),
+    ("{topic: events.orders, since: 1767225600}", "sources.orders.since", "ISO-8601"),
+])
+def test_source_time_bounds_errors_name_line_and_field(source: str, field: str, words: str) -> None:
+    found = issues(BASE.replace("{topic: events.orders}", source))
+    assert any(ln == 3 and path == field and words in msg for ln, path, msg in found), found
+
+
+def test_source_time_bounds() -> None:
+    cat = parse_catalog(BASE.replace("{topic: events.orders}", "{topic: events.orders, max_future: 1h, since: 2026-01-01}"))
+    assert cat.sources["orders"].max_future == 3600 and cat.sources["orders"].since == 1_767_225_600
+    assert parse_catalog(BASE).sources["orders"].max_future == 300 and parse_catalog(BASE).sources["orders"].since is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -32,6 +33,20 @@ class _Strict(BaseModel):
 
 def _seconds(value: Any) -> float:
     return parse_duration(value)
+
+
+def _instant(value: Any) -> float:
+    """Epoch seconds from an ISO-8601 date or date-time (YAML may have parsed it already), assumed UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"bad timestamp {value!r}: use an ISO-8601 date or date-time, e.g. 2026-01-01") from None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+    raise ValueError(f"bad timestamp {value!r}: use an ISO-8601 date or date-time, e.g. 2026-01-01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +130,33 @@ class WindowSpec(_Strict):
 
 
 class SourceSpec(_Strict):
-    """A Kafka topic of business events and how to read their event time."""
+    """A Kafka topic of business events and how to read their event time.
+
+    ``max_future``: how far ahead of the wall clock an event may be (later ones are dead letters
+    ``future_time``); ``since``: the earliest event time accepted (earlier ones are ``bad_time``;
+    default: 30 days before the partition's first start).
+    """
 
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")
     time_field: str = "ts"
     partitions: int = Field(default=4, ge=1, le=1024)
     description: str = ""
+    max_future: float = 300.0
+    since: float | None = None          # epoch seconds
+
+    _parse_future = field_validator("max_future", mode="before")(lambda v: _seconds(v))
+
+    @field_validator("max_future")
+    @classmethod
+    def _future(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("max_future must be > 0, e.g. 5m")
+        return value
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: Any) -> float | None:
+        return None if value is None else _instant(value)
 
 
 class RatioSpec(_Strict):

@@ -67,7 +67,7 @@ def test_aggregations_merge_to_the_same_result_as_one_pass(xs: list[float], part
 
 
 def _run(events_by_partition: dict[int, list[list[dict]]], replay: bool = False) -> dict[tuple[str, int, str], float | None]:
-    wall = [1000.0]
+    wall = [T0 / 1000]          # a wall clock near the events: others are future_time / bad_time
     merger = Merger(PLAN, wall=lambda: wall[0])
     for p, messages in events_by_partition.items():
         eng = PartitionEngine(SRC, p, wall=lambda: wall[0], speedup=60.0, idle_ms=1000)
@@ -104,12 +104,14 @@ def test_split_over_partitions_and_replays_equal_one_pass(seed: int) -> None:
 
 
 def test_absence_closes_windows_with_zero_and_no_value() -> None:
-    wall = [0.0]
+    wall = [T0 / 1000]
     eng = PartitionEngine(SRC, 0, wall=lambda: wall[0], speedup=60.0, idle_ms=1000)
     eng.process([{"ts": T0 + 1000, "x": 5, "region": "a"}], 0)
-    wall[0] += 200                                # 200 s idle × 60 = 200 simulated minutes
-    eng.advance()
-    closes = [p for p in eng.take_partials() if p["kpi"] == "n"]
+    closes = []
+    for _ in range(100):                          # ticks of 2 s idle × 60 = 200 simulated minutes
+        wall[0] += 2
+        eng.advance()
+        closes += [p for p in eng.take_partials() if p["kpi"] == "n"]
     assert len(closes) >= 100 and closes[0]["series"] == {"": [1], "region=a": [1]}
     assert all(p["series"] == {} for p in closes[1:])
     merger = Merger(PLAN, wall=lambda: wall[0])

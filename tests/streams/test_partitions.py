@@ -40,7 +40,7 @@ def catalog(tmp_path: Path, topic: str, partitions: int) -> Path:
 defaults:
   window: {{type: tumbling, size: 1m, grace: 1m}}
 sources:
-  src: {{topic: {topic}, partitions: {partitions}}}
+  src: {{topic: {topic}, partitions: {partitions}, since: 2026-01-01}}
 kpis:
   - {{name: p_count, source: src, measure: count}}
   - {{name: p_sum, source: src, measure: sum(amount)}}
