@@ -11,6 +11,14 @@ offset it contains (``o``). Replayed messages (after a crash, Kafka redelivers f
 committed offset) are skipped per window, so the state counts every event once. Partials are
 full-state replacements keyed by (KPI, window, partition), so re-sending one is harmless.
 
+Series cap (:mod:`streams.admission`): stage 2 owns admission. A dimension value passes as its own
+series unless the worker's :class:`AdmissionView` says stage 2 has definitively rejected it (the
+dimension is full and the value is not admitted): then it is folded into ``<dim>=__other__`` here, as
+stage 2 would. For memory, each dimension keeps at most ``pending_factor × max_series`` values that
+passed but are not decided yet; a new value beyond that bound is folded here too, and the window's
+partial flags the dimension (``folded``: dimension -> admitted count this partition knew), which makes
+stage 2 admit nothing more on that dimension.
+
 Watermark: the highest event time seen. When the partition is idle for ``idle_ms`` of wall
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
 windows close even when no events arrive and a KPI that drops to zero is seen.
@@ -26,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from streams.admission import AdmissionView
 from streams.aggregations import to_json_state
 from streams.events import DeadLetter, EventError, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
@@ -41,7 +50,6 @@ class EngineStats:
     events: int = 0
     closes: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
-    overflow: dict[str, int] = field(default_factory=dict)
     late_dropped: dict[str, int] = field(default_factory=dict)
     unmatched: int = 0
 
@@ -51,14 +59,18 @@ class _Window:
     series: dict[str, Any]
     offset: int = -1
     revision: int = 0
+    folded: dict[str, int] = field(default_factory=dict)   # dim -> admitted count known when folding at the bound
 
 
 class PartitionEngine:
     """Windowed partial aggregates for one partition of one source topic."""
 
     def __init__(self, source: SourcePlan, partition: int, *, speedup: float = 1.0, idle_ms: int = 2000,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, admissions: AdmissionView | None = None,
+                 pending_factor: int = 10) -> None:
         self.source = source
+        self.admissions = admissions if admissions is not None else AdmissionView()
+        self.pending_factor = pending_factor
         self.partition = partition
         self.speedup = speedup
         self.idle_ms = idle_ms
@@ -69,7 +81,9 @@ class PartitionEngine:
         self.wall_at_max = wall()
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
-        self.series_seen: list[set[str]] = [set() for _ in source.kpis]
+        # per KPI, per dimension: values passed as their own series that stage 2 has not decided yet
+        self.pending: list[dict[str, set[str]]] = [{dim: set() for dim in kp.dims} for kp in source.kpis]
+        self._event_folds: dict[int, dict[str, int]] = {}     # KPI index -> folds at the bound, current event
         self._dirty: set[tuple[int, int]] = set()
         self._purged: set[tuple[int, int]] = set()
         self._revised: set[tuple[int, int]] = set()
@@ -130,6 +144,10 @@ class PartitionEngine:
         elif offset <= win.offset and key not in self._in_message:
             return                  # replayed message: already counted in this window
         self._in_message.add(key)
+        folds = self._event_folds.get(i)
+        if folds:
+            for dim, known in folds.items():
+                win.folded[dim] = min(known, win.folded.get(dim, known))
         series = win.series
         init, add = kp.agg.init, kp.agg.add
         for skey in keys:
@@ -145,21 +163,45 @@ class PartitionEngine:
 
     def _series_keys(self, i: int, kp: KpiPlan, ev: dict[str, Any]) -> list[str]:
         keys = [""]
-        seen = self.series_seen[i]
+        folds: dict[str, int] = {}
         for dim in kp.dims:
             value = ev.get(dim)
             if value is None or value == "":
                 value = "unknown"
             elif isinstance(value, bool | dict | list):
                 raise EventError("wrong_type", f"dimension {dim!r} must be a string or number, got {type(value).__name__}")
-            skey = f"{dim}={value}"
-            if skey not in seen:
-                if len(seen) >= kp.max_series:
-                    self.stats.overflow[kp.name] = self.stats.overflow.get(kp.name, 0) + 1
-                    skey = f"{dim}={OTHER}"
-                seen.add(skey)
-            keys.append(skey)
+            sval = f"{value}"
+            keys.append(f"{dim}={sval}" if self._passes(i, kp, dim, sval, folds) else f"{dim}={OTHER}")
+        self._event_folds[i] = folds
         return keys
+
+    def _passes(self, i: int, kp: KpiPlan, dim: str, value: str, folds: dict[str, int]) -> bool:
+        """Whether ``value`` of ``dim`` stays its own series here (else it is folded into ``__other__``)."""
+        if value == OTHER:
+            return True
+        decided = self.admissions.get(kp.name, kp.state_key, dim)
+        pending = self.pending[i][dim]
+        if decided is not None:
+            if value in decided.admitted:
+                pending.discard(value)
+                return True
+            if decided.full(kp.max_series):
+                if pending:             # stage 2 folds every undecided value of a full dimension
+                    pending.clear()
+                    self._clock_dirty = True
+                return False            # rejected by stage 2: folded the same way there
+        if value in pending:
+            return True
+        limit = self.pending_factor * kp.max_series
+        if len(pending) >= limit and decided is not None:
+            pending -= decided.admitted         # decided since they were added
+        if len(pending) < limit:
+            pending.add(value)
+            self._clock_dirty = True
+            return True
+        # Memory bound: folded here; the partial's flag closes the dimension at stage 2.
+        folds[dim] = 0 if decided is None else len(decided.admitted)
+        return False
 
     # ---- time -----------------------------------------------------------------------------
     def advance(self) -> None:
@@ -200,8 +242,11 @@ class PartitionEngine:
 
     def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
-        return {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+        partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
+                   "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+        if win is not None and win.folded:
+            partial["folded"] = dict(win.folded)
+        return partial
 
     # ---- output ---------------------------------------------------------------------------
     def take_partials(self) -> list[dict[str, Any]]:
@@ -221,8 +266,10 @@ class PartitionEngine:
         for i, start in sorted(self._dirty):
             win = self.windows[(i, start)]
             kp = self.source.kpis[i]
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(
-                {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}})))
+            doc = {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}}
+            if win.folded:
+                doc["f"] = win.folded
+            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(doc)))
         for i, start in sorted(self._purged):
             kp = self.source.kpis[i]
             out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
@@ -231,7 +278,8 @@ class PartitionEngine:
                 "max": self.max_ts, "wm": self.watermark,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
-                "seen": {kp.name + "|" + kp.state_key: sorted(self.series_seen[i]) for i, kp in enumerate(self.source.kpis)},
+                "pending": {kp.name + "|" + kp.state_key: {d: sorted(v) for d, v in self.pending[i].items()}
+                            for i, kp in enumerate(self.source.kpis)},
             })))
         self._dirty.clear()
         self._purged.clear()
@@ -251,10 +299,11 @@ class PartitionEngine:
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
                     self.closed_through[index[(kpi, sk)]] = start
-            for name, seen in doc.get("seen", {}).items():
+            for name, pending in doc.get("pending", {}).items():
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
-                    self.series_seen[index[(kpi, sk)]] = set(seen)
+                    mine = self.pending[index[(kpi, sk)]]
+                    mine.update({d: set(v) for d, v in pending.items() if d in mine})
         for key, value in records.items():
             parts = key.split("|")
             if len(parts) != 4 or (parts[1], parts[2]) not in index:
@@ -263,7 +312,7 @@ class PartitionEngine:
             doc = orjson.loads(value)
             kind = self.source.kpis[i].kind
             series = {k: set(v) if kind == "distinct" else v for k, v in doc["s"].items()}
-            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"])
+            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
 
 
 def _measure(kp: KpiPlan, ev: dict[str, Any], ts: int) -> Any:
