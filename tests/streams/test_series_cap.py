@@ -309,3 +309,67 @@ def test_the_flood_limit_is_reported_by_name(caplog) -> None:  # type: ignore[no
     assert final[("n", T0 + 2 * MIN, "region=a")].value == 1            # partition 1's a went to __other__
     assert final[("n", T0 + 2 * MIN, "")].value == 3                    # totals stay exact
     assert "before it heard of the admission of ['a', 'b']" in caplog.text
+
+
+FLOOD_CAT = parse_catalog("""
+version: 1
+defaults:
+  max_series_per_kpi: 50
+  window: {type: tumbling, size: 1m, grace: 30s}
+sources:
+  s: {topic: t, partitions: 2}
+kpis:
+  - {name: n, source: s, measure: count, dimensions: [user, region]}
+""")
+
+
+def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
+    """100k distinct values on one dimension at one partition that hears nothing from stage 2: stage 1 keeps at most
+    10 × cap undecided values, its partial and changelog records stay small, and totals stay exact."""
+    plan = compile_plan(FLOOD_CAT)
+    wall = [1000.0]
+    eng = PartitionEngine(plan.sources[0], 0, wall=lambda: wall[0], speedup=60.0, idle_ms=1000)
+    offset = 0
+    sizes = (100_000, 10_000)               # window 0: 100k new values; window 1: u0..u999 again, then new
+    for w, size in enumerate(sizes):
+        for batch in range(size // 1000):
+            base = 0 if w and not batch else w * 100_000 + batch * 1000      # window 1 starts with u0..u999
+            events = [{"ts": T0 + w * MIN + (base + i) % MIN, "user": f"u{base + i}", "region": "east"}
+                      for i in range(1000)]
+            assert not eng.process(events, offset)
+            offset += 1
+        assert len(eng.pending[0]["user"]) == 500
+        assert eng.pending[0]["region"] == {"east"}
+    wall[0] += 30
+    eng.advance()
+    partials = [p for p in eng.take_partials() if p["ws"] in (T0, T0 + MIN)]
+    assert len(partials) == 2
+    first, second = partials
+    for p, size in zip(partials, sizes, strict=True):
+        assert p["series"][""] == [size]                                # the total is exact
+        assert p["series"]["region=east"] == [size]                     # the other dimension is not touched
+        users = {k: v for k, v in p["series"].items() if k.startswith("user=")}
+        assert sum(v[0] for v in users.values()) == size                # every event is in some user series
+        assert p["folded"] == {"user": 0}                               # flagged: stage 2 closes the dimension
+        assert len(orjson.dumps(p)) < 32 * 1024                         # far below 1 MiB
+    assert len(first["series"]) == 1 + 500 + 1 + 1                      # total, 500 undecided, __other__, east
+    assert len(second["series"]) == 1 + 500 + 1 + 1                     # the same 500 pass again, nothing new
+    assert {k for k in second["series"] if k.startswith("user=u")} == {k for k in first["series"] if k.startswith("user=u")}
+    records = eng.take_changes()
+    assert max(len(v or b"") for _k, v in records) < 32 * 1024
+
+    # stage 2 closes the dimension; once stage 1 hears, it forgets its undecided values and folds new ones itself
+    merger = Merger(plan, wall=lambda: wall[0])
+    for p in partials:
+        merger.add_partial(roundtrip(p))
+    wall[0] += 10
+    merger.poll()
+    assert merger.admission[("n", "user")].closed and len(merger.admission[("n", "user")].admitted) == 0
+    for key, value in merger.take_feedback():
+        eng.admissions.apply(key, value)
+    late = T0 + 40 * MIN
+    assert not eng.process([{"ts": late + i, "user": f"x{i}", "region": "east"} for i in range(1000)], offset)
+    assert not eng.pending[0]["user"]
+    (win,) = [w for (_i, start), w in eng.windows.items() if start == late - late % MIN]
+    assert win.series == {"": [1000], f"user={OTHER}": [1000], "region=east": [1000]}
+    assert not win.folded
