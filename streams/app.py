@@ -401,8 +401,17 @@ class Worker:
             _task: asyncio.Future[None] | None = None
 
             async def on_start(self) -> None:
-                self._task = asyncio.ensure_future(follow_admissions(worker.cfg.broker, worker.cfg.topics.series,
-                                                                     worker.admissions))
+                self._task = asyncio.ensure_future(self._follow())
+
+            async def _follow(self) -> None:
+                while True:       # stage 1 and 2 wait for this view: a broken connection must not stop them for good
+                    try:
+                        await follow_admissions(worker.cfg.broker, worker.cfg.topics.series, worker.admissions)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("following %s failed; reading it again", worker.cfg.topics.series)
+                        await asyncio.sleep(1.0)
 
             async def on_stop(self) -> None:
                 if self._task is not None:
