@@ -15,9 +15,9 @@ Series cap (:mod:`streams.admission`): stage 2 owns admission. A dimension value
 series unless the worker's :class:`AdmissionView` says stage 2 has definitively rejected it (the
 dimension is full and the value is not admitted): then it is folded into ``<dim>=__other__`` here, as
 stage 2 would. For memory, each dimension keeps at most ``pending_factor × max_series`` values that
-passed but are not decided yet; a new value beyond that bound is folded here too, and the window's
-partial flags the dimension (``folded``: dimension -> admitted count this partition knew), which makes
-stage 2 admit nothing more on that dimension.
+passed but are not decided yet; a new value beyond that bound is folded here too, the dimension takes
+no new undecided values here any more, and the window's partial flags it (``folded``: dimension ->
+[lo, hi], how many admitted values this partition knew of), which closes the dimension at stage 2.
 
 Watermark: the highest event time seen. When the partition is idle for ``idle_ms`` of wall
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
@@ -59,7 +59,9 @@ class _Window:
     series: dict[str, Any]
     offset: int = -1
     revision: int = 0
-    folded: dict[str, int] = field(default_factory=dict)   # dim -> admitted count known when folding at the bound
+    # dim -> [lo, hi]: admitted values this partition knew of at its first fold at the bound in this window (lo,
+    # None before one) and at its last event of the dimension while folding at the bound (hi)
+    folded: dict[str, list[int | None]] = field(default_factory=dict)
 
 
 class PartitionEngine:
@@ -83,7 +85,10 @@ class PartitionEngine:
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
         # per KPI, per dimension: values passed as their own series that stage 2 has not decided yet
         self.pending: list[dict[str, set[str]]] = [{dim: set() for dim in kp.dims} for kp in source.kpis]
-        self._event_folds: dict[int, dict[str, int]] = {}     # KPI index -> folds at the bound, current event
+        # per KPI: dimensions folded at the bound and not known full yet; they take no new undecided values, so a
+        # value this partition passes in a window was never folded here in it (stage 2 relies on that)
+        self.flooded: list[set[str]] = [set() for _ in source.kpis]
+        self._event_folds: dict[int, set[str]] = {}     # KPI index -> dims folded at the bound, current event
         self._dirty: set[tuple[int, int]] = set()
         self._purged: set[tuple[int, int]] = set()
         self._revised: set[tuple[int, int]] = set()
@@ -145,9 +150,16 @@ class PartitionEngine:
             return                  # replayed message: already counted in this window
         self._in_message.add(key)
         folds = self._event_folds.get(i)
-        if folds:
-            for dim, known in folds.items():
-                win.folded[dim] = min(known, win.folded.get(dim, known))
+        if folds or win.folded:
+            # [lo, hi] of each dimension folded at the bound in this window: lo = fewest admitted values known at
+            # a fold, hi = most known at any event of the window since its first fold (stage 2's `_unsafe`). The
+            # known count never goes down: the worker reads the whole admission topic before stage 1 starts.
+            for dim in {*folds, *win.folded} if folds else win.folded:
+                known = self._known(kp, dim)
+                span = win.folded.setdefault(dim, [None, known])
+                if folds and dim in folds:
+                    span[0] = known if span[0] is None else min(span[0], known)
+                span[1] = max(span[1] or 0, known)
         series = win.series
         init, add = kp.agg.init, kp.agg.add
         for skey in keys:
@@ -163,7 +175,7 @@ class PartitionEngine:
 
     def _series_keys(self, i: int, kp: KpiPlan, ev: dict[str, Any]) -> list[str]:
         keys = [""]
-        folds: dict[str, int] = {}
+        folds: set[str] = set()
         for dim in kp.dims:
             value = ev.get(dim)
             if value is None or value == "":
@@ -175,33 +187,43 @@ class PartitionEngine:
         self._event_folds[i] = folds
         return keys
 
-    def _passes(self, i: int, kp: KpiPlan, dim: str, value: str, folds: dict[str, int]) -> bool:
+    def _known(self, kp: KpiPlan, dim: str) -> int:
+        decided = self.admissions.get(kp.name, kp.state_key, dim)
+        return 0 if decided is None else len(decided.admitted)
+
+    def _passes(self, i: int, kp: KpiPlan, dim: str, value: str, folds: set[str]) -> bool:
         """Whether ``value`` of ``dim`` stays its own series here (else it is folded into ``__other__``)."""
         if value == OTHER:
             return True
         decided = self.admissions.get(kp.name, kp.state_key, dim)
-        pending = self.pending[i][dim]
-        if decided is not None:
-            if value in decided.admitted:
-                pending.discard(value)
-                return True
-            if decided.full(kp.max_series):
-                if pending:             # stage 2 folds every undecided value of a full dimension
-                    pending.clear()
+        pending, flooded = self.pending[i][dim], self.flooded[i]
+        if decided is not None and value not in decided.admitted and decided.full(kp.max_series):
+            if pending or dim in flooded:    # stage 2 folds every undecided value of a full dimension
+                pending.clear()
+                flooded.discard(dim)
+                self._clock_dirty = True
+            return False                     # rejected by stage 2: folded the same way there
+        if decided is not None and value in decided.admitted:
+            pending.discard(value)
+            passes = True
+        elif value in pending:
+            passes = True
+        else:
+            limit = self.pending_factor * kp.max_series
+            if len(pending) >= limit and decided is not None:
+                pending -= decided.admitted         # decided since they were added
+            passes = len(pending) < limit and dim not in flooded
+            if passes:
+                pending.add(value)
+                self._clock_dirty = True
+            else:
+                # Memory bound: folded, and the partial's flag closes the dimension at stage 2. From now on the
+                # dimension takes no new undecided values here, until stage 1 hears that it is full.
+                folds.add(dim)
+                if dim not in flooded:
+                    flooded.add(dim)
                     self._clock_dirty = True
-                return False            # rejected by stage 2: folded the same way there
-        if value in pending:
-            return True
-        limit = self.pending_factor * kp.max_series
-        if len(pending) >= limit and decided is not None:
-            pending -= decided.admitted         # decided since they were added
-        if len(pending) < limit:
-            pending.add(value)
-            self._clock_dirty = True
-            return True
-        # Memory bound: folded here; the partial's flag closes the dimension at stage 2.
-        folds[dim] = 0 if decided is None else len(decided.admitted)
-        return False
+        return passes
 
     # ---- time -----------------------------------------------------------------------------
     def advance(self) -> None:
@@ -244,8 +266,9 @@ class PartitionEngine:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
         partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
                    "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
-        if win is not None and win.folded:
-            partial["folded"] = dict(win.folded)
+        flagged = {} if win is None else {dim: span for dim, span in win.folded.items() if span[0] is not None}
+        if flagged:
+            partial["folded"] = flagged
         return partial
 
     # ---- output ---------------------------------------------------------------------------
@@ -279,7 +302,7 @@ class PartitionEngine:
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
                 "pending": {kp.name + "|" + kp.state_key: {d: sorted(v) for d, v in self.pending[i].items()}
-                            for i, kp in enumerate(self.source.kpis)},
+                            | {"~flooded": sorted(self.flooded[i])} for i, kp in enumerate(self.source.kpis)},
             })))
         self._dirty.clear()
         self._purged.clear()
@@ -304,6 +327,7 @@ class PartitionEngine:
                 if (kpi, sk) in index:
                     mine = self.pending[index[(kpi, sk)]]
                     mine.update({d: set(v) for d, v in pending.items() if d in mine})
+                    self.flooded[index[(kpi, sk)]] = set(pending.get("~flooded", [])) & set(mine)
         for key, value in records.items():
             parts = key.split("|")
             if len(parts) != 4 or (parts[1], parts[2]) not in index:

@@ -13,8 +13,9 @@ are admitted first come in window order (sorted within a window) up to ``max_ser
 and stay admitted; everything else of the dimension is merged into ``<dim>=__other__``. A partial
 whose partition folded values at its memory bound (``folded``) closes the dimension from that merge
 on: nothing is admitted on it any more, so no value a partition may have folded becomes a series
-later. The admission state is checkpointed in the stage-2 changelog and published for stage 1
-(:meth:`Merger.take_feedback`).
+later; admitted series that partition may have folded there without knowing of their admission get
+no value for that window (:meth:`Merger._unsafe`). The admission state is checkpointed in the
+stage-2 changelog and published for stage 1 (:meth:`Merger.take_feedback`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class _Entry:
     first_wall: float = 0.0
     revision: int = -1                 # last emitted revision; -1 = not final yet
     values: dict[str, float | None] = field(default_factory=dict)
-    folded: dict[str, dict[str, int]] = field(default_factory=dict)   # part -> dim -> admitted count it knew
+    folded: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # part -> dim -> [lo, hi] (engine)
 
 
 @dataclass(slots=True)
@@ -126,7 +127,7 @@ class Merger:
         entry.parts[part] = partial["series"]
         folded = partial.get("folded")
         if folded:
-            entry.folded[part] = {str(d): int(k) for d, k in folded.items()}
+            entry.folded[part] = {str(d): [int(lo), int(hi)] for d, (lo, hi) in folded.items()}
         else:
             entry.folded.pop(part, None)
         self._changed.add(key)
@@ -168,11 +169,7 @@ class Merger:
         for series in entry.parts.values():
             for skey, state in series.items():
                 merged[skey] = state if skey not in merged else agg.merge(merged[skey], state)
-        folds: dict[str, int] = {}
-        for part_folds in entry.folded.values():
-            for dim, known in part_folds.items():
-                folds[dim] = min(known, folds.get(dim, known))
-        merged = self._cap(kpi, ws, merged, agg.merge, folds, first_merge=entry.revision < 0)
+        merged, unknown = self._cap(kpi, ws, merged, agg.merge, entry)
         # Every series seen in an earlier window gets a value, so a region whose events stopped shows 0 (not its
         # old value); a series that did not exist yet gets none, whatever order partitions report in.
         empty = agg.result(agg.init())
@@ -185,6 +182,10 @@ class Merger:
             if adm.other is not None and adm.other < ws:
                 values[f"{dim}={OTHER}"] = empty
         values.update({skey: agg.result(state) for skey, state in merged.items()})
+        for skey in unknown:             # not exported for this window; "no value" if it was before
+            values.pop(skey, None)
+            if skey in entry.values:
+                values[skey] = None
         return values
 
     def _admission(self, kpi: str, dim: str) -> _Admission:
@@ -195,9 +196,11 @@ class Merger:
         return adm
 
     def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any],
-             folds: dict[str, int], first_merge: bool) -> dict[str, Any]:
+             entry: _Entry) -> tuple[dict[str, Any], set[str]]:
+        """Admit and fold one window's series; also returns the admitted series that have no exact value in it."""
         kp = self.plan.kpis[kpi]
         out: dict[str, Any] = {}
+        unknown: set[str] = set()
         by_dim: dict[str, list[str]] = {}
         for skey in sorted(merged):
             if skey == "":
@@ -207,13 +210,11 @@ class Merger:
         for dim, skeys in by_dim.items():
             adm = self._admission(kpi, dim)
             key = (kpi, dim)
-            if dim in folds:
-                self._close(kpi, dim, adm, folds[dim])
+            unsafe = self._unsafe(kpi, dim, adm, entry)
             other = f"{dim}={OTHER}"
-            folded_here = 0
             for skey in skeys:
                 value = skey[len(dim) + 1:]
-                if value != OTHER and (value in adm.admitted or not adm.full(kp.max_series)):
+                if value != OTHER and value not in unsafe and (value in adm.admitted or not adm.full(kp.max_series)):
                     if value not in adm.admitted:
                         self._fb_dirty.add(key)
                     if adm.admitted.get(value, UNSEEN) > ws:
@@ -221,30 +222,46 @@ class Merger:
                         self._adm_dirty.add(key)
                     out[skey] = merged[skey]
                     continue
-                folded_here += value != OTHER
                 out[other] = merged[skey] if other not in out else merge(out[other], merged[skey])
+            unknown.update(f"{dim}={v}" for v in unsafe)
             if other in out:
-                if first_merge:
+                if entry.revision < 0:
                     self.overflow[kpi] = self.overflow.get(kpi, 0) + 1
                 if adm.other is None or adm.other > ws:
                     adm.other = ws
                     self._adm_dirty.add(key)
-        return out
+        return out, unknown
 
-    def _close(self, kpi: str, dim: str, adm: _Admission, known: int) -> None:
-        """A partition folded values of ``dim`` at its memory bound, knowing the first ``known`` admitted ones."""
+    def _unsafe(self, kpi: str, dim: str, adm: _Admission, entry: _Entry) -> set[str]:
+        """Admitted values of ``dim`` that a partition may have folded in this window at its memory bound.
+
+        Such a partial closes the dimension. Its ``[lo, hi]`` says how many admitted values the partition knew of
+        at its first fold there and at its last event of the dimension: it never folds a value it knew of, and
+        while folding it takes no new undecided values, so a value it had not heard of even at the end (seq ≥ hi)
+        was folded in this window if and only if it is missing from the partial's own series. Values heard of
+        during the window (lo ≤ seq < hi) may have been folded before: unsafe too.
+        """
+        spans = {part: f[dim] for part, f in entry.folded.items() if dim in f}
+        if not spans:
+            return set()
         if not adm.closed:
             adm.closed = True
             self._adm_dirty.add((kpi, dim))
             self._fb_dirty.add((kpi, dim))
-            log.warning("%s: more new %r values than a partition can hold undecided; the dimension admits no more "
-                        "values (%d admitted)", kpi, dim, len(adm.admitted))
-        unheard = list(adm.admitted)[known:]
-        if unheard and (kpi, dim) not in self._warned:
-            # Admitted before that partition heard of them: it may have folded some of their events.
+            log.warning("%s: a partition met more new %r values than it can hold undecided; the dimension admits no "
+                        "more values (%d admitted)", kpi, dim, len(adm.admitted))
+        unsafe: set[str] = set()
+        order = list(adm.admitted)
+        for part, (lo, hi) in spans.items():
+            series = entry.parts.get(part, {})
+            unsafe.update(v for seq, v in enumerate(order)
+                          if seq >= lo and not (seq >= hi and f"{dim}={v}" in series))
+        if unsafe and (kpi, dim) not in self._warned:
             self._warned.add((kpi, dim))
-            log.warning("%s: a partition folded %r values at its memory bound before it heard of the admission of "
-                        "%s; their values may miss events of that partition", kpi, dim, unheard)
+            log.warning("%s: a partition folded %r values at its memory bound before it heard that %s were admitted; "
+                        "those series have no value in the windows concerned (their events are in __other__)",
+                        kpi, dim, sorted(unsafe))
+        return unsafe
 
     def _emit(self, kpi: str, ws: int, entry: _Entry) -> list[KpiValue]:
         out = []
