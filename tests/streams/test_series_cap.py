@@ -444,3 +444,27 @@ def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
     (win,) = [w for (_i, start), w in eng.windows.items() if start == late - late % MIN]
     assert win.series == {"": [1000], f"user={OTHER}": [1000], "region=east": [1000]}
     assert not win.folded
+
+
+def test_a_flagged_partial_after_the_window_was_published_revises_the_unsafe_series_to_no_value() -> None:
+    """Partition 1 is late (stage 2 published the window after partition_wait without it) and its partial then says
+    it folded at its bound without knowing that a was admitted: the revision says a has no value in that window
+    (null) and moves a's events to __other__; the total does not change."""
+    pipe = Pipeline(random.Random(0), partitions=3, pending_factor=1)
+    for p in (0, 2):
+        pipe.engines[p].process([{"ts": T0 + 1, "x": 1, "region": "a", "channel": "web"}], 0)
+        pipe.engines[p].process([{"ts": T0 + MIN + 1, "x": 1, "region": "a", "channel": "web"}], 1)
+        pipe.flush(p)
+    pipe.merge()
+    pipe.wall[0] += 10                               # partition 1 is silent: the window is published without it
+    pipe.merge()
+    assert [(v.series, v.value, v.revision) for v in pipe.out if v.window_start_ms == T0 and v.kpi == "n"] == [
+        ("", 2, 0), ("channel=web", 2, 0), ("region=a", 2, 0)]
+    pipe.engines[1].process([{"ts": T0 + 2, "x": 1, "region": r, "channel": "web"} for r in ("b", "c", "d", "e")], 0)
+    pipe.engines[1].process([{"ts": T0 + MIN + 2, "x": 1, "region": "a", "channel": "web"}], 1)
+    pipe.flush(1)
+    (flagged,) = [p for p in pipe.sent if p["p"] == 1 and p["kpi"] == "n" and p["ws"] == T0]
+    assert flagged["folded"] == {"region": [0, 0]}
+    pipe.merge()
+    revised = {v.series: v.value for v in pipe.out if v.window_start_ms == T0 and v.kpi == "n" and v.revision == 1}
+    assert revised == {"": 6, "channel=web": 6, "region=a": None, f"region={OTHER}": 6}   # a, and b..e: closed
