@@ -59,8 +59,8 @@ class _Window:
     series: dict[str, Any]
     offset: int = -1
     revision: int = 0
-    # dim -> [lo, hi]: admitted values this partition knew of at its first fold at the bound in this window (lo,
-    # None before one) and at its last event of the dimension while folding at the bound (hi)
+    # dim -> [lo, hi] for dimensions folded at the bound in this window: the fewest admitted values this partition
+    # knew of at a fold (lo) and the most it knew of at any event of the window since the first fold (hi)
     folded: dict[str, list[int | None]] = field(default_factory=dict)
 
 
