@@ -110,6 +110,7 @@ class Merger:
         self._adm_dirty: set[tuple[str, str]] = set()        # changed: write to the changelog
         self._fb_dirty: set[tuple[str, str]] = set()         # admitted set or closed changed: publish
         self._warned: set[tuple[str, str]] = set()
+        self._published: AdmissionView | None = None          # see adopt()
         self._changed: set[tuple[str, int]] = set()
         self._dirty: set[tuple[str, int]] = set()
         self._purged: set[tuple[str, int]] = set()
@@ -193,7 +194,18 @@ class Merger:
         adm = self.admission.get((kpi, dim))
         if adm is None or adm.sk != sk:          # new, or left from an earlier definition of the KPI
             adm = self.admission[(kpi, dim)] = _Admission(sk)
+            self._adopt(kpi, dim, adm)
         return adm
+
+    def _adopt(self, kpi: str, dim: str, adm: _Admission) -> None:
+        decided = None if self._published is None else self._published.get(kpi, adm.sk, dim)
+        if decided is None:
+            return
+        new = [v for v in sorted(decided.admitted) if v not in adm.admitted]
+        if new or (decided.closed and not adm.closed):
+            adm.admitted.update(dict.fromkeys(new, UNSEEN))
+            adm.closed = adm.closed or decided.closed
+            self._adm_dirty.add((kpi, dim))
 
     def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any],
              entry: _Entry) -> tuple[dict[str, Any], set[str]]:
@@ -346,17 +358,11 @@ class Merger:
 
         The changelog and the topic are separate writes; stage 1 may already fold by a published decision,
         so stage 2 must keep it (a value admitted only there gets its first window when it is next seen).
+        Only the KPI dimensions this merger holds or comes to merge take them in.
         """
-        for (kpi, sk, dim), decided in view.items():
-            kp = self.plan.kpis.get(kpi)
-            if kp is None or kp.state_key != sk or dim not in kp.dims:
-                continue
-            adm = self._admission(kpi, dim)
-            new = [v for v in sorted(decided.admitted) if v not in adm.admitted]
-            if new or (decided.closed and not adm.closed):
-                adm.admitted.update(dict.fromkeys(new, UNSEEN))
-                adm.closed = adm.closed or decided.closed
-                self._adm_dirty.add((kpi, dim))
+        self._published = view
+        for (kpi, dim), adm in self.admission.items():
+            self._adopt(kpi, dim, adm)
 
     def restore(self, records: dict[str, dict[str, Any]]) -> list[KpiValue]:
         """Rebuild from stage-2 changelog records; return the final values they hold.

@@ -468,3 +468,24 @@ def test_a_flagged_partial_after_the_window_was_published_revises_the_unsafe_ser
     pipe.merge()
     revised = {v.series: v.value for v in pipe.out if v.window_start_ms == T0 and v.kpi == "n" and v.revision == 1}
     assert revised == {"": 6, "channel=web": 6, "region=a": None, f"region={OTHER}": 6}   # a, and b..e: closed
+
+
+def test_a_restarted_stage_2_keeps_what_it_published_even_if_its_changelog_lost_it() -> None:
+    """The admission topic and the stage-2 changelog are separate writes. If the feedback got out and the changelog
+    records did not, a stage 1 may already fold by the published decision: the restarted stage 2 adopts it."""
+    pipe = Pipeline(random.Random(0), partitions=3)
+    for p, region in enumerate("abc"):
+        pipe.engines[p].process([{"ts": T0 + p, "x": 1, "region": region, "channel": "web"}], 0)
+        pipe.engines[p].process([{"ts": T0 + MIN + 10 + p, "x": 1, "region": "a", "channel": "web"}], 1)
+        pipe.flush(p)
+    before = dict(pipe.stage2_log)
+    pipe.merge()                                     # window 0: a, b, c admitted, published: the dimension is full
+    pipe.stage2_log = before                         # ... but none of it reached the changelog
+    pipe.restart_stage2()
+    pipe.hear_all(0)                                 # partition 0 knows region is full: it folds d itself
+    pipe.engines[0].process([{"ts": T0 + MIN + 20, "x": 1, "region": "d", "channel": "web"}], 2)
+    pipe.engines[1].process([{"ts": T0 + MIN + 21, "x": 1, "region": "d", "channel": "web"}], 2)   # has not heard
+    final = pipe.finish()
+    assert final[("n", T0 + MIN, "region=a")].value == 3
+    assert final[("n", T0 + MIN, f"region={OTHER}")].value == 2     # both d, wherever they were folded
+    assert ("n", T0 + MIN, "region=d") not in final
