@@ -51,6 +51,7 @@ class AdmissionView:
 
     def __init__(self) -> None:
         self._state: dict[tuple[str, str, str], Decided] = {}
+        self.version = 0                # bumped on every change (stage 1 caches what it derives from the view)
         self.ready = False              # the topic has been read to its end once (set by the follower)
         self._ready_event: asyncio.Event | None = None
 
@@ -79,7 +80,10 @@ class AdmissionView:
         old = self._state.get(k)
         if old is not None:             # admission only grows: an older record read late cannot shrink it
             new = Decided(old.admitted | new.admitted, old.closed or new.closed)
+            if new == old:
+                return
         self._state[k] = new
+        self.version += 1
 
     def set_ready(self) -> None:
         self.ready = True

@@ -89,6 +89,10 @@ class PartitionEngine:
         # value this partition passes in a window was never folded here in it (stage 2 relies on that)
         self.flooded: list[set[str]] = [set() for _ in source.kpis]
         self._event_folds: dict[int, set[str]] = {}     # KPI index -> dims folded at the bound, current event
+        # derived from the view (refreshed when its version changes) and pending: values that pass, full dimensions
+        self._passing: list[set[str]] = [set() for _ in source.kpis]      # series keys ("dim=value")
+        self._full: list[set[str]] = [set() for _ in source.kpis]
+        self._view_version = -1
         self._dirty: set[tuple[int, int]] = set()
         self._purged: set[tuple[int, int]] = set()
         self._revised: set[tuple[int, int]] = set()
@@ -174,56 +178,67 @@ class PartitionEngine:
         self._dirty.add(key)
 
     def _series_keys(self, i: int, kp: KpiPlan, ev: dict[str, Any]) -> list[str]:
+        if self._view_version != self.admissions.version:
+            self._refresh()
         keys = [""]
         folds: set[str] = set()
+        passing = self._passing[i]
         for dim in kp.dims:
             value = ev.get(dim)
             if value is None or value == "":
                 value = "unknown"
             elif isinstance(value, bool | dict | list):
                 raise EventError("wrong_type", f"dimension {dim!r} must be a string or number, got {type(value).__name__}")
-            sval = f"{value}"
-            keys.append(f"{dim}={sval}" if self._passes(i, kp, dim, sval, folds) else f"{dim}={OTHER}")
+            skey = f"{dim}={value}"
+            if skey in passing or self._passes(i, kp, dim, skey, folds):
+                keys.append(skey)
+            else:
+                keys.append(f"{dim}={OTHER}")
         self._event_folds[i] = folds
         return keys
+
+    def _refresh(self) -> None:
+        """Take in the admission view: admitted values pass; a full dimension drops its undecided values."""
+        self._view_version = self.admissions.version
+        for i, kp in enumerate(self.source.kpis):
+            self._passing[i] = set()
+            for dim in kp.dims:
+                decided = self.admissions.get(kp.name, kp.state_key, dim)
+                pending = self.pending[i][dim]
+                admitted = set() if decided is None else set(decided.admitted)
+                if decided is not None and decided.full(kp.max_series):
+                    if pending or dim in self.flooded[i]:   # stage 2 folds every undecided value of a full dimension
+                        pending.clear()
+                        self.flooded[i].discard(dim)
+                        self._clock_dirty = True
+                    self._full[i].add(dim)
+                else:
+                    pending -= admitted
+                    self._full[i].discard(dim)
+                self._passing[i].update(f"{dim}={v}" for v in admitted | pending)
 
     def _known(self, kp: KpiPlan, dim: str) -> int:
         decided = self.admissions.get(kp.name, kp.state_key, dim)
         return 0 if decided is None else len(decided.admitted)
 
-    def _passes(self, i: int, kp: KpiPlan, dim: str, value: str, folds: set[str]) -> bool:
-        """Whether ``value`` of ``dim`` stays its own series here (else it is folded into ``__other__``)."""
-        if value == OTHER:
+    def _passes(self, i: int, kp: KpiPlan, dim: str, skey: str, folds: set[str]) -> bool:
+        """Whether ``skey`` (``dim=value``), neither admitted nor undecided here yet, becomes its own series here."""
+        value = skey[len(dim) + 1:]
+        if value == OTHER or dim in self._full[i]:
+            return value == OTHER           # a full dimension: rejected by stage 2, folded the same way there
+        pending = self.pending[i][dim]
+        if len(pending) < self.pending_factor * kp.max_series and dim not in self.flooded[i]:
+            pending.add(value)
+            self._passing[i].add(skey)
+            self._clock_dirty = True
             return True
-        decided = self.admissions.get(kp.name, kp.state_key, dim)
-        pending, flooded = self.pending[i][dim], self.flooded[i]
-        if decided is not None and value not in decided.admitted and decided.full(kp.max_series):
-            if pending or dim in flooded:    # stage 2 folds every undecided value of a full dimension
-                pending.clear()
-                flooded.discard(dim)
-                self._clock_dirty = True
-            return False                     # rejected by stage 2: folded the same way there
-        if decided is not None and value in decided.admitted:
-            pending.discard(value)
-            passes = True
-        elif value in pending:
-            passes = True
-        else:
-            limit = self.pending_factor * kp.max_series
-            if len(pending) >= limit and decided is not None:
-                pending -= decided.admitted         # decided since they were added
-            passes = len(pending) < limit and dim not in flooded
-            if passes:
-                pending.add(value)
-                self._clock_dirty = True
-            else:
-                # Memory bound: folded, and the partial's flag closes the dimension at stage 2. From now on the
-                # dimension takes no new undecided values here, until stage 1 hears that it is full.
-                folds.add(dim)
-                if dim not in flooded:
-                    flooded.add(dim)
-                    self._clock_dirty = True
-        return passes
+        # Memory bound: folded, and the partial's flag closes the dimension at stage 2. From now on the dimension
+        # takes no new undecided values here, until stage 1 hears that it is full.
+        folds.add(dim)
+        if dim not in self.flooded[i]:
+            self.flooded[i].add(dim)
+            self._clock_dirty = True
+        return False
 
     # ---- time -----------------------------------------------------------------------------
     def advance(self) -> None:
@@ -328,6 +343,7 @@ class PartitionEngine:
                     mine = self.pending[index[(kpi, sk)]]
                     mine.update({d: set(v) for d, v in pending.items() if d in mine})
                     self.flooded[index[(kpi, sk)]] = set(pending.get("~flooded", [])) & set(mine)
+                    self._view_version = -1         # re-derive what passes
         for key, value in records.items():
             parts = key.split("|")
             if len(parts) != 4 or (parts[1], parts[2]) not in index:
