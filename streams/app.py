@@ -33,6 +33,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.admission import AdmissionView, follow_admissions
 from streams.attainment import Attainment, Goal
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
@@ -135,6 +136,7 @@ class Worker:
         self.ops.extra.append(self._observer_metrics)
         self.engines: dict[tuple[str, int], PartitionEngine] = {}
         self.mergers: dict[int, Merger] = {}
+        self.admissions = AdmissionView()    # stage 2's series-cap decisions, followed from the admission topic
         self.registry = registry or CollectorRegistry()
         self.attainment = Attainment({name: _goal(plan, name, m.target, m.target_per or "day")
                                       for name, m in kpis.items() if m.target is not None})
@@ -165,6 +167,8 @@ class Worker:
                                          key_serializer="raw", value_serializer="raw")
         self.dlq_topic = app.topic(cfg.topics.dead_letters, partitions=cfg.topics.internal_partitions,
                                    key_serializer="raw", value_serializer="raw")
+        self.series_topic = app.topic(cfg.topics.series, partitions=cfg.topics.internal_partitions,
+                                      key_serializer="raw", value_serializer="raw")
         self.tables: dict[str, faust.Table[bytes, bytes]] = {}
         for src in self.plan.sources:
             topic = app.topic(src.topic, partitions=src.partitions, key_serializer="raw", value_serializer="raw")
@@ -175,6 +179,7 @@ class Worker:
         app.agent(self.partials_topic, name="kpimon.stage2")(self._stage2_agent())
         app.timer(cfg.tick_s)(_tick_guard(self._tick))
         app.service(self._metrics_service())
+        app.service(self._admission_service())
         return app
 
     def _table(self, app: faust.App, name: str, partitions: int) -> faust.Table[bytes, bytes]:
@@ -190,6 +195,7 @@ class Worker:
         src = next(s for s in self.plan.sources if s.name == source)
 
         async def stage1(stream: Any) -> None:
+            await self.admissions.wait_ready()      # after a restart, fold nothing before reading stage 2's decisions
             async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
                 touched: dict[int, PartitionEngine] = {}
                 for event in batch:
@@ -212,7 +218,8 @@ class Worker:
         engine = self.engines.get((source, partition))
         if engine is None:
             src = next(s for s in self.plan.sources if s.name == source)
-            engine = PartitionEngine(src, partition, speedup=self.cfg.speedup, idle_ms=self.cfg.idle_ms)
+            engine = PartitionEngine(src, partition, speedup=self.cfg.speedup, idle_ms=self.cfg.idle_ms,
+                                     admissions=self.admissions)
             engine.restore(_records(self.tables[source], f"{partition}|"))
             self.engines[(source, partition)] = engine
         return engine
@@ -241,7 +248,7 @@ class Worker:
 
     def _sync_stats(self, engine: PartitionEngine) -> None:
         st, ops = engine.stats, self.ops
-        for attr in ("closes", "revisions", "overflow", "late_dropped", "skipped"):
+        for attr in ("closes", "revisions", "late_dropped", "skipped"):
             data = getattr(st, attr)
             for kpi, n in data.items():
                 ops.bump(getattr(ops, attr), kpi, n)
@@ -255,6 +262,7 @@ class Worker:
     # ---- stage 2 ----------------------------------------------------------------------------
     def _stage2_agent(self) -> Callable[[Any], Awaitable[None]]:
         async def stage2(stream: Any) -> None:
+            await self.admissions.wait_ready()      # a restored merger adopts the published decisions
             async for batch in stream.take_events(self.cfg.take_max, within=self.cfg.take_within_s):
                 touched = set()
                 for event in batch:
@@ -285,6 +293,7 @@ class Worker:
             records = {k.partition("|")[2]: v for k, v in _records(self.merge_table, f"{partition}|").items()}
             # "~det|…" (detectors) and "~att|…" (attainment) are checkpoints, not merger entries
             restored = merger.restore({k: orjson.loads(v) for k, v in records.items() if not k.startswith("~")})
+            merger.adopt(self.admissions)
             self.attainment.restore(partition, records)
             for val in restored:      # at-least-once output across crashes (see Merger.restore)
                 self.values_topic.send_soon(key=f"{val.kpi}|{val.series}".encode(), value=orjson.dumps(val.to_record()))
@@ -330,10 +339,17 @@ class Worker:
             else:
                 self.merge_table.data[bkey] = value
             self.merge_table.send_changelog(partition, bkey, value)
+        merger = self.mergers.get(partition)
+        if merger is not None:            # after the changelog records that hold the same decisions
+            for fkey, fvalue in merger.take_feedback():
+                self.series_topic.send_soon(key=fkey, value=fvalue)
+            for kpi, n in merger.overflow.items():
+                self.ops.bump(self.ops.overflow, kpi, n)
+            merger.overflow.clear()
 
     # ---- time, rebalance --------------------------------------------------------------------
     async def _tick(self) -> None:
-        if self.app.in_recovery or self.app.rebalancing:
+        if self.app.in_recovery or self.app.rebalancing or not self.admissions.ready:
             return
         assigned = self.app.consumer.assignment()
         for src in self.plan.sources:
@@ -404,6 +420,35 @@ class Worker:
     def _latest(self) -> Iterable[KpiValue]:
         for merger in list(self.mergers.values()):
             yield from list(merger.latest.values())
+
+    def _admission_service(self) -> Any:
+        worker = self
+
+        class AdmissionService(faust.Service):
+            """Follows the admission topic (all partitions, no group) into ``worker.admissions``."""
+
+            _task: asyncio.Future[None] | None = None
+
+            async def on_start(self) -> None:
+                self._task = asyncio.ensure_future(self._follow())
+
+            async def _follow(self) -> None:
+                while True:       # stage 1 and 2 wait for this view: a broken connection must not stop them for good
+                    try:
+                        await follow_admissions(worker.cfg.broker, worker.cfg.topics.series, worker.admissions)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("following %s failed; reading it again", worker.cfg.topics.series)
+                        await asyncio.sleep(1.0)
+
+            async def on_stop(self) -> None:
+                if self._task is not None:
+                    self._task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await self._task
+
+        return AdmissionService
 
     # ---- /metrics ---------------------------------------------------------------------------
     def _metrics_service(self) -> Any:

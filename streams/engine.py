@@ -11,6 +11,14 @@ offset it contains (``o``). Replayed messages (after a crash, Kafka redelivers f
 committed offset) are skipped per window, so the state counts every event once. Partials are
 full-state replacements keyed by (KPI, window, partition), so re-sending one is harmless.
 
+Series cap (:mod:`streams.admission`): stage 2 owns admission. A dimension value passes as its own
+series unless the worker's :class:`AdmissionView` says stage 2 has definitively rejected it (the
+dimension is full and the value is not admitted): then it is folded into ``<dim>=__other__`` here, as
+stage 2 would. For memory, each dimension keeps at most ``pending_factor × max_series`` values that
+passed but are not decided yet; a new value beyond that bound is folded here too, the dimension takes
+no new undecided values here any more, and the window's partial flags it (``folded``: dimension ->
+[lo, hi], how many admitted values this partition knew of), which closes the dimension at stage 2.
+
 Watermark: the highest event time seen. When the partition is idle for ``idle_ms`` of wall
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
 windows close even when no events arrive and a KPI that drops to zero is seen. The wall time
@@ -47,6 +55,7 @@ from typing import Any
 
 import orjson
 
+from streams.admission import AdmissionView
 from streams.aggregations import to_json_state
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
@@ -64,7 +73,6 @@ class EngineStats:
     events: int = 0
     closes: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
-    overflow: dict[str, int] = field(default_factory=dict)
     late_dropped: dict[str, int] = field(default_factory=dict)
     unmatched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)        # empty windows not closed after a jump
@@ -75,14 +83,20 @@ class _Window:
     series: dict[str, Any]
     offset: int = -1
     revision: int = 0
+    # dim -> [lo, hi] for dimensions folded at the bound in this window: the fewest admitted values this partition
+    # knew of at a fold (lo) and the most it knew of at any event of the window since the first fold (hi)
+    folded: dict[str, list[int | None]] = field(default_factory=dict)
 
 
 class PartitionEngine:
     """Windowed partial aggregates for one partition of one source topic."""
 
     def __init__(self, source: SourcePlan, partition: int, *, speedup: float = 1.0, idle_ms: int = 2000,
-                 wall: Callable[[], float] = time.time, lookback_windows: int = CLOSE_LOOKBACK_WINDOWS) -> None:
+                 wall: Callable[[], float] = time.time, lookback_windows: int = CLOSE_LOOKBACK_WINDOWS,
+                 admissions: AdmissionView | None = None, pending_factor: int = 10) -> None:
         self.source = source
+        self.admissions = admissions if admissions is not None else AdmissionView()
+        self.pending_factor = pending_factor
         self.partition = partition
         self.speedup = speedup
         self.idle_ms = idle_ms
@@ -96,7 +110,16 @@ class PartitionEngine:
         self._input_wall = self.wall_at_max                  # wall time of the last event taken (or the restore)
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
-        self.series_seen: list[set[str]] = [set() for _ in source.kpis]
+        # per KPI, per dimension: values passed as their own series that stage 2 has not decided yet
+        self.pending: list[dict[str, set[str]]] = [{dim: set() for dim in kp.dims} for kp in source.kpis]
+        # per KPI: dimensions folded at the bound and not known full yet; they take no new undecided values, so a
+        # value this partition passes in a window was never folded here in it (stage 2 relies on that)
+        self.flooded: list[set[str]] = [set() for _ in source.kpis]
+        self._event_folds: dict[int, set[str]] = {}     # KPI index -> dims folded at the bound, current event
+        # derived from the view (refreshed when its version changes) and pending: values that pass, full dimensions
+        self._passing: list[set[str]] = [set() for _ in source.kpis]      # series keys ("dim=value")
+        self._full: list[set[str]] = [set() for _ in source.kpis]
+        self._view_version = -1
         self._dirty: set[tuple[int, int]] = set()
         self._purged: set[tuple[int, int]] = set()
         self._revised: set[tuple[int, int]] = set()
@@ -216,6 +239,17 @@ class PartitionEngine:
         elif self._replayed(key, win, offset):
             return                  # replayed message: already counted in this window
         self._in_message.add(key)
+        folds = self._event_folds.get(i)
+        if folds or win.folded:
+            # [lo, hi] of each dimension folded at the bound in this window: lo = fewest admitted values known at
+            # a fold, hi = most known at any event of the window since its first fold (stage 2's `_unsafe`). The
+            # known count never goes down: the worker reads the whole admission topic before stage 1 starts.
+            for dim in {*folds, *win.folded} if folds else win.folded:
+                known = self._known(kp, dim)
+                span = win.folded.setdefault(dim, [None, known])
+                if folds and dim in folds:
+                    span[0] = known if span[0] is None else min(span[0], known)
+                span[1] = max(span[1] or 0, known)
         series = win.series
         init, add = kp.agg.init, kp.agg.add
         for skey in keys:
@@ -230,8 +264,11 @@ class PartitionEngine:
         self._dirty.add(key)
 
     def _series_keys(self, i: int, kp: KpiPlan, ev: dict[str, Any]) -> list[str]:
+        if self._view_version != self.admissions.version:
+            self._refresh()
         keys = [""]
-        seen = self.series_seen[i]
+        folds: set[str] = set()
+        passing = self._passing[i]
         for dim in kp.dims:
             value = ev.get(dim)
             if value is None or value == "":
@@ -239,13 +276,55 @@ class PartitionEngine:
             elif isinstance(value, bool | dict | list):
                 raise EventError("wrong_type", f"dimension {dim!r} must be a string or number, got {type(value).__name__}")
             skey = f"{dim}={value}"
-            if skey not in seen:
-                if len(seen) >= kp.max_series:
-                    self.stats.overflow[kp.name] = self.stats.overflow.get(kp.name, 0) + 1
-                    skey = f"{dim}={OTHER}"
-                seen.add(skey)
-            keys.append(skey)
+            if skey in passing or self._passes(i, kp, dim, skey, folds):
+                keys.append(skey)
+            else:
+                keys.append(f"{dim}={OTHER}")
+        self._event_folds[i] = folds
         return keys
+
+    def _refresh(self) -> None:
+        """Take in the admission view: admitted values pass; a full dimension drops its undecided values."""
+        self._view_version = self.admissions.version
+        for i, kp in enumerate(self.source.kpis):
+            self._passing[i] = set()
+            for dim in kp.dims:
+                decided = self.admissions.get(kp.name, kp.state_key, dim)
+                pending = self.pending[i][dim]
+                admitted = set() if decided is None else set(decided.admitted)
+                if decided is not None and decided.full(kp.max_series):
+                    if pending or dim in self.flooded[i]:   # stage 2 folds every undecided value of a full dimension
+                        pending.clear()
+                        self.flooded[i].discard(dim)
+                        self._clock_dirty = True
+                    self._full[i].add(dim)
+                else:
+                    pending -= admitted
+                    self._full[i].discard(dim)
+                self._passing[i].update(f"{dim}={v}" for v in admitted | pending)
+
+    def _known(self, kp: KpiPlan, dim: str) -> int:
+        decided = self.admissions.get(kp.name, kp.state_key, dim)
+        return 0 if decided is None else len(decided.admitted)
+
+    def _passes(self, i: int, kp: KpiPlan, dim: str, skey: str, folds: set[str]) -> bool:
+        """Whether ``skey`` (``dim=value``), neither admitted nor undecided here yet, becomes its own series here."""
+        value = skey[len(dim) + 1:]
+        if value == OTHER or dim in self._full[i]:
+            return value == OTHER           # a full dimension: rejected by stage 2, folded the same way there
+        pending = self.pending[i][dim]
+        if len(pending) < self.pending_factor * kp.max_series and dim not in self.flooded[i]:
+            pending.add(value)
+            self._passing[i].add(skey)
+            self._clock_dirty = True
+            return True
+        # Memory bound: folded, and the partial's flag closes the dimension at stage 2. From now on the dimension
+        # takes no new undecided values here, until stage 1 hears that it is full.
+        folds.add(dim)
+        if dim not in self.flooded[i]:
+            self.flooded[i].add(dim)
+            self._clock_dirty = True
+        return False
 
     # ---- time -----------------------------------------------------------------------------
     def advance(self) -> None:
@@ -301,8 +380,12 @@ class PartitionEngine:
 
     def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
-        return {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+        partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
+                   "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+        flagged = {} if win is None else {dim: span for dim, span in win.folded.items() if span[0] is not None}
+        if flagged:
+            partial["folded"] = flagged
+        return partial
 
     # ---- output ---------------------------------------------------------------------------
     def take_partials(self) -> list[dict[str, Any]]:
@@ -322,8 +405,10 @@ class PartitionEngine:
         for i, start in sorted(self._dirty):
             win = self.windows[(i, start)]
             kp = self.source.kpis[i]
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(
-                {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}})))
+            doc = {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}}
+            if win.folded:
+                doc["f"] = win.folded
+            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(doc)))
         for i, start in sorted(self._purged):
             kp = self.source.kpis[i]
             out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
@@ -332,7 +417,8 @@ class PartitionEngine:
                 "max": self.max_ts, "wm": self.watermark, "wam": self.wall_at_max, "first": self.first_start_ms,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
-                "seen": {kp.name + "|" + kp.state_key: sorted(self.series_seen[i]) for i, kp in enumerate(self.source.kpis)},
+                "pending": {kp.name + "|" + kp.state_key: {d: sorted(v) for d, v in self.pending[i].items()}
+                            | {"~flooded": sorted(self.flooded[i])} for i, kp in enumerate(self.source.kpis)},
             })))
         self._dirty.clear()
         self._purged.clear()
@@ -356,10 +442,13 @@ class PartitionEngine:
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
                     self.closed_through[index[(kpi, sk)]] = start
-            for name, seen in doc.get("seen", {}).items():
+            for name, pending in doc.get("pending", {}).items():
                 kpi, sk = name.split("|")
                 if (kpi, sk) in index:
-                    self.series_seen[index[(kpi, sk)]] = set(seen)
+                    mine = self.pending[index[(kpi, sk)]]
+                    mine.update({d: set(v) for d, v in pending.items() if d in mine})
+                    self.flooded[index[(kpi, sk)]] = set(pending.get("~flooded", [])) & set(mine)
+                    self._view_version = -1         # re-derive what passes
         for key, value in records.items():
             parts = key.split("|")
             if len(parts) != 4 or (parts[1], parts[2]) not in index:
@@ -368,7 +457,7 @@ class PartitionEngine:
             doc = orjson.loads(value)
             kind = self.source.kpis[i].kind
             series = {k: set(v) if kind == "distinct" else v for k, v in doc["s"].items()}
-            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"])
+            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
 
 
 def _dump(ev: dict[str, Any]) -> bytes:

@@ -128,7 +128,7 @@ class KpiCollector(Collector):
         yield _counter("kpimon_unmatched_events", "Events no KPI filter selected", ["source"], ops.unmatched)
         yield _counter("kpimon_window_closes", "Windows closed per KPI (per partition)", ["kpi"], ops.closes)
         yield _counter("kpimon_window_revisions", "Closed windows revised by late events", ["kpi"], ops.revisions)
-        yield _counter("kpimon_series_overflow", "Series folded into __other__ by the cap", ["kpi"], ops.overflow)
+        yield _counter("kpimon_series_overflow", "Windows x dimensions whose values the series cap folded into __other__", ["kpi"], ops.overflow)
         yield _counter("kpimon_values_published", "KPI values published on kpi.values", ["kpi"], ops.values_published)
         yield _counter("kpimon_late_window_updates_dropped", "Window updates dropped as later than grace", ["kpi"],
                        ops.late_dropped)

@@ -7,8 +7,15 @@ cannot hold a KPI back forever). Partials replace earlier partials of the same
 final window (a late event within grace) emits the value again with ``revision + 1``.
 
 Ratio KPIs are computed when both parts of the same window are final, per series.
-The per-KPI series cap is applied here, where the whole KPI is visible: series beyond
-``max_series`` are merged into ``<dim>=__other__``.
+
+The series cap is decided here, by one owner per KPI × dimension (:mod:`streams.admission`): values
+are admitted first come in window order (sorted within a window) up to ``max_series`` per dimension
+and stay admitted; everything else of the dimension is merged into ``<dim>=__other__``. A partial
+whose partition folded values at its memory bound (``folded``) closes the dimension from that merge
+on: nothing is admitted on it any more, so no value a partition may have folded becomes a series
+later; admitted series that partition may have folded there without knowing of their admission get
+no value for that window (:meth:`Merger._unsafe`). The admission state is checkpointed in the
+stage-2 changelog and published for stage 1 (:meth:`Merger.take_feedback`).
 
 Stage 1 closes the windows that hold data plus a bounded look-back after a watermark jump, so
 stage 2 never gets the empty windows of a long silence: it emits only windows whose partials
@@ -22,6 +29,7 @@ counted in ``saturated`` (``kpimon_values_saturated_total``).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -29,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.admission import AdmissionView, feedback_key, feedback_value
 from streams.aggregations import valid_state
 from streams.engine import OTHER
 from streams.plan import KpiPlan, Plan
@@ -38,6 +47,9 @@ __all__ = ["BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
 
 class BadPartial(ValueError):
     """A partial stage 2 cannot use; logged and counted by the worker, never fatal."""
+
+log = logging.getLogger("kpimon.merge")
+UNSEEN = 2**62          # first window of a value adopted from the feedback topic but not in any window here
 
 
 def retention_ms(kp: KpiPlan) -> int:
@@ -80,6 +92,24 @@ class _Entry:
     first_wall: float = 0.0
     revision: int = -1                 # last emitted revision; -1 = not final yet
     values: dict[str, float | None] = field(default_factory=dict)
+    folded: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # part -> dim -> [lo, hi] (engine)
+
+
+@dataclass(slots=True)
+class _Admission:
+    """Admission state of one KPI × dimension (pinned: values are never un-admitted)."""
+
+    sk: str
+    admitted: dict[str, int] = field(default_factory=dict)   # value -> first window start, in admission order
+    closed: bool = False                  # a partition folded at its memory bound: admit nothing more
+    other: int | None = None              # first window with an __other__ series
+
+    def full(self, max_series: int) -> bool:
+        return self.closed or len(self.admitted) >= max_series
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"sk": self.sk, "admitted": [[v, ws] for v, ws in self.admitted.items()], "closed": self.closed,
+                "other": self.other}
 
 
 class Merger:
@@ -91,8 +121,12 @@ class Merger:
         self.wall = wall
         self.entries: dict[tuple[str, int], _Entry] = {}
         self.latest: dict[tuple[str, str], KpiValue] = {}
-        self.admitted: dict[str, dict[str, int]] = {}     # KPI -> series -> first window start seen
-        self.overflow: dict[str, int] = {}
+        self.admission: dict[tuple[str, str], _Admission] = {}    # (KPI, dimension) -> state
+        self.overflow: dict[str, int] = {}       # KPI -> windows × dimensions whose first merge folded values
+        self._adm_dirty: set[tuple[str, str]] = set()        # changed: write to the changelog
+        self._fb_dirty: set[tuple[str, str]] = set()         # admitted set or closed changed: publish
+        self._warned: set[tuple[str, str]] = set()
+        self._published: AdmissionView | None = None          # see adopt()
         self.saturated: dict[str, int] = {}                # KPI -> values clamped to a finite float
         self._changed: set[tuple[str, int]] = set()
         self._dirty: set[tuple[str, int]] = set()
@@ -121,7 +155,13 @@ class Merger:
         entry = self.entries.get(key)
         if entry is None:
             entry = self.entries[key] = _Entry(kp.state_key, we, first_wall=self.wall())
-        entry.parts[f"{partial['src']}:{partial['p']}"] = series
+        part = f"{partial['src']}:{partial['p']}"
+        entry.parts[part] = series
+        folded = partial.get("folded")
+        if folded:
+            entry.folded[part] = {str(d): [int(lo), int(hi)] for d, (lo, hi) in folded.items()}
+        else:
+            entry.folded.pop(part, None)
         self._changed.add(key)
         self._dirty.add(key)
 
@@ -161,13 +201,23 @@ class Merger:
         for series in entry.parts.values():
             for skey, state in series.items():
                 merged[skey] = state if skey not in merged else agg.merge(merged[skey], state)
-        merged = self._cap(kpi, ws, merged, agg.merge)
+        merged, unknown = self._cap(kpi, ws, merged, agg.merge, entry)
         # Every series seen in an earlier window gets a value, so a region whose events stopped shows 0 (not its
         # old value); a series that did not exist yet gets none, whatever order partitions report in.
         empty = agg.result(agg.init())
         values: dict[str, float | None] = {"": empty}
-        values.update({skey: empty for skey, first in self.admitted.get(kpi, {}).items() if first < ws})
+        for dim in self.plan.kpis[kpi].dims:
+            adm = self.admission.get((kpi, dim))
+            if adm is None:
+                continue
+            values.update({f"{dim}={v}": empty for v, first in adm.admitted.items() if first < ws})
+            if adm.other is not None and adm.other < ws:
+                values[f"{dim}={OTHER}"] = empty
         values.update({skey: self._finite(kpi, agg.result(state)) for skey, state in merged.items()})
+        for skey in unknown:             # not exported for this window; "no value" if it was before
+            values.pop(skey, None)
+            if skey in entry.values:
+                values[skey] = None
         return values
 
     def _finite(self, kpi: str, value: float | None) -> float | None:
@@ -177,24 +227,91 @@ class Merger:
         self.saturated[kpi] = self.saturated.get(kpi, 0) + 1
         return None if math.isnan(value) else math.copysign(sys.float_info.max, value)
 
-    def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any]) -> dict[str, Any]:
-        admitted = self.admitted.setdefault(kpi, {})
-        limit = self.plan.kpis[kpi].max_series
+    def _admission(self, kpi: str, dim: str) -> _Admission:
+        sk = self.plan.kpis[kpi].state_key
+        adm = self.admission.get((kpi, dim))
+        if adm is None or adm.sk != sk:          # new, or left from an earlier definition of the KPI
+            adm = self.admission[(kpi, dim)] = _Admission(sk)
+            self._adopt(kpi, dim, adm)
+        return adm
+
+    def _adopt(self, kpi: str, dim: str, adm: _Admission) -> None:
+        decided = None if self._published is None else self._published.get(kpi, adm.sk, dim)
+        if decided is None:
+            return
+        new = [v for v in sorted(decided.admitted) if v not in adm.admitted]
+        if new or (decided.closed and not adm.closed):
+            adm.admitted.update(dict.fromkeys(new, UNSEEN))
+            adm.closed = adm.closed or decided.closed
+            self._adm_dirty.add((kpi, dim))
+
+    def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any],
+             entry: _Entry) -> tuple[dict[str, Any], set[str]]:
+        """Admit and fold one window's series; also returns the admitted series that have no exact value in it."""
+        kp = self.plan.kpis[kpi]
         out: dict[str, Any] = {}
+        unknown: set[str] = set()
+        by_dim: dict[str, list[str]] = {}
         for skey in sorted(merged):
-            if skey == "" or skey in admitted or skey.endswith("=" + OTHER):
-                if skey in admitted:
-                    admitted[skey] = min(admitted[skey], ws)
-                out[skey] = merged[skey] if skey not in out else merge(out[skey], merged[skey])
-                continue
-            if len(admitted) < limit:
-                admitted[skey] = ws
+            if skey == "":
                 out[skey] = merged[skey]
-                continue
-            other = skey.partition("=")[0] + "=" + OTHER
-            out[other] = merged[skey] if other not in out else merge(out[other], merged[skey])
-            self.overflow[kpi] = self.overflow.get(kpi, 0) + 1
-        return out
+            else:
+                by_dim.setdefault(skey.partition("=")[0], []).append(skey)
+        for dim, skeys in by_dim.items():
+            adm = self._admission(kpi, dim)
+            key = (kpi, dim)
+            unsafe = self._unsafe(kpi, dim, adm, entry)
+            other = f"{dim}={OTHER}"
+            for skey in skeys:
+                value = skey[len(dim) + 1:]
+                if value != OTHER and value not in unsafe and (value in adm.admitted or not adm.full(kp.max_series)):
+                    if value not in adm.admitted:
+                        self._fb_dirty.add(key)
+                    if adm.admitted.get(value, UNSEEN) > ws:
+                        adm.admitted[value] = min(adm.admitted.get(value, UNSEEN), ws)
+                        self._adm_dirty.add(key)
+                    out[skey] = merged[skey]
+                    continue
+                out[other] = merged[skey] if other not in out else merge(out[other], merged[skey])
+            unknown.update(f"{dim}={v}" for v in unsafe)
+            if other in out:
+                if entry.revision < 0:
+                    self.overflow[kpi] = self.overflow.get(kpi, 0) + 1
+                if adm.other is None or adm.other > ws:
+                    adm.other = ws
+                    self._adm_dirty.add(key)
+        return out, unknown
+
+    def _unsafe(self, kpi: str, dim: str, adm: _Admission, entry: _Entry) -> set[str]:
+        """Admitted values of ``dim`` that a partition may have folded in this window at its memory bound.
+
+        Such a partial closes the dimension. Its ``[lo, hi]`` says how many admitted values the partition knew of
+        at its first fold there and at its last event of the dimension: it never folds a value it knew of, and
+        while folding it takes no new undecided values, so a value it had not heard of even at the end (seq ≥ hi)
+        was folded in this window if and only if it is missing from the partial's own series. Values heard of
+        during the window (lo ≤ seq < hi) may have been folded before: unsafe too.
+        """
+        spans = {part: f[dim] for part, f in entry.folded.items() if dim in f}
+        if not spans:
+            return set()
+        if not adm.closed:
+            adm.closed = True
+            self._adm_dirty.add((kpi, dim))
+            self._fb_dirty.add((kpi, dim))
+            log.warning("%s: a partition met more new %r values than it can hold undecided; the dimension admits no "
+                        "more values (%d admitted)", kpi, dim, len(adm.admitted))
+        unsafe: set[str] = set()
+        order = list(adm.admitted)
+        for part, (lo, hi) in spans.items():
+            series = entry.parts.get(part, {})
+            unsafe.update(v for seq, v in enumerate(order)
+                          if seq >= lo and not (seq >= hi and f"{dim}={v}" in series))
+        if unsafe and (kpi, dim) not in self._warned:
+            self._warned.add((kpi, dim))
+            log.warning("%s: a partition folded %r values at its memory bound before it heard that %s were admitted; "
+                        "those series have no value in the windows concerned (their events are in __other__)",
+                        kpi, dim, sorted(unsafe))
+        return unsafe
 
     def _emit(self, kpi: str, ws: int, entry: _Entry) -> list[KpiValue]:
         out = []
@@ -245,16 +362,45 @@ class Merger:
                 self._dirty.discard(key)
                 self._purged.add(key)
 
-    # ---- persistence (stage-2 changelog) ----------------------------------------------------
+    # ---- persistence (stage-2 changelog) and admission feedback ----------------------------
     def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
         out: list[tuple[str, dict[str, Any] | None]] = []
         for kpi, ws in sorted(self._dirty):
             e = self.entries[(kpi, ws)]
-            out.append((f"{kpi}|{ws}", {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values}))
+            doc = {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values}
+            if e.folded:
+                doc["folded"] = e.folded
+            out.append((f"{kpi}|{ws}", doc))
         out.extend((f"{kpi}|{ws}", None) for kpi, ws in sorted(self._purged))
+        out.extend((f"{kpi}|~series|{dim}", self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
         self._dirty.clear()
         self._purged.clear()
+        self._adm_dirty.clear()
         return out
+
+    def take_feedback(self) -> list[tuple[bytes, bytes]]:
+        """Records for the admission topic (key ``kpi|state_key|dim``) whose admitted set or closed flag changed.
+
+        Write them after :meth:`take_changes`' records: stage 1 must never learn of a decision the stage-2
+        changelog could lose (a restarted stage 2 also adopts what was published, see :meth:`adopt`).
+        """
+        out = []
+        for kpi, dim in sorted(self._fb_dirty):
+            adm = self.admission[(kpi, dim)]
+            out.append((feedback_key(kpi, adm.sk, dim).encode(), feedback_value(list(adm.admitted), adm.closed)))
+        self._fb_dirty.clear()
+        return out
+
+    def adopt(self, view: AdmissionView) -> None:
+        """After a restore: take in decisions published on the admission topic that the changelog lacks.
+
+        The changelog and the topic are separate writes; stage 1 may already fold by a published decision,
+        so stage 2 must keep it (a value admitted only there gets its first window when it is next seen).
+        Only the KPI dimensions this merger holds or comes to merge take them in.
+        """
+        self._published = view
+        for (kpi, dim), adm in self.admission.items():
+            self._adopt(kpi, dim, adm)
 
     def restore(self, records: dict[str, dict[str, Any]]) -> list[KpiValue]:
         """Rebuild from stage-2 changelog records; return the final values they hold.
@@ -262,19 +408,33 @@ class Merger:
         The worker publishes those values again: a value whose window was recorded as final may not have
         reached `kpi.values` before a crash (the changelog and the output topic are separate writes).
         Re-publishing is harmless because a (kpi, series, window, revision) always carries the same value.
+        The admission state is published again too (:meth:`take_feedback`).
         """
         emitted: list[KpiValue] = []
+        for key, doc in records.items():
+            kpi, tag, dim = key.partition("|~series|")
+            kp = self.plan.kpis.get(kpi)
+            if not tag or kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
+                continue
+            self.admission[(kpi, dim)] = _Admission(doc["sk"], {str(v): int(ws) for v, ws in doc["admitted"]},
+                                                    bool(doc["closed"]), doc.get("other"))
+            self._fb_dirty.add((kpi, dim))
+        recorded = set(self.admission)
         for key, doc in records.items():
             kpi, _, ws = key.rpartition("|")
             kp = self.plan.kpis.get(kpi)
             if kp is None or kp.state_key != doc["sk"] or not ws.lstrip("-").isdigit():
                 continue
-            entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"])
+            entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"],
+                           doc.get("folded", {}))
             self.entries[(kpi, int(ws))] = entry
             if entry.revision >= 0:
                 emitted += self._emit(kpi, int(ws), entry)
-                for skey in entry.values:
-                    seen = self.admitted.setdefault(kpi, {})
-                    if skey and not skey.endswith(OTHER):
-                        seen[skey] = min(seen.get(skey, int(ws)), int(ws))
+                for skey in entry.values:      # changelogs written before admission records existed
+                    dim, _, value = skey.partition("=")
+                    if skey and value != OTHER and dim in kp.dims and (kpi, dim) not in recorded:
+                        adm = self._admission(kpi, dim)
+                        adm.admitted[value] = min(adm.admitted.get(value, int(ws)), int(ws))
+                        self._adm_dirty.add((kpi, dim))
+                        self._fb_dirty.add((kpi, dim))
         return emitted + self._ratios(emitted)

@@ -33,6 +33,7 @@ __all__ = ["STAGE2_TABLE", "PartitionMismatchError", "TopicLayout", "Topics", "c
 log = logging.getLogger(__name__)
 
 STAGE2_TABLE = "stage2"
+COMPACTED = {"cleanup.policy": "compact"}      # the admission topic keeps the latest record per KPI × dimension
 
 
 def stage1_table(source: str) -> str:
@@ -54,13 +55,14 @@ class Topics:
     dead_letters: str = "kpi.deadletter"
     anomalies: str = "kpi.anomalies"
     internal_partitions: int = 4
+    series: str = "kpi.series"           # compacted: stage 2's series-cap admissions, followed by stage 1
 
     def with_prefix(self, prefix: str) -> Topics:
         """All of kpimon's own topics under ``prefix`` (e.g. one namespace per deployment or test)."""
         if not prefix:
             return self
         return Topics(prefix + self.partials, prefix + self.values, prefix + self.dead_letters,
-                      prefix + self.anomalies, self.internal_partitions)
+                      prefix + self.anomalies, self.internal_partitions, prefix + self.series)
 
 
 class PartitionMismatchError(Exception):
@@ -84,13 +86,13 @@ async def ensure_topics(bootstrap: str, plan: Plan, topics: Topics, *, timeout_s
     the partition counts of the topics that exist.
     """
     wanted = {s.topic: s.partitions for s in plan.sources}
-    for name in (topics.partials, topics.values, topics.dead_letters, topics.anomalies):
+    for name in (topics.partials, topics.values, topics.dead_letters, topics.anomalies, topics.series):
         wanted.setdefault(name, topics.internal_partitions)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         existing = set(await admin.list_topics())
-        created = await _create_missing(admin, wanted, existing)
+        created = await _create_missing(admin, wanted, existing, {topics.series: COMPACTED})
     finally:
         await admin.close()
     return created
@@ -123,9 +125,9 @@ async def prepare_topics(bootstrap: str, plan: Plan, topics: Topics, app_id: str
         internal = _settle(topics.partials, [changelog_topic(app_id, STAGE2_TABLE)], {topics.internal_partitions},
                            existing, "KPIMON_PARTITIONS", notes)
         wanted = {plan_topic: source_partitions[names[0]] for plan_topic, names in by_topic.items()}
-        for name in (topics.partials, topics.values, topics.dead_letters, topics.anomalies):
+        for name in (topics.partials, topics.values, topics.dead_letters, topics.anomalies, topics.series):
             wanted.setdefault(name, internal)
-        created = await _create_missing(admin, wanted, set(existing))
+        created = await _create_missing(admin, wanted, set(existing), {topics.series: COMPACTED})
     finally:
         await admin.close()
     return TopicLayout(source_partitions, internal, created, notes)
@@ -183,13 +185,15 @@ async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
     return out
 
 
-async def _create_missing(admin: AIOKafkaAdminClient, wanted: Mapping[str, int], existing: set[str]) -> list[str]:
+async def _create_missing(admin: AIOKafkaAdminClient, wanted: Mapping[str, int], existing: set[str],
+                          configs: Mapping[str, dict[str, str]] | None = None) -> list[str]:
     created = []
     for name, parts in sorted(wanted.items()):
         if name in existing:
             continue
         try:
-            await admin.create_topics([NewTopic(name, num_partitions=parts, replication_factor=1)])
+            await admin.create_topics([NewTopic(name, num_partitions=parts, replication_factor=1,
+                                                topic_configs=(configs or {}).get(name, {}))])
             created.append(name)
         except TopicAlreadyExistsError:
             pass
