@@ -6,10 +6,13 @@ every series, possibly empty) is emitted as ``final``; stage 2 (:mod:`streams.me
 the partials of all partitions into the exact value. Late events within ``grace`` update the
 window and emit a revised partial; later ones are dead letters ``too_late``.
 
-Exactly-once state without transactions: each window's state records the highest source
+Exactly-once state without transactions: the partition's clock record stores the offset of the
+last message whose effects the state holds (``at``), and each window's state the highest source
 offset it contains (``o``). Replayed messages (after a crash, Kafka redelivers from the last
-committed offset) are skipped per window, so the state counts every event once. Partials are
-full-state replacements keyed by (KPI, window, partition), so re-sending one is harmless.
+committed offset) at or below ``at`` are skipped whole, and per window below ``o``, so the state
+counts every event once and a replay dead-letters nothing twice. Partials are full-state
+replacements keyed by (KPI, window, partition) and carry ``o`` as their version, so stage 2 can
+tell a re-sent or replayed older partial from a newer one.
 
 Watermark: the highest event time seen. When the partition is idle for ``idle_ms`` of wall
 time, the watermark advances with the wall clock (× ``speedup`` for simulated time), so
@@ -44,6 +47,7 @@ class EngineStats:
     overflow: dict[str, int] = field(default_factory=dict)
     late_dropped: dict[str, int] = field(default_factory=dict)
     unmatched: int = 0
+    replayed: int = 0               # messages skipped because the state already holds them
 
 
 @dataclass(slots=True)
@@ -66,6 +70,7 @@ class PartitionEngine:
         self.stats = EngineStats()
         self.max_ts: int | None = None
         self.watermark: int | None = None
+        self.applied: int = -1                          # offset of the last message the state holds
         self.wall_at_max = wall()
         self.windows: dict[tuple[int, int], _Window] = {}
         self.closed_through: dict[int, int] = {}       # kpi index -> start of the last closed window
@@ -80,6 +85,11 @@ class PartitionEngine:
     # ---- events ---------------------------------------------------------------------------
     def process(self, events: list[dict[str, Any]], offset: int) -> list[DeadLetter]:
         """Apply the events of one message at ``offset``; return the dead letters."""
+        if offset <= self.applied:
+            self.stats.replayed += 1        # redelivered after a restart: already in the state
+            return []
+        self.applied = offset
+        self._clock_dirty = True
         dead: list[DeadLetter] = []
         self._in_message.clear()
         for ev in events:
@@ -201,7 +211,8 @@ class PartitionEngine:
     def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
         return {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+                "src": self.source.name, "p": self.partition, "rev": revision,
+                "o": -1 if win is None else win.offset, "series": series}
 
     # ---- output ---------------------------------------------------------------------------
     def take_partials(self) -> list[dict[str, Any]]:
@@ -228,7 +239,7 @@ class PartitionEngine:
             out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
         if self._clock_dirty:
             out.append((f"{p}|~clock", orjson.dumps({
-                "max": self.max_ts, "wm": self.watermark,
+                "max": self.max_ts, "wm": self.watermark, "at": self.applied,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
                 "seen": {kp.name + "|" + kp.state_key: sorted(self.series_seen[i]) for i, kp in enumerate(self.source.kpis)},
@@ -246,6 +257,7 @@ class PartitionEngine:
         if clock is not None:
             doc = orjson.loads(clock)
             self.max_ts, self.watermark = doc["max"], doc["wm"]
+            self.applied = int(doc.get("at", -1))
             self.wall_at_max = self.wall()
             for name, start in doc["closed"].items():
                 kpi, sk = name.split("|")

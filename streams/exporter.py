@@ -39,6 +39,8 @@ class OpsCounters:
     overflow: dict[str, int] = field(default_factory=dict)
     values_published: dict[str, int] = field(default_factory=dict)     # kpi -> values on kpi.values
     late_dropped: dict[str, int] = field(default_factory=dict)
+    replayed: dict[str, int] = field(default_factory=dict)             # source -> redelivered messages skipped
+    partials_dropped: dict[str, int] = field(default_factory=dict)     # kpi -> partials for windows already dropped
     watermarks: dict[str, float] = field(default_factory=dict)         # source -> seconds
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
@@ -129,6 +131,10 @@ class KpiCollector(Collector):
         yield _counter("kpimon_values_published", "KPI values published on kpi.values", ["kpi"], ops.values_published)
         yield _counter("kpimon_late_window_updates_dropped", "Window updates dropped as later than grace", ["kpi"],
                        ops.late_dropped)
+        yield _counter("kpimon_replayed_messages", "Messages redelivered after a restart that the state already held "
+                       "(skipped)", ["source"], ops.replayed)
+        yield _counter("kpimon_partials_dropped", "Partials for windows stage 2 no longer keeps (ignored)", ["kpi"],
+                       ops.partials_dropped)
         series = GaugeMetricFamily("kpimon_series", "Series currently exported per KPI", labels=["kpi"])
         counts: dict[str, int] = {}
         for val in self.latest():
