@@ -6,10 +6,13 @@ every series, possibly empty) is emitted as ``final``; stage 2 (:mod:`streams.me
 the partials of all partitions into the exact value. Late events within ``grace`` update the
 window and emit a revised partial; later ones are dead letters ``too_late``.
 
-Exactly-once state without transactions: each window's state records the highest source
+Exactly-once state without transactions: the partition's clock record stores the offset of the
+last message whose effects the state holds (``at``), and each window's state the highest source
 offset it contains (``o``). Replayed messages (after a crash, Kafka redelivers from the last
-committed offset) are skipped per window, so the state counts every event once. Partials are
-full-state replacements keyed by (KPI, window, partition), so re-sending one is harmless.
+committed offset) at or below ``at`` are skipped whole, and per window below ``o``, so the state
+counts every event once and a replay dead-letters nothing twice. Partials are full-state
+replacements keyed by (KPI, window, partition) and carry ``o`` as their version, so stage 2 can
+tell a re-sent or replayed older partial from a newer one.
 
 Series cap (:mod:`streams.admission`): stage 2 owns admission. A dimension value passes as its own
 series unless the worker's :class:`AdmissionView` says stage 2 has definitively rejected it (the
@@ -76,6 +79,7 @@ class EngineStats:
     late_dropped: dict[str, int] = field(default_factory=dict)
     unmatched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)        # empty windows not closed after a jump
+    replayed: int = 0               # messages skipped because the state already holds them
 
 
 @dataclass(slots=True)
@@ -105,6 +109,7 @@ class PartitionEngine:
         self.stats = EngineStats()
         self.max_ts: int | None = None
         self.watermark: int | None = None
+        self.applied: int = -1                          # offset of the last message the state holds
         self.wall_at_max = wall()
         self.first_start_ms = int(self.wall_at_max * 1000)   # replaced by the persisted one on restore
         self._input_wall = self.wall_at_max                  # wall time of the last event taken (or the restore)
@@ -136,6 +141,11 @@ class PartitionEngine:
 
         ``origins`` (from :func:`streams.events.decode_message`) give each dead letter the original bytes;
         without them the event is re-serialised (best effort)."""
+        if offset <= self.applied:
+            self.stats.replayed += 1        # redelivered after a restart: already in the state
+            return []
+        self.applied = offset
+        self._clock_dirty = True
         dead: list[DeadLetter] = []
         self._in_message.clear()
         self._now = self.wall()
@@ -381,7 +391,8 @@ class PartitionEngine:
     def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
         partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                   "src": self.source.name, "p": self.partition, "rev": revision, "series": series}
+                   "src": self.source.name, "p": self.partition, "rev": revision,
+                   "o": -1 if win is None else win.offset, "series": series}
         flagged = {} if win is None else {dim: span for dim, span in win.folded.items() if span[0] is not None}
         if flagged:
             partial["folded"] = flagged
@@ -415,6 +426,7 @@ class PartitionEngine:
         if self._clock_dirty:
             out.append((f"{p}|~clock", orjson.dumps({
                 "max": self.max_ts, "wm": self.watermark, "wam": self.wall_at_max, "first": self.first_start_ms,
+                "at": self.applied,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
                            for i, kp in enumerate(self.source.kpis) if i in self.closed_through},
                 "pending": {kp.name + "|" + kp.state_key: {d: sorted(v) for d, v in self.pending[i].items()}
@@ -433,6 +445,7 @@ class PartitionEngine:
         if clock is not None:
             doc = orjson.loads(clock)
             self.max_ts, self.watermark = doc["max"], doc["wm"]
+            self.applied = int(doc.get("at", -1))
             # The wall time the newest event was seen at, so the idle watermark follows the wall clock across
             # downtime; records written before it was kept restart the idle clock now.
             self.wall_at_max = min(float(doc.get("wam", self.wall())), self.wall())

@@ -42,6 +42,8 @@ class OpsCounters:
     skipped: dict[str, int] = field(default_factory=dict)              # kpi -> empty windows skipped after a jump
     bad_partials: dict[str, int] = field(default_factory=dict)         # stage -> partials ignored as malformed
     saturated: dict[str, int] = field(default_factory=dict)            # kpi -> values clamped (exported by the worker)
+    replayed: dict[str, int] = field(default_factory=dict)             # source -> redelivered messages skipped
+    partials_dropped: dict[str, int] = field(default_factory=dict)     # kpi -> partials for windows already dropped
     watermarks: dict[str, float] = field(default_factory=dict)         # source -> seconds
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
@@ -135,6 +137,10 @@ class KpiCollector(Collector):
         yield _counter("kpimon_windows_skipped", "Empty windows not closed when the watermark jumped over them", ["kpi"],
                        ops.skipped)
         yield _counter("kpimon_bad_partials", "Malformed window partials ignored by stage 2", ["stage"], ops.bad_partials)
+        yield _counter("kpimon_replayed_messages", "Messages redelivered after a restart that the state already held "
+                       "(skipped)", ["source"], ops.replayed)
+        yield _counter("kpimon_partials_dropped", "Partials for windows stage 2 no longer keeps (ignored)", ["kpi"],
+                       ops.partials_dropped)
         series = GaugeMetricFamily("kpimon_series", "Series currently exported per KPI", labels=["kpi"])
         counts: dict[str, int] = {}
         for val in self.latest():

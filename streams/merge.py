@@ -1,10 +1,19 @@
 """Stage 2 of the KPI engine: merge per-partition partials into exact KPI values. Pure.
 
-A window of a KPI is final when every partition of its source topic has sent its partial
-(or ``partition_wait_s`` of wall time after the first one, so a dead or empty partition
-cannot hold a KPI back forever). Partials replace earlier partials of the same
-(KPI, window, partition), so duplicates after a crash change nothing. A later partial for a
-final window (a late event within grace) emits the value again with ``revision + 1``.
+A window of a KPI is *complete* when every partition of its source topic has sent its partial
+for it, or a partial of a later window (a partition closes its windows in order, so it has passed
+this one). It is *final* when complete, or when each partition still missing has sent nothing for
+this KPI for ``partition_wait_s`` of wall time (a dead or stopped partition cannot hold a KPI back
+forever; one that is behind but still reporting is waited for). Partials replace earlier partials
+of the same (KPI, window, partition) unless they are older (``o``, the highest source offset a
+partial holds, only grows), so duplicates and replays after a crash change nothing. A later
+partial for a final window (a late event within grace, or a partition that was waited out) emits
+the value again with ``revision + 1``.
+
+Entries are kept while a revision can still come: a complete window for ``retention_ms`` behind
+the newest complete one; a window finalised without some partition for ``INCOMPLETE_KEEP_MS``
+behind the newest final one. A partial for a window already dropped is counted and ignored
+(never re-opened as a new revision 0): ``dropped`` per KPI.
 
 Ratio KPIs are computed when both parts of the same window are final, per series.
 
@@ -42,7 +51,7 @@ from streams.aggregations import valid_state
 from streams.engine import OTHER
 from streams.plan import KpiPlan, Plan
 
-__all__ = ["BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
+__all__ = ["INCOMPLETE_KEEP_MS", "META_KEY", "BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
 
 
 class BadPartial(ValueError):
@@ -50,6 +59,8 @@ class BadPartial(ValueError):
 
 log = logging.getLogger("kpimon.merge")
 UNSEEN = 2**62          # first window of a value adopted from the feedback topic but not in any window here
+META_KEY = "~mrg"                        # the merger's own record in the stage-2 changelog
+INCOMPLETE_KEEP_MS = 6 * 3600 * 1000     # event time a window finalised without every partition waits for it
 
 
 def retention_ms(kp: KpiPlan) -> int:
@@ -93,6 +104,7 @@ class _Entry:
     revision: int = -1                 # last emitted revision; -1 = not final yet
     values: dict[str, float | None] = field(default_factory=dict)
     folded: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # part -> dim -> [lo, hi] (engine)
+    versions: dict[str, int] = field(default_factory=dict)     # part -> "o" of the partial held
 
 
 @dataclass(slots=True)
@@ -128,12 +140,26 @@ class Merger:
         self._warned: set[tuple[str, str]] = set()
         self._published: AdmissionView | None = None          # see adopt()
         self.saturated: dict[str, int] = {}                # KPI -> values clamped to a finite float
+        self.started = self.wall()
+        self.applied = -1                                 # offset of the last partial the state holds
+        self.reported: dict[str, dict[str, int]] = {}    # KPI -> part -> newest window start it sent
+        self.heard: dict[str, dict[str, float]] = {}      # KPI -> part -> wall time of its last partial
+        self.purged_through: dict[str, int] = {}          # KPI -> newest window start dropped
+        self.dropped: dict[str, int] = {}                 # KPI -> partials for dropped windows (ignored)
         self._changed: set[tuple[str, int]] = set()
         self._dirty: set[tuple[str, int]] = set()
         self._purged: set[tuple[str, int]] = set()
+        self._meta_dirty = False
 
-    def add_partial(self, partial: Any) -> None:
-        """Take one partial (as decoded from JSON); raise :class:`BadPartial` if it is malformed."""
+    def add_partial(self, partial: Any, offset: int | None = None) -> None:
+        """Take one partial (as decoded from JSON); raise :class:`BadPartial` if it is malformed.
+
+        ``offset`` (its position on the partials topic) makes a replay after a restart a no-op."""
+        if offset is not None:
+            if offset <= self.applied:
+                return          # redelivered: the restored state already holds it
+            self.applied = offset
+            self._meta_dirty = True
         if not isinstance(partial, dict):
             raise BadPartial(f"a partial is a JSON object, not {type(partial).__name__}")
         missing = {"kpi", "sk", "ws", "we", "src", "p", "series"} - partial.keys()
@@ -151,12 +177,25 @@ class Merger:
         for skey, state in series.items():
             if not valid_state(kp.kind, state):
                 raise BadPartial(f"{kpi}: series {skey!r} has no valid {kp.kind} state: {str(state)[:80]}")
+        part, version = f"{partial['src']}:{partial['p']}", partial.get("o", -1)
+        if type(version) is not int:
+            raise BadPartial(f"{kpi}: version {version!r} is not an integer")
+        self.heard.setdefault(kpi, {})[part] = self.wall()
+        reported = self.reported.setdefault(kpi, {})
+        if ws > reported.get(part, -1 << 62):
+            reported[part] = ws
+            self._meta_dirty = True
         key = (kpi, ws)
         entry = self.entries.get(key)
         if entry is None:
+            if ws <= self.purged_through.get(kpi, -1 << 62):
+                self.dropped[kpi] = self.dropped.get(kpi, 0) + 1     # its window is gone: never a second rev 0
+                return
             entry = self.entries[key] = _Entry(kp.state_key, we, first_wall=self.wall())
-        part = f"{partial['src']}:{partial['p']}"
+        elif version < entry.versions.get(part, -1 << 62):
+            return      # an older state of this partition's window (a replay): the entry holds a newer one
         entry.parts[part] = series
+        entry.versions[part] = version
         folded = partial.get("folded")
         if folded:
             entry.folded[part] = {str(d): [int(lo), int(hi)] for d, (lo, hi) in folded.items()}
@@ -175,7 +214,7 @@ class Merger:
             if kp is None:
                 continue
             final = entry.revision >= 0
-            if not final and not self._complete(key[0], entry, now):
+            if not final and not self._complete(key[0], key[1], entry) and not self._waited_out(key[0], key[1], entry, now):
                 continue
             if final and key not in self._changed:
                 continue
@@ -191,9 +230,21 @@ class Merger:
         self._purge()
         return out
 
-    def _complete(self, kpi: str, entry: _Entry, now: float) -> bool:
+    def _missing(self, kpi: str, ws: int, entry: _Entry) -> list[str]:
+        """Partitions that have neither sent this window nor passed it."""
         src = self.plan.source_of(kpi)
-        return len(entry.parts) >= src.partitions or now - entry.first_wall >= self.partition_wait_s
+        reported = self.reported.get(kpi, {})
+        return [part for part in (f"{src.name}:{p}" for p in range(src.partitions))
+                if part not in entry.parts and reported.get(part, -1 << 62) <= ws]
+
+    def _complete(self, kpi: str, ws: int, entry: _Entry) -> bool:
+        return not self._missing(kpi, ws, entry)
+
+    def _waited_out(self, kpi: str, ws: int, entry: _Entry, now: float) -> bool:
+        """Every missing partition has been silent on this KPI for ``partition_wait_s`` (and the window waited as long)."""
+        heard = self.heard.get(kpi, {})
+        return all(now - max(heard.get(part, self.started), entry.first_wall) >= self.partition_wait_s
+                   for part in self._missing(kpi, ws, entry))
 
     def _merge(self, kpi: str, ws: int, entry: _Entry) -> dict[str, float | None]:
         agg = self.plan.kpis[kpi].agg
@@ -327,9 +378,7 @@ class Merger:
         touched = {(v.kpi, v.window_start_ms) for v in emitted}
         out: list[KpiValue] = []
         for ratio in self.plan.ratios.values():
-            for kpi, ws in touched:
-                if kpi not in (ratio.numerator, ratio.denominator):
-                    continue
+            for ws in sorted({ws for kpi, ws in touched if kpi in (ratio.numerator, ratio.denominator)}):
                 num = self.entries.get((ratio.numerator, ws))
                 den = self.entries.get((ratio.denominator, ws))
                 if num is None or den is None or num.revision < 0 or den.revision < 0:
@@ -348,34 +397,51 @@ class Merger:
         return out
 
     def _purge(self) -> None:
-        newest: dict[str, int] = {}
-        for (kpi, _ws), entry in self.entries.items():
+        newest_final: dict[str, int] = {}
+        newest_complete: dict[str, int] = {}
+        for (kpi, ws), entry in self.entries.items():
             if entry.revision >= 0:
-                newest[kpi] = max(newest.get(kpi, 0), entry.we)
+                newest_final[kpi] = max(newest_final.get(kpi, 0), entry.we)
+                if self._complete(kpi, ws, entry):
+                    newest_complete[kpi] = max(newest_complete.get(kpi, 0), entry.we)
+        # A ratio is computed when both of its parts are final: a part's window is kept until the newest windows of
+        # every KPI of its merge group have moved on as far, or the ratio of a lagging part would never be computed.
+        by_group_complete = _group_min(newest_complete, self.plan.groups)
+        by_group_final = _group_min(newest_final, self.plan.groups)
         for key, entry in list(self.entries.items()):
             kp = self.plan.kpis.get(key[0])
-            if kp is None:
+            if kp is None or entry.revision < 0:
                 continue
-            keep_ms = retention_ms(kp)
-            if entry.revision >= 0 and newest.get(key[0], 0) - entry.we > keep_ms:
+            group = self.plan.groups.get(key[0], key[0])
+            if self._complete(key[0], key[1], entry):
+                gone = by_group_complete.get(group, 0) - entry.we > retention_ms(kp)
+            else:
+                gone = by_group_final.get(group, 0) - entry.we > max(retention_ms(kp), INCOMPLETE_KEEP_MS)
+            if gone:
                 del self.entries[key]
                 self._dirty.discard(key)
                 self._purged.add(key)
+                if key[1] > self.purged_through.get(key[0], -1 << 62):
+                    self.purged_through[key[0]] = key[1]
+                    self._meta_dirty = True
 
     # ---- persistence (stage-2 changelog) and admission feedback ----------------------------
     def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
         out: list[tuple[str, dict[str, Any] | None]] = []
         for kpi, ws in sorted(self._dirty):
             e = self.entries[(kpi, ws)]
-            doc = {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values}
+            doc = {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values, "pv": e.versions}
             if e.folded:
                 doc["folded"] = e.folded
             out.append((f"{kpi}|{ws}", doc))
         out.extend((f"{kpi}|{ws}", None) for kpi, ws in sorted(self._purged))
         out.extend((f"{kpi}|~series|{dim}", self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
+        if self._meta_dirty:
+            out.append((META_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
         self._dirty.clear()
         self._purged.clear()
         self._adm_dirty.clear()
+        self._meta_dirty = False
         return out
 
     def take_feedback(self) -> list[tuple[bytes, bytes]]:
@@ -411,6 +477,11 @@ class Merger:
         The admission state is published again too (:meth:`take_feedback`).
         """
         emitted: list[KpiValue] = []
+        meta = records.get(META_KEY)
+        if meta is not None:
+            self.reported = {k: {p: int(ws) for p, ws in v.items()} for k, v in meta.get("reported", {}).items()}
+            self.purged_through = {k: int(ws) for k, ws in meta.get("purged", {}).items()}
+            self.applied = int(meta.get("at", -1))
         for key, doc in records.items():
             kpi, tag, dim = key.partition("|~series|")
             kp = self.plan.kpis.get(kpi)
@@ -421,12 +492,14 @@ class Merger:
             self._fb_dirty.add((kpi, dim))
         recorded = set(self.admission)
         for key, doc in records.items():
+            if key == META_KEY:
+                continue
             kpi, _, ws = key.rpartition("|")
             kp = self.plan.kpis.get(kpi)
             if kp is None or kp.state_key != doc["sk"] or not ws.lstrip("-").isdigit():
                 continue
             entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"],
-                           doc.get("folded", {}))
+                           doc.get("folded", {}), {p: int(o) for p, o in doc.get("pv", {}).items()})
             self.entries[(kpi, int(ws))] = entry
             if entry.revision >= 0:
                 emitted += self._emit(kpi, int(ws), entry)
@@ -438,3 +511,12 @@ class Merger:
                         self._adm_dirty.add((kpi, dim))
                         self._fb_dirty.add((kpi, dim))
         return emitted + self._ratios(emitted)
+
+
+def _group_min(newest: dict[str, int], groups: dict[str, str]) -> dict[str, int]:
+    """Per merge group, the least advanced of its KPIs' newest window ends (KPIs with no window yet are left out)."""
+    out: dict[str, int] = {}
+    for kpi, we in newest.items():
+        group = groups.get(kpi, kpi)
+        out[group] = min(out.get(group, we), we)
+    return out
