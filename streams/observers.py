@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from alerting.health import STORE_ERRORS
 from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.base import Detector, DetectorError, Verdict
@@ -157,7 +158,12 @@ class Observers:
                             expected=v.expected if v else None, lower=v.lower if v else None,
                             upper=v.upper if v else None, score=v.score if v else None,
                             is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
-            transitions = await self.alerts.observe(sample)
+            try:
+                transitions = await self.alerts.observe(sample)
+            except STORE_ERRORS as exc:  # counted and logged once per outage; later windows are evaluated again
+                self.alerts.health.failed(exc)
+                return changes
+            self.alerts.health.ok()
             changes += len(transitions)
             for t in transitions:
                 if self.on_event is not None and t.new in ("firing", "resolved"):
