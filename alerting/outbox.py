@@ -121,6 +121,7 @@ class Outbox:
         send_timeout_s: float = 10.0,
         batch: int = 32,
         rng: random.Random | None = None,
+        renew_s: float | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -129,6 +130,7 @@ class Outbox:
         # The lease must outlast a send (its timeout), or a slow send could be claimed twice; renewed meanwhile.
         self.lease_s = max(lease_s, send_timeout_s * 2)
         self.send_timeout_s = send_timeout_s
+        self.renew_s = renew_s or self.lease_s / 3  # real seconds between lease renewals of a send in flight
         self.batch = batch
         self.rng = rng or random.Random()
         #: (receiver, result) -> count in this process; result is delivered|retry|dropped|lease_lost
@@ -275,7 +277,7 @@ class Outbox:
         send = asyncio.ensure_future(self._send(notifier, notification))
         try:
             while True:
-                done, _ = await asyncio.wait({send}, timeout=self.lease_s / 3)
+                done, _ = await asyncio.wait({send}, timeout=self.renew_s)
                 if done:
                     return send.result()
                 with contextlib.suppress(*STORE_ERRORS):

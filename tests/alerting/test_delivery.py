@@ -202,3 +202,57 @@ async def test_permanent_failure_is_dropped_and_the_stream_goes_on(
     assert len(receiver.posts) == 1
     assert svc.dropped_counts == {("gone", "no_channel"): 1}
     assert await redis_store.pending_entries() == []
+
+
+async def test_lease_run_out_mid_send_is_adopted_not_sent_again(redis_store: RedisStore, receiver: Receiver) -> None:
+    clock = Clock()
+    svc = service(redis_store, clock, clock, {"ops": {**hook(receiver.url), "timeout_seconds": 5}})
+    receiver.delay_s = 0.5
+    receiver.on_post = lambda _post: clock.advance(3600)  # the event loop stalled: the lease ran out meanwhile
+    await observe(svc, KPIS[0], 1.0, clock.now)
+    await svc.pipeline.run(clock.now)
+    first = asyncio.ensure_future(svc.outbox.deliver_due())
+    for _ in range(500):
+        if receiver.posts:
+            break
+        await asyncio.sleep(0.01)
+    assert await svc.outbox.deliver_due() == 0  # claimed again, but this worker is still sending it
+    assert await first == 1  # finished under the newer lease
+    assert len(receiver.posts) == 1 and await redis_store.pending_entries() == []
+    assert svc.delivery_counts == {("ops", "delivered"): 1}
+
+
+async def test_lease_is_renewed_while_a_send_is_in_flight(
+    redis_server: str, redis_prefix: str, receiver: Receiver
+) -> None:
+    clock = Clock()
+    stores = [RedisStore.from_url(redis_server, prefix=redis_prefix) for _ in range(2)]
+    channels = {"ops": {**hook(receiver.url), "timeout_seconds": 8}}
+    one, two = (service(s, clock, clock, channels, send_timeout_s=5.0) for s in stores)
+    one.outbox.renew_s = 0.05
+    receiver.delay_s = 1.0
+    await observe(one, KPIS[0], 1.0, clock.now)
+    await one.pipeline.run(clock.now)
+    [entry] = await stores[0].pending_entries()
+    first = asyncio.ensure_future(one.outbox.deliver_due())
+    for _ in range(500):
+        if receiver.in_flight:
+            break
+        await asyncio.sleep(0.01)
+    lease_until = clock.now + one.outbox.lease_s
+    assert await stores[0].redis.zscore(redis_prefix + "outbox:due", entry.id) == lease_until
+    clock.advance(one.outbox.lease_s / 2)
+    for _ in range(500):  # wait until the sending worker renewed its lease
+        score = await stores[0].redis.zscore(redis_prefix + "outbox:due", entry.id)
+        if score is not None and score > lease_until:
+            break
+        await asyncio.sleep(0.01)
+    assert score is not None and score > lease_until and receiver.in_flight == 1
+    clock.now = lease_until + 1  # past the first lease: another worker still may not claim it
+    assert await two.outbox.deliver_due() == 0
+    assert await first == 1
+    assert len(receiver.posts) == 1
+    keys = [k async for k in stores[0].redis.scan_iter(match=redis_prefix + "*")]
+    await stores[0].redis.delete(*keys)
+    for s in stores:
+        await s.aclose()
