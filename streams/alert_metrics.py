@@ -34,6 +34,11 @@ def alert_families(observers: Observers) -> Iterator[Metric]:
     yield notes
     if service is None:
         return
+    yield GaugeMetricFamily("kpimon_alert_backlog", "Closed windows waiting for the alert store to be evaluated",
+                            value=len(observers.backlog))
+    yield CounterMetricFamily("kpimon_alert_backlog_dropped",
+                              "Windows never evaluated: the backlog overflowed during a store outage",
+                              value=observers.backlog_dropped)
     dropped = CounterMetricFamily("kpimon_notifications_dropped",
                                   "Notifications given up (expired, permanent, superseded, no_channel, unreadable)",
                                   labels=["channel", "reason"])

@@ -78,6 +78,10 @@ async def test_redis_restart_loses_no_alert_silence_ack_override_or_outbox_entry
     await store.aclose()
 
 
+def window(kpi: str, value: float, end: float) -> KpiValue:
+    return KpiValue(kpi, "", int((end - 60) * 1000), int(end * 1000), value, 0)
+
+
 def metric(families: list[Any], name: str) -> float:
     [value] = [s.value for f in families for s in f.samples if s.name == name]
     return float(value)
@@ -99,13 +103,15 @@ async def test_redis_outage_one_line_each_way_metrics_no_notification_lost_or_do
     assert not await svc.run_tick()
     receiver.on_post = None
     assert len(receiver.posts) == 2
-    value = KpiValue(KPIS[2], "", int((clock.now - 60) * 1000), int(clock.now * 1000), 1.0, 0)
     for _ in range(30):  # five minutes of outage: longer than the lease
         assert not await svc.run_tick()
-        assert await observers.alert([value], {}) == 0  # windows keep closing; no exception reaches the agent
+        # windows keep closing: shop_0 recovers, shop_2 breaks; no exception reaches the agent
+        assert await observers.alert([window(KPIS[0], 50.0, clock.now), window(KPIS[2], 1.0, clock.now)], {}) == 0
         clock.advance(10)
+    assert len(observers.backlog) == 60
     families = list(alert_families(observers))
     assert metric(families, "kpimon_store_up") == 0.0
+    assert metric(families, "kpimon_alert_backlog") == 60.0
     assert metric(families, "kpimon_store_errors_total") == svc.health.errors >= 61
     down = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(down) == 1 and down[0].levelno == logging.WARNING
@@ -113,16 +119,36 @@ async def test_redis_outage_one_line_each_way_metrics_no_notification_lost_or_do
 
     redis_process.start()
     assert await svc.run_tick()
-    for _ in range(5):
-        await svc.observe(Sample(KPIS[2], {}, clock.now - 60, clock.now, 1.0))
+    for _ in range(5):  # the windows of the outage are evaluated first, then the new ones
+        await observers.alert([window(KPIS[2], 1.0, clock.now)], {})
         assert await svc.run_tick()
         clock.advance(30)
     families = list(alert_families(observers))
     assert metric(families, "kpimon_store_up") == 1.0
     assert len([r for r in caplog.records if "reachable again" in r.getMessage()]) == 1
-    # the two sent during the outage are not sent again; the one after it arrives
-    assert receiver.unique() == len(receiver.posts) == 3
-    assert sorted(p["groupLabels"]["kpi"] for p in receiver.posts) == KPIS[:3]
+    # the two sent as Redis died are not sent again; what changed during the outage is told after it
+    assert receiver.unique() == len(receiver.posts) == 4
+    told = sorted((p["groupLabels"]["kpi"], p["status"]) for p in receiver.posts)
+    assert told == [(KPIS[0], "firing"), (KPIS[0], "resolved"), (KPIS[1], "firing"), (KPIS[2], "firing")]
     assert await store.pending_entries() == []
     assert metric(families, "kpimon_outbox_entries") == 0.0
+    assert observers.backlog == [] and metric(families, "kpimon_alert_backlog_dropped_total") == 0.0
+    await store.aclose()
+
+
+async def test_backlog_of_windows_during_an_outage_is_bounded_and_counted(
+    redis_process: RedisProcess, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    store = RedisStore.from_url(redis_process.url)
+    observers = Observers({}, make_service(store, clock, receiver), backlog_max=5)
+    redis_process.kill(signal.SIGKILL)
+    for i in range(4):
+        await observers.alert([window(KPIS[0], float(i), clock.now), window(KPIS[1], float(i), clock.now)], {})
+        clock.advance(60)
+    assert len(observers.backlog) == 5 and observers.backlog_dropped == 3
+    assert [s.value for s in observers.backlog] == [1.0, 2.0, 2.0, 3.0, 3.0]  # the newest kept, in order
+    assert len([r for r in caplog.records if "dropping the oldest" in r.getMessage()]) == 1
+    families = list(alert_families(observers))
+    assert metric(families, "kpimon_alert_backlog_dropped_total") == 3.0
     await store.aclose()
