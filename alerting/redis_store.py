@@ -66,7 +66,9 @@ redis.call('SADD', ARGV[7] .. 'channels', ARGV[2])
 return 1
 """
 # Only the head of its stream (the oldest entry not yet delivered or dropped) may be claimed, so nothing newer
-# of a group and channel is sent while an older one is pending or in flight.
+# of a group and channel is sent while an older one is pending or in flight. An entry found waiting behind its
+# head is moved to the head's due time, so waiting entries cannot fill the scan and starve other streams' heads;
+# _FINISH makes the next entry of the stream due again at its own time.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))
 local out = {}
@@ -79,6 +81,10 @@ for _, id in ipairs(ids) do
   if stream ~= '' then
     local first = redis.call('ZRANGE', ARGV[5] .. 's:' .. stream, 0, 0)
     head = first[1] == nil or first[1] == id
+    if not head then
+      local at = redis.call('ZSCORE', KEYS[1], first[1])
+      if at then redis.call('ZADD', KEYS[1], at, id) end
+    end
   end
   if head then
     n = n + 1
@@ -113,7 +119,14 @@ _FINISH = """
 if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 local stream = redis.call('HGET', KEYS[2], 'stream') or ''
-if stream ~= '' then redis.call('ZREM', ARGV[7] .. 's:' .. stream, ARGV[1]) end
+if stream ~= '' then
+  redis.call('ZREM', ARGV[7] .. 's:' .. stream, ARGV[1])
+  local nxt = redis.call('ZRANGE', ARGV[7] .. 's:' .. stream, 0, 0)[1]
+  if nxt then
+    local at = redis.call('HGET', ARGV[7] .. 'e:' .. nxt, 'next_at')
+    if at and redis.call('ZSCORE', KEYS[1], nxt) then redis.call('ZADD', KEYS[1], at, nxt) end
+  end
+end
 redis.call('ZREM', ARGV[7] .. 'c:' .. (redis.call('HGET', KEYS[2], 'receiver') or ''), ARGV[1])
 redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))

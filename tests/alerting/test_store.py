@@ -183,3 +183,15 @@ async def test_outbox_streams_claim_in_order_renew_and_stats(store: Store) -> No
     assert [c.record.id for c in await store.claim(125.0, 30.0, 10)] == ["a2"]  # next of its stream
     assert await store.stream_after("g1|ops", 0) == [r for r in await store.pending_entries() if r.id == "a2"]
     assert (await store.outbox_stats())["ops"] == (2, 11.0)
+
+
+async def test_a_stream_with_many_waiting_entries_starves_no_other(store: Store) -> None:
+    for i in range(600):  # more waiting entries than one claim scans
+        assert await store.enqueue(OutboxRecord(f"a{i}", "ops", "{}", 10.0, 10.0, stream="g1|ops"))
+    assert await store.enqueue(OutboxRecord("b0", "ops", "{}", 20.0, 20.0, stream="g2|ops"))
+    [head] = await store.claim(100.0, 60.0, 1)
+    assert head.record.id == "a0"
+    got = [c.record.id for _ in range(2) for c in await store.claim(110.0, 60.0, 10)]
+    assert got == ["b0"]  # g1's waiting entries do not hide g2's head
+    assert await store.finish("a0", head.token, "delivered", 1, "ok")
+    assert [c.record.id for c in await store.claim(120.0, 60.0, 10)] == ["a1"]  # due at once, not at a0's lease end
