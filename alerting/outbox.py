@@ -91,6 +91,15 @@ def _facts(payload: str) -> frozenset[tuple[str, str, float]] | None:
         return None
 
 
+@dataclass(slots=True)
+class _Unsettled:
+    token: str
+    receiver: str
+    state: EntryState
+    attempts: int
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Attempt ``n`` (1-based) failed: wait ``min(cap, base * 2**(n-1))``, shortened by up to ``jitter``;
@@ -138,7 +147,7 @@ class Outbox:
         #: (receiver, reason) -> entries dropped by this process (see the module docstring for reasons)
         self.dropped: Counter[tuple[str, str]] = Counter()
         self._inflight: dict[str, str] = {}  # entry id -> newest lease token, while this process sends it
-        self._unsettled: dict[str, tuple[str, EntryState, int, str]] = {}  # sent; result not yet written
+        self._unsettled: dict[str, _Unsettled] = {}  # sent (or dropped); the store could not be told yet
 
     async def put(self, notification: Notification) -> bool:
         """Queue ``notification``; ``False`` when its id is already queued or sent (idempotent)."""
@@ -185,16 +194,19 @@ class Outbox:
             self._inflight[entry_id] = claim.token  # the running send finishes under the newest lease
             return False
         if entry_id in self._unsettled:
-            _, state, attempts, reason = self._unsettled[entry_id]
-            self._unsettled[entry_id] = (claim.token, state, attempts, reason)
+            self._unsettled[entry_id].token = claim.token
             return False
         return True
 
     async def _settle(self) -> None:
         """Write results the store could not take when they happened (raises while it is still down)."""
-        for entry_id, (token, state, attempts, reason) in list(self._unsettled.items()):
-            await self.store.finish(entry_id, token, state, attempts, reason)
+        for entry_id, u in list(self._unsettled.items()):
+            ok = await self.store.finish(entry_id, u.token, u.state, u.attempts, u.reason)
             del self._unsettled[entry_id]
+            if u.state == "failed" and ok:
+                self._dropped(entry_id, u.receiver, *u.reason.split(": ", 1))
+            result = ("delivered" if u.state == "delivered" else "dropped") if ok else "lease_lost"
+            self.counts[u.receiver, result] += 1
 
     async def _deliver(self, claim: Claim) -> str:
         self._inflight[claim.record.id] = claim.token
@@ -242,7 +254,7 @@ class Outbox:
             return await self.store.finish(record.id, token, state, attempts, reason)
         except STORE_ERRORS:
             # Sent (or decided) but not written: keep the result so the entry is not sent again meanwhile.
-            self._unsettled[record.id] = (token, state, attempts, reason)
+            self._unsettled[record.id] = _Unsettled(token, record.receiver, state, attempts, reason)
             raise
 
     async def _drop(
@@ -251,10 +263,13 @@ class Outbox:
         told = Outcome(False, outcome.retryable if outcome else False, f"{reason}: {detail}")
         if not await self._finish(record, "failed", attempts, told.reason):
             return await self._count(record, attempts, "lease_lost", told)
-        self.dropped[record.receiver, reason] += 1
-        level = logging.INFO if reason == "superseded" else logging.WARNING
-        log.log(level, "notification %s to %s dropped (%s): %s", record.id, record.receiver, reason, detail)
+        self._dropped(record.id, record.receiver, reason, detail)
         return await self._count(record, attempts, "dropped", told)
+
+    def _dropped(self, entry_id: str, receiver: str, reason: str, detail: str = "") -> None:
+        self.dropped[receiver, reason] += 1
+        level = logging.INFO if reason == "superseded" else logging.WARNING
+        log.log(level, "notification %s to %s dropped (%s): %s", entry_id, receiver, reason, detail)
 
     async def _count(self, record: OutboxRecord, attempts: int, result: str, outcome: Outcome) -> str:
         self.counts[record.receiver, result] += 1

@@ -131,6 +131,7 @@ async def test_redis_outage_one_line_each_way_metrics_no_notification_lost_or_do
     told = sorted((p["groupLabels"]["kpi"], p["status"]) for p in receiver.posts)
     assert told == [(KPIS[0], "firing"), (KPIS[0], "resolved"), (KPIS[1], "firing"), (KPIS[2], "firing")]
     assert await store.pending_entries() == []
+    assert svc.delivery_counts.get(("ops", "delivered")) == 4  # including those written after the outage
     assert metric(families, "kpimon_outbox_entries") == 0.0
     assert observers.backlog == [] and metric(families, "kpimon_alert_backlog_dropped_total") == 0.0
     await store.aclose()
