@@ -196,9 +196,10 @@ class AlertService:
             await self.store.put_alert(state)
 
     async def tick(self) -> None:
-        """Flush due groups (wait/interval/repeat), escalate, and attempt one batch of outbox deliveries.
+        """Flush due groups (wait/interval/repeat), escalate, and attempt the due outbox deliveries.
 
-        Bounded: one claim batch, each send under the outbox's timeout, all sends concurrent.
+        Bounded: a claim batch (a few more only when entries were dropped, so the next of their stream goes at
+        once), each send under the outbox's timeout, all sends concurrent.
         """
         await self._publish()
         await self._check_missing(self.clock())
