@@ -47,6 +47,7 @@ class MemoryStore:
         self.audit: list[str] = []
         self.outbox: dict[str, OutboxRecord] = {}
         self.leases: dict[str, tuple[str, float]] = {}  # id -> (token, lease_until)
+        self.seq = 0
         self.deliveries: list[str] = []
 
     async def get_alert(self, fingerprint: str) -> AlertState | None:
@@ -147,17 +148,24 @@ class MemoryStore:
     async def enqueue(self, record: OutboxRecord) -> bool:
         if record.id in self.outbox:
             return False  # idempotent on the notification id
-        self.outbox[record.id] = record
+        self.seq += 1
+        self.outbox[record.id] = replace(record, seq=self.seq, state="pending", attempts=0, reason="")
         return True
+
+    def _is_head(self, record: OutboxRecord) -> bool:
+        if not record.stream:
+            return True
+        older = (r for r in self.outbox.values() if r.state == "pending" and r.stream == record.stream)
+        return min(older, key=lambda r: r.seq).id == record.id
 
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
         due = sorted(
-            (self._due_at(r), r.id)
+            (self._due_at(r), r.seq, r.id)
             for r in self.outbox.values()
-            if r.state == "pending" and self._due_at(r) <= now
+            if r.state == "pending" and self._due_at(r) <= now and self._is_head(r)
         )
         claims = []
-        for _, entry_id in due[:limit]:
+        for _, _, entry_id in due[:limit]:
             token = uuid.uuid4().hex
             self.leases[entry_id] = (token, now + lease_s)
             claims.append(Claim(self.outbox[entry_id], token))
@@ -176,12 +184,30 @@ class MemoryStore:
         )
         return True
 
+    async def renew(self, entry_id: str, token: str, until: float) -> bool:
+        if self.leases.get(entry_id, ("",))[0] != token:
+            return False
+        self.leases[entry_id] = (token, until)
+        return True
+
     async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
         if self.leases.get(entry_id, ("",))[0] != token:
             return False
         del self.leases[entry_id]
         self.outbox[entry_id] = replace(self.outbox[entry_id], state=state, attempts=attempts, reason=reason)
         return True
+
+    async def stream_after(self, stream: str, seq: int) -> list[OutboxRecord]:
+        later = (r for r in self.outbox.values() if r.state == "pending" and r.stream == stream and r.seq > seq)
+        return sorted(later, key=lambda r: r.seq)
+
+    async def outbox_stats(self) -> dict[str, tuple[int, float]]:
+        stats: dict[str, tuple[int, float]] = {}
+        for r in self.outbox.values():
+            if r.state == "pending":
+                depth, oldest = stats.get(r.receiver, (0, r.created_at))
+                stats[r.receiver] = (depth + 1, min(oldest, r.created_at))
+        return stats
 
     async def get_entry(self, entry_id: str) -> OutboxRecord | None:
         return self.outbox.get(entry_id)

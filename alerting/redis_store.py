@@ -10,10 +10,19 @@ Layout::
     {p}rules             hash  "kpi/rule" -> published rule spec JSON
     {p}overrides         hash  "kpi/rule" -> override fields JSON;  {p}overrides:version  counter
     {p}audit, {p}deliveries   list  newest first, capped
-    {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed
-    {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, ...  (TTL once finished)
+    {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed (wall clock)
+    {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, stream, seq, ...
+                               (TTL once finished)
+    {p}outbox:s:{stream} zset  seq -> id: pending entries of one group on one channel, in queue order
+    {p}outbox:c:{chan}   zset  created_at -> id: pending entries per channel (depth and oldest-age gauges)
+    {p}outbox:channels   set   channels that had pending entries;  {p}outbox:seq  counter
 
 Outbox state changes are Lua scripts so a claim, a lease check and its write are one atomic step.
+
+Run Redis with AOF persistence (``appendonly yes``, ``appendfsync everysec``): this is the durable part of the
+outbox, silences, acks and overrides. The client has explicit timeouts and retries a failed command once on a new
+connection (a restarted Redis leaves dead pooled connections); errors beyond that reach the caller, which counts
+them (:class:`alerting.health.StoreHealth`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerting.acks import Ack
 from alerting.lifecycle import AlertState
@@ -42,27 +55,53 @@ return redis.call('HDEL', KEYS[1], ARGV[1])
 """
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local seq = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'receiver', ARGV[2], 'payload', ARGV[3], 'created_at', ARGV[4],
-           'next_at', ARGV[5], 'attempts', '0', 'state', 'pending', 'reason', '', 'token', '')
+           'next_at', ARGV[5], 'attempts', '0', 'state', 'pending', 'reason', '', 'token', '',
+           'stream', ARGV[6], 'seq', seq)
 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
+if ARGV[6] ~= '' then redis.call('ZADD', ARGV[7] .. 's:' .. ARGV[6], seq, ARGV[1]) end
+redis.call('ZADD', ARGV[7] .. 'c:' .. ARGV[2], ARGV[4], ARGV[1])
+redis.call('SADD', ARGV[7] .. 'channels', ARGV[2])
 return 1
 """
+# Only the head of its stream (the oldest entry not yet delivered or dropped) may be claimed, so nothing newer
+# of a group and channel is sent while an older one is pending or in flight. An entry found waiting behind its
+# head is moved to the head's due time, so waiting entries cannot fill the scan and starve other streams' heads;
+# _FINISH makes the next entry of the stream due again at its own time.
 _CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))
 local out = {}
-for i, id in ipairs(ids) do
-  local key = ARGV[5] .. id
-  local token = ARGV[4] .. ':' .. i
-  redis.call('ZADD', KEYS[1], ARGV[2], id)
-  redis.call('HSET', key, 'token', token)
-  out[#out + 1] = token
-  out[#out + 1] = redis.call('HGET', key, 'id') or id
-  out[#out + 1] = redis.call('HGET', key, 'receiver') or ''
-  out[#out + 1] = redis.call('HGET', key, 'payload') or ''
-  out[#out + 1] = redis.call('HGET', key, 'created_at') or '0'
-  out[#out + 1] = redis.call('HGET', key, 'next_at') or '0'
-  out[#out + 1] = redis.call('HGET', key, 'attempts') or '0'
-  out[#out + 1] = redis.call('HGET', key, 'reason') or ''
+local n = 0
+for _, id in ipairs(ids) do
+  if n >= tonumber(ARGV[3]) then break end
+  local key = ARGV[5] .. 'e:' .. id
+  local stream = redis.call('HGET', key, 'stream') or ''
+  local head = true
+  if stream ~= '' then
+    local first = redis.call('ZRANGE', ARGV[5] .. 's:' .. stream, 0, 0)
+    head = first[1] == nil or first[1] == id
+    if not head then
+      local at = redis.call('ZSCORE', KEYS[1], first[1])
+      if at then redis.call('ZADD', KEYS[1], at, id) end
+    end
+  end
+  if head then
+    n = n + 1
+    local token = ARGV[4] .. ':' .. n
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('HSET', key, 'token', token)
+    out[#out + 1] = token
+    out[#out + 1] = redis.call('HGET', key, 'id') or id
+    out[#out + 1] = redis.call('HGET', key, 'receiver') or ''
+    out[#out + 1] = redis.call('HGET', key, 'payload') or ''
+    out[#out + 1] = redis.call('HGET', key, 'created_at') or '0'
+    out[#out + 1] = redis.call('HGET', key, 'next_at') or '0'
+    out[#out + 1] = redis.call('HGET', key, 'attempts') or '0'
+    out[#out + 1] = redis.call('HGET', key, 'reason') or ''
+    out[#out + 1] = stream
+    out[#out + 1] = redis.call('HGET', key, 'seq') or '0'
+  end
 end
 return out
 """
@@ -72,12 +111,41 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], 'next_at', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
 return 1
 """
+_RENEW = """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1]) + 1
+"""
 _FINISH = """
 if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
+local stream = redis.call('HGET', KEYS[2], 'stream') or ''
+if stream ~= '' then
+  redis.call('ZREM', ARGV[7] .. 's:' .. stream, ARGV[1])
+  local nxt = redis.call('ZRANGE', ARGV[7] .. 's:' .. stream, 0, 0)[1]
+  if nxt then
+    local at = redis.call('HGET', ARGV[7] .. 'e:' .. nxt, 'next_at')
+    if at and redis.call('ZSCORE', KEYS[1], nxt) then redis.call('ZADD', KEYS[1], at, nxt) end
+  end
+end
+redis.call('ZREM', ARGV[7] .. 'c:' .. (redis.call('HGET', KEYS[2], 'receiver') or ''), ARGV[1])
 redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return 1
+"""
+_STATS = """
+local out = {}
+for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. 'c:' .. channel
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[1] == nil then
+    redis.call('SREM', KEYS[1], channel)
+  else
+    out[#out + 1] = channel
+    out[#out + 1] = redis.call('ZCARD', key)
+    out[#out + 1] = first[2]
+  end
+end
+return out
 """
 
 
@@ -101,6 +169,8 @@ def _record(fields: Mapping[str, str]) -> OutboxRecord:
         attempts=int(fields["attempts"]),
         state=cast(EntryState, state),
         reason=fields.get("reason", ""),
+        stream=fields.get("stream", ""),
+        seq=int(fields.get("seq") or 0),
     )
 
 
@@ -115,13 +185,21 @@ class RedisStore:
         self._claim = client.register_script(_CLAIM)
         self._reschedule = client.register_script(_RESCHEDULE)
         self._finish = client.register_script(_FINISH)
+        self._renew = client.register_script(_RENEW)
+        self._stats = client.register_script(_STATS)
         self._delete_if = client.register_script(_DELETE_IF)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "kpimon:") -> RedisStore:
-        """Connect lazily (decoded responses, explicit timeouts)."""
+    def from_url(cls, url: str, prefix: str = "kpimon:", *, timeout_s: float = 2.0) -> RedisStore:
+        """Connect lazily: decoded responses, ``timeout_s`` for connecting and for every reply, one retry."""
         client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=5.0
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            health_check_interval=30,
         )
         return cls(client, prefix)
 
@@ -263,26 +341,30 @@ class RedisStore:
         return f"{self.p}outbox:e:{entry_id}"
 
     async def enqueue(self, record: OutboxRecord) -> bool:
-        keys = [self.p + "outbox:due", self._entry_key(record.id)]
+        keys = [self.p + "outbox:due", self._entry_key(record.id), self.p + "outbox:seq"]
         args: list[str | float] = [
             record.id,
             record.receiver,
             record.payload,
             record.created_at,
             record.next_at,
+            record.stream,
+            self.p + "outbox:",
         ]
         return bool(await self._enqueue(keys=keys, args=args))
 
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
         token = uuid.uuid4().hex
-        args: list[str | float] = [now, now + lease_s, limit, token, self.p + "outbox:e:"]
+        scan = max(10 * limit, 500)  # due entries waiting behind their stream's head are skipped
+        args: list[str | float] = [now, now + lease_s, limit, token, self.p + "outbox:", scan]
         flat = await self._claim(keys=[self.p + "outbox:due"], args=args)
         claims = []
-        for i in range(0, len(flat), 8):
-            tok, eid, receiver, payload, created, next_at, attempts, reason = flat[i : i + 8]
+        for i in range(0, len(flat), 10):
+            tok, eid, receiver, payload, created, next_at, attempts, reason, stream, seq = flat[i : i + 10]
             record = OutboxRecord(
-                eid, receiver, payload, float(created), float(next_at), int(attempts), "pending", reason
-            )
+                eid, receiver, payload, float(created), float(next_at), int(attempts), "pending", reason,
+                stream, int(seq),
+            )  # fmt: skip
             claims.append(Claim(record, tok))
         return claims
 
@@ -291,10 +373,23 @@ class RedisStore:
         args: list[str | float] = [entry_id, token, next_at, attempts, reason]
         return bool(await self._reschedule(keys=keys, args=args))
 
+    async def renew(self, entry_id: str, token: str, until: float) -> bool:
+        keys = [self.p + "outbox:due", self._entry_key(entry_id)]
+        return bool(await self._renew(keys=keys, args=[entry_id, token, until]))
+
     async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
         keys = [self.p + "outbox:due", self._entry_key(entry_id)]
-        args: list[str | float] = [entry_id, token, state, attempts, reason, _DONE_TTL_S]
+        args: list[str | float] = [entry_id, token, state, attempts, reason, _DONE_TTL_S, self.p + "outbox:"]
         return bool(await self._finish(keys=keys, args=args))
+
+    async def stream_after(self, stream: str, seq: int) -> list[OutboxRecord]:
+        ids = cast("list[str]", await self.redis.zrangebyscore(f"{self.p}outbox:s:{stream}", f"({seq}", "+inf"))
+        records = [await self.get_entry(i) for i in ids]
+        return [r for r in records if r is not None and r.state == "pending"]
+
+    async def outbox_stats(self) -> dict[str, tuple[int, float]]:
+        flat = await self._stats(keys=[self.p + "outbox:channels"], args=[self.p + "outbox:"])
+        return {flat[i]: (int(flat[i + 1]), float(flat[i + 2])) for i in range(0, len(flat), 3)}
 
     async def get_entry(self, entry_id: str) -> OutboxRecord | None:
         fields = cast("dict[str, str]", await self.redis.hgetall(self._entry_key(entry_id)))

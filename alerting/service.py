@@ -1,8 +1,9 @@
 """The alerting core's entry point for the streams worker.
 
 The worker creates one :class:`AlertService` over a :class:`~alerting.redis_store.RedisStore`, calls
-:meth:`AlertService.observe` for every closed window of every series, and :meth:`AlertService.tick` plus
-:meth:`AlertService.reload_overrides` every second. All state lives in the store, so a new service over the
+:meth:`AlertService.observe` for every closed window of every series, and :meth:`AlertService.run_tick`
+(overrides, :meth:`AlertService.tick`, gauges; store outages counted, not raised) every tick. The lifecycle
+runs on ``clock`` (event time in the worker), delivery on ``wall_clock``. All state lives in the store, so a new service over the
 same Redis continues exactly where a stopped one left off (firing alerts stay firing, nothing is re-sent).
 
 Examples
@@ -31,6 +32,7 @@ from typing import Any
 
 from alerting.admin import apply_overrides, published_rules
 from alerting.config import AbsenceRule, AlertingConfig, AlertRuleSpec, KpiMeta
+from alerting.health import STORE_ERRORS, StoreHealth
 from alerting.lifecycle import AlertState, Transition, advance, fingerprint, new_state
 from alerting.notifiers.base import Notifier
 from alerting.notifiers.config import ChannelSpec
@@ -87,6 +89,7 @@ class AlertService:
         *,
         clock: Callable[[], float] = time.time,
         notifier_factory: Callable[[ChannelSpec], Notifier] = build_notifier,
+        wall_clock: Callable[[], float] = time.time,
         retry: RetryPolicy | None = None,
         lease_s: float = 60.0,
         send_timeout_s: float = 10.0,
@@ -100,10 +103,18 @@ class AlertService:
         self._applied = 0
         self._published = False
         self.notifiers = {name: notifier_factory(spec) for name, spec in config.channels.items()}
+        #: reachability of the store, for ``kpimon_store_up`` and one log line per outage
+        self.health = StoreHealth()
+        #: (kpi, severity, state) -> pending/firing alerts and channel -> (outbox depth, oldest age), as of the
+        #: last successful :meth:`run_tick` (what the worker exports)
+        self.alert_gauge: dict[tuple[str, str, str], int] = {}
+        self.outbox_gauge: dict[str, tuple[int, float]] = {}
+        # Backoff, leases and ages are wall-clock time: the lifecycle's ``clock`` is event time, which runs
+        # 60x faster in a sped-up simulation.
         self.outbox = Outbox(
             store,
             self.notifiers,
-            clock=clock,
+            clock=wall_clock,
             policy=retry,
             lease_s=lease_s,
             send_timeout_s=send_timeout_s,
@@ -185,14 +196,36 @@ class AlertService:
             await self.store.put_alert(state)
 
     async def tick(self) -> None:
-        """Flush due groups (wait/interval/repeat), escalate, and attempt one batch of outbox deliveries.
+        """Flush due groups (wait/interval/repeat), escalate, and attempt the due outbox deliveries.
 
-        Bounded: one claim batch, each send under the outbox's timeout, all sends concurrent.
+        Bounded: a claim batch (a few more only when entries were dropped, so the next of their stream goes at
+        once), each send under the outbox's timeout, all sends concurrent.
         """
         await self._publish()
         await self._check_missing(self.clock())
         await self.pipeline.run(self.clock())
         await self.outbox.deliver_due()
+
+    async def run_tick(self) -> bool:
+        """What the worker runs every tick: overrides, :meth:`tick`, the gauges. Never raises for an unreachable
+        store: the failure is counted in :attr:`health` (one log line per outage) and the next tick tries again.
+        ``True`` when the store answered."""
+        try:
+            await self.reload_overrides()
+            await self.tick()
+            await self._refresh_gauges()
+        except STORE_ERRORS as exc:
+            self.health.failed(exc)
+            return False
+        self.health.ok()
+        return True
+
+    async def _refresh_gauges(self) -> None:
+        counts: Counter[tuple[str, str, str]] = Counter(
+            (a.kpi, a.severity, a.state) for a in await self.store.list_alerts() if a.state in ("pending", "firing")
+        )
+        self.alert_gauge = dict(counts)
+        self.outbox_gauge = await self.outbox.stats()
 
     async def _check_missing(self, now: float) -> None:
         """Evaluate ``missing_after`` absence rules on series that stopped producing windows at all."""
@@ -233,8 +266,13 @@ class AlertService:
 
     @property
     def delivery_counts(self) -> dict[tuple[str, str], int]:
-        """(channel, result) -> deliveries since start (delivered|retry|gave_up|lease_lost), for metrics."""
+        """(channel, result) -> attempts by this process (delivered|retry|dropped|lease_lost), for metrics."""
         return dict(self.outbox.counts)
+
+    @property
+    def dropped_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, reason) -> notifications this process dropped (expired|permanent|superseded|...)."""
+        return dict(self.outbox.dropped)
 
     async def aclose(self) -> None:
         """Close notifiers that hold connections."""

@@ -6,8 +6,11 @@ or as JSON-safe dicts, so both stores serialise the same way.
 
 The outbox is the delivery contract: :meth:`Store.enqueue` is idempotent on the notification id;
 :meth:`Store.claim` hands out due entries under a lease (an abandoned claim becomes due again when its lease
-expires); :meth:`Store.finish` and :meth:`Store.reschedule` only succeed for the current lease token, so a
-worker that lost its lease cannot overwrite the newer holder's result.
+expires), and only the oldest pending entry of each *stream* (one alert group on one channel): a newer one waits
+until the older one is delivered or dropped, so a receiver never gets a group's ``resolved`` before its
+``firing``. :meth:`Store.finish`, :meth:`Store.reschedule` and :meth:`Store.renew` only succeed for the current
+lease token, so a worker that lost its lease cannot overwrite the newer holder's result. Times given to the
+outbox methods are wall-clock epoch seconds.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """One outbox entry: ``payload`` is the serialised notification (see :mod:`alerting.outbox`)."""
+    """One outbox entry: ``payload`` is the serialised notification (see :mod:`alerting.outbox`).
+
+    ``stream`` names the sequence the entry belongs to (``group key|channel``; empty: none, never waits for
+    another entry); ``seq`` is its place in the outbox, set by :meth:`Store.enqueue` (later = larger)."""
 
     id: str
     receiver: str
@@ -42,6 +48,8 @@ class OutboxRecord:
     attempts: int = 0
     state: EntryState = "pending"
     reason: str = ""
+    stream: str = ""
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,21 @@ class Store(Protocol):
         ...
 
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` entries due at ``now`` until ``now + lease_s``; each with a fresh token."""
+        """Lease up to ``limit`` entries due at ``now`` until ``now + lease_s``; each with a fresh token.
+
+        An entry is only handed out while it is the oldest pending (or leased) entry of its stream."""
+        ...
+
+    async def renew(self, entry_id: str, token: str, until: float) -> bool:
+        """Extend the lease of a claimed entry to ``until`` (a send still in flight); ``False`` if not the lease's."""
+        ...
+
+    async def stream_after(self, stream: str, seq: int) -> list[OutboxRecord]:
+        """The pending entries of ``stream`` queued after ``seq``, oldest first."""
+        ...
+
+    async def outbox_stats(self) -> dict[str, tuple[int, float]]:
+        """Channel -> (pending entries, ``created_at`` of the oldest) for channels with pending entries."""
         ...
 
     async def reschedule(self, entry_id: str, token: str, next_at: float, attempts: int, reason: str) -> bool:

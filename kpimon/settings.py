@@ -36,5 +36,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None   # one token, or name:token pairs (see alerting.http_api)
     api_token_file: str | None = None    # the same from a file: kept out of `ps` and shell history
     speedup: float = Field(default=1.0, gt=0)
+    # outbox retries (wall-clock seconds, whatever the speedup): give up after max_age, backoff base doubling to cap
+    delivery_max_age: float = Field(default=86400.0, gt=0)
+    delivery_backoff_base: float = Field(default=2.0, gt=0)
+    delivery_backoff_cap: float = Field(default=300.0, gt=0)
     partitions: int = Field(default=4, ge=1)
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

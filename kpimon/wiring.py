@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.memory_store import MemoryStore
+from alerting.outbox import RetryPolicy
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
 from kpimon.catalog import Catalog
@@ -75,7 +77,10 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
 
         annotate = Annotator(catalog, settings.grafana_url).submit
     clock = EventClock(settings.speedup)
-    service = AlertService(alerting_config(catalog), store, clock=clock.now)
+    retry = RetryPolicy(base_s=settings.delivery_backoff_base, cap_s=settings.delivery_backoff_cap,
+                        max_age_s=settings.delivery_max_age)
+    # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
+    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
                   api_token=token)

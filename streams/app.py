@@ -163,7 +163,6 @@ class Worker:
         self.plan, self.cfg = plan, cfg
         self.observers = observers or Observers({})
         self.api_token = api_token
-        self.alert_counts: dict[tuple[str, str, str], int] = {}
         self.ops = OpsCounters()
         self.ops.extra.append(self._observer_metrics)
         self.engines: dict[tuple[str, int], PartitionEngine] = {}
@@ -444,21 +443,13 @@ class Worker:
 
     async def _tick_alerts(self) -> None:
         service = self.observers.alerts
-        if service is None:
-            return
-        try:
-            await service.reload_overrides()
-            await service.tick()
-            counts: dict[tuple[str, str, str], int] = {}
-            for a in await service.store.list_alerts():
-                if a.state in ("pending", "firing"):
-                    counts[(a.kpi, a.severity, a.state)] = counts.get((a.kpi, a.severity, a.state), 0) + 1
-            self.alert_counts = counts
-        except Exception:  # the store is unreachable: keep streaming, try again next tick
-            log.exception("alert tick failed")
+        if service is not None:
+            await service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
 
     def _observer_metrics(self) -> Iterable[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily
+
+        from streams.alert_metrics import alert_families
 
         for merger in list(self.mergers.values()):      # drained here: mergers come and go with partitions
             for kpi, n in merger.saturated.items():
@@ -469,20 +460,7 @@ class Worker:
         for kpi, n in sorted(self.ops.saturated.items()):
             saturated.add_metric([kpi], n)
         yield saturated
-        anomalies = CounterMetricFamily("kpimon_anomalies", "Anomalous or drift verdicts per KPI", labels=["kpi"])
-        for kpi, n in sorted(self.observers.anomalies.items()):
-            anomalies.add_metric([kpi], n)
-        yield anomalies
-        alerts = GaugeMetricFamily("kpimon_alerts", "Alerts pending or firing", labels=["kpi", "severity", "state"])
-        for (kpi, sev, state), n in sorted(self.alert_counts.items()):
-            alerts.add_metric([kpi, sev, state], n)
-        yield alerts
-        service = self.observers.alerts
-        notes = CounterMetricFamily("kpimon_notifications", "Notification attempts by channel and outcome",
-                                    labels=["channel", "outcome"])
-        for (channel, outcome), n in sorted((service.delivery_counts if service else {}).items()):
-            notes.add_metric([channel, outcome], n)
-        yield notes
+        yield from alert_families(self.observers)
 
     def _on_recovered(self, active: set[TP]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from alerting.health import STORE_ERRORS
 from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.base import Detector, DetectorError, Verdict
@@ -77,6 +78,10 @@ class Observers:
     errors: dict[str, int] = field(default_factory=dict)
     # (kind, event) for annotations: "alert" on firing/resolved transitions, "drift" on a new normal
     on_event: Callable[[str, dict[str, Any]], None] | None = None
+    # samples whose evaluation waits for the alert store (see alert())
+    backlog: list[Sample] = field(default_factory=list)
+    backlog_max: int = 10_000
+    backlog_dropped: int = 0
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
 
     # ---- detectors ---------------------------------------------------------------------------
@@ -145,19 +150,27 @@ class Observers:
 
     # ---- alerts ------------------------------------------------------------------------------
     async def alert(self, values: list[KpiValue], verdicts: Mapping[tuple[str, str, int], Verdict]) -> int:
-        """Evaluate alert rules on every value (with its verdict if any); return the number of transitions."""
+        """Evaluate alert rules on every value (with its verdict if any); return the number of transitions.
+
+        While the alert store is unreachable the samples wait in :attr:`backlog` (oldest first, at most
+        ``backlog_max``; older ones are dropped and counted) and are evaluated before the next values once it
+        answers: an incident that starts or ends during a Redis outage is still told."""
         if self.alerts is None:
             return 0
-        changes = 0
         if self.clock is not None and values:
             self.clock.observe(max(v.window_end_ms for v in values) / 1000)
-        for val in values:
-            v = verdicts.get((val.kpi, val.series, val.window_start_ms))
-            sample = Sample(val.kpi, val.labels, val.window_start_ms / 1000, val.window_end_ms / 1000, val.value,
-                            expected=v.expected if v else None, lower=v.lower if v else None,
-                            upper=v.upper if v else None, score=v.score if v else None,
-                            is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
-            transitions = await self.alerts.observe(sample)
+        pending = self.backlog + [_sample(val, verdicts.get((val.kpi, val.series, val.window_start_ms)))
+                                  for val in values]
+        self.backlog = []
+        changes = 0
+        for i, sample in enumerate(pending):
+            try:
+                transitions = await self.alerts.observe(sample)
+            except STORE_ERRORS as exc:  # counted and logged once per outage by the service's health
+                self.alerts.health.failed(exc)
+                self._keep(pending[i:])
+                return changes
+            self.alerts.health.ok()
             changes += len(transitions)
             for t in transitions:
                 if self.on_event is not None and t.new in ("firing", "resolved"):
@@ -165,6 +178,23 @@ class Observers:
                                             "start": sample.window_start, "end": None, "severity": t.severity,
                                             "text": f"{t.rule}: {t.summary}" if t.summary else t.rule})
         return changes
+
+    def _keep(self, samples: list[Sample]) -> None:
+        over = len(samples) - self.backlog_max
+        if over > 0:
+            if not self.backlog_dropped:
+                log.warning("alert store down: more than %d windows wait for evaluation; dropping the oldest",
+                            self.backlog_max)
+            self.backlog_dropped += over
+            samples = samples[over:]
+        self.backlog = samples
+
+
+def _sample(val: KpiValue, v: Verdict | None) -> Sample:
+    return Sample(val.kpi, val.labels, val.window_start_ms / 1000, val.window_end_ms / 1000, val.value,
+                  expected=v.expected if v else None, lower=v.lower if v else None,
+                  upper=v.upper if v else None, score=v.score if v else None,
+                  is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
 
 
 def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:

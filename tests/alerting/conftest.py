@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,8 @@ class Clock:
 @dataclass
 class Receiver:
     """A real HTTP endpoint recording Alertmanager-style webhook posts; ``down`` makes it answer 503;
-    ``stop()``/``start()`` close and reopen the port (connection refused in between)."""
+    ``stop()``/``start()`` close and reopen the port (connection refused in between); ``delay_s`` answers
+    that late (a slow endpoint); ``on_post`` is called with each accepted post before the answer."""
 
     port: int = 0
     down: bool = False
@@ -45,6 +46,10 @@ class Receiver:
     refused_while_down: int = 0
     hang: bool = False  # accept the request, never answer (a send in flight when its worker dies)
     hung: list[str] = field(default_factory=list)
+    delay_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    on_post: Callable[[dict[str, Any]], None] | None = None
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -60,8 +65,16 @@ class Receiver:
             self.hung.append(request.headers.get("Idempotency-Key", ""))
             await self._release.wait()
             return web.Response(status=499, text="client gone")
-        self.posts.append(json.loads(await request.text()))
+        post = json.loads(await request.text())
+        self.posts.append(post)
         self.keys.append(request.headers.get("Idempotency-Key", ""))
+        if self.on_post is not None:
+            self.on_post(post)
+        if self.delay_s:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            await asyncio.sleep(self.delay_s)
+            self.in_flight -= 1
         return web.Response(text="ok")
 
     async def start(self) -> None:

@@ -10,20 +10,23 @@ from alerting.redis_store import RedisStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.store import OutboxRecord
-from tests.alerting.conftest import Clock, Receiver, hook, make_config
+from tests.alerting.conftest import T0, Clock, Receiver, hook, make_config
 
 KPIS = [f"kpi_{i}" for i in range(5)]
 RULES = {k: [{"type": "threshold", "name": "low", "below": 10}] for k in KPIS}
 ROUTES = [{"channels": ["ops"], "group_by": ["kpi"], "group_wait": 0, "repeat_interval": "1d"}]
 
 
-def make_service(store: RedisStore, clock: Clock, receiver: Receiver, attempts: int = 8) -> AlertService:
+def make_service(
+    store: RedisStore, clock: Clock, receiver: Receiver, max_age_s: float = 86400.0
+) -> AlertService:
     config = make_config(RULES, ROUTES, {"ops": hook(receiver.url)})
     return AlertService(
         config,
         store,
         clock=clock,
-        retry=RetryPolicy(max_attempts=attempts, base_s=2.0, cap_s=60.0),
+        wall_clock=clock,
+        retry=RetryPolicy(base_s=2.0, cap_s=60.0, max_age_s=max_age_s),
         lease_s=30.0,
         send_timeout_s=1.0,
         rng=random.Random(7),
@@ -69,14 +72,16 @@ async def test_endpoint_down_then_every_notification_exactly_once(
     assert receiver.unique() == len(receiver.posts) == 5
     assert await redis_store.pending_entries() == []
     log = await redis_store.list_deliveries(1000)
-    assert {e["result"] for e in log} == {"retry", "delivered"}
+    assert {e["result"] for e in log} == {"retry", "delivered"}, log
     retried = [e for e in log if e["result"] == "retry"]
     assert any("503" in e["reason"] for e in retried)
     assert all(str(receiver.port) not in e["reason"] for e in log)  # the URL is a secret
 
 
-async def test_gives_up_after_max_attempts(redis_store: RedisStore, clock: Clock, receiver: Receiver) -> None:
-    svc = make_service(redis_store, clock, receiver, attempts=3)
+async def test_gives_up_after_max_age_counted_and_logged(
+    redis_store: RedisStore, clock: Clock, receiver: Receiver
+) -> None:
+    svc = make_service(redis_store, clock, receiver, max_age_s=120.0)
     receiver.down = True
     await fire_all(svc, clock)
     for _ in range(60):
@@ -84,10 +89,12 @@ async def test_gives_up_after_max_attempts(redis_store: RedisStore, clock: Clock
         clock.advance(5)
     assert await redis_store.pending_entries() == []
     log = await redis_store.list_deliveries(1000)
-    gave_up = [e for e in log if e["result"] == "gave_up"]
-    assert len(gave_up) == 5 and all(e["attempt"] == 3 for e in gave_up)
-    entry = await redis_store.get_entry(gave_up[0]["id"])
-    assert entry is not None and (entry.state, entry.attempts) == ("failed", 3)
+    dropped = [e for e in log if e["result"] == "dropped"]
+    assert len(dropped) == 5 and all(e["reason"].startswith("expired") for e in dropped)
+    assert max(e["at"] for e in log if e["result"] == "retry") - T0 <= 120.0
+    entry = await redis_store.get_entry(dropped[0]["id"])
+    assert entry is not None and entry.state == "failed" and entry.reason.startswith("expired")
+    assert svc.dropped_counts == {("ops", "expired"): 5}
 
 
 def test_backoff_is_exponential_bounded_and_jittered() -> None:

@@ -166,3 +166,32 @@ async def test_conditional_delete_keeps_a_concurrent_update(store: Store) -> Non
     assert await store.get_alert(again.fingerprint) == again
     assert await store.delete_alert(again.fingerprint, if_unchanged=again)
     assert not await store.delete_alert(again.fingerprint)
+
+
+async def test_outbox_streams_claim_in_order_renew_and_stats(store: Store) -> None:
+    entries = [("a1", "ops", "g1|ops"), ("b1", "ops", "g2|ops"), ("a2", "ops", "g1|ops"), ("m1", "mail", "g1|mail")]
+    for i, (eid, channel, stream) in enumerate(entries):
+        assert await store.enqueue(OutboxRecord(eid, channel, "{}", 10.0 + i, 10.0, stream=stream))
+    # only the head of each stream is handed out; a2 waits for a1 however due it is
+    claims = {c.record.id: c for c in await store.claim(100.0, 30.0, 10)}
+    assert set(claims) == {"a1", "b1", "m1"}
+    assert [r.id for r in await store.stream_after("g1|ops", claims["a1"].record.seq)] == ["a2"]
+    assert await store.claim(120.0, 30.0, 10) == []  # leased heads block their streams
+    assert await store.renew("a1", claims["a1"].token, 1000.0) and not await store.renew("a1", "stale", 1000.0)
+    assert await store.outbox_stats() == {"ops": (3, 10.0), "mail": (1, 13.0)}
+    assert await store.finish("a1", claims["a1"].token, "delivered", 1, "ok")
+    assert [c.record.id for c in await store.claim(125.0, 30.0, 10)] == ["a2"]  # next of its stream
+    assert await store.stream_after("g1|ops", 0) == [r for r in await store.pending_entries() if r.id == "a2"]
+    assert (await store.outbox_stats())["ops"] == (2, 11.0)
+
+
+async def test_a_stream_with_many_waiting_entries_starves_no_other(store: Store) -> None:
+    for i in range(600):  # more waiting entries than one claim scans
+        assert await store.enqueue(OutboxRecord(f"a{i}", "ops", "{}", 10.0, 10.0, stream="g1|ops"))
+    assert await store.enqueue(OutboxRecord("b0", "ops", "{}", 20.0, 20.0, stream="g2|ops"))
+    [head] = await store.claim(100.0, 60.0, 1)
+    assert head.record.id == "a0"
+    got = [c.record.id for _ in range(2) for c in await store.claim(110.0, 60.0, 10)]
+    assert got == ["b0"]  # g1's waiting entries do not hide g2's head
+    assert await store.finish("a0", head.token, "delivered", 1, "ok")
+    assert [c.record.id for c in await store.claim(120.0, 60.0, 10)] == ["a1"]  # due at once, not at a0's lease end
