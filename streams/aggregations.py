@@ -189,15 +189,20 @@ def _load_distinct(s: Any) -> set[int] | bytearray:
 def _distinct(exact_up_to: int) -> Aggregation:
     # Exact up to `exact_up_to` values (a set of 64-bit hashes), then a HyperLogLog sketch. The state is a
     # function of the set of values alone, so any split over partitions merges to what one pass gives.
+    last: list[Any] = [None, 0]
+
     def bound(hashes: set[int]) -> set[int] | bytearray:
         return hashes if len(hashes) <= exact_up_to else _sketch(hashes)
 
     def add(s: Any, x: Any) -> set[int] | bytearray:
-        st = _load_distinct(s)
+        if x is not last[0]:            # one event's value is added to each of its series: hash it once
+            last[0], last[1] = x, _hash64(x)
+        h = last[1]
+        st = s if isinstance(s, set | bytearray) else _load_distinct(s)
         if isinstance(st, bytearray):
-            _insert(st, _hash64(x))
+            _insert(st, h)
             return st
-        st.add(_hash64(x))
+        st.add(h)
         return bound(st) if len(st) > exact_up_to else st
 
     def merge(a: Any, b: Any) -> set[int] | bytearray:      # never changes a or b
