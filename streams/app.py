@@ -192,6 +192,9 @@ class Worker:
             producer_linger_ms=5, stream_wait_empty=False, table_standby_replicas=0, loghandlers=[],
             consumer_max_fetch_size=4 * 1024 * 1024, broker_commit_every=10_000, broker_commit_interval=1.0,
             TableManager=SelfRecoveringTableManager,
+            # Kafka's default message.max.bytes: a bigger request would only move the failure to the broker.
+            # Every record kpimon writes is bounded far below it (distinct states are sketches past a threshold).
+            producer_max_request_size=1024 * 1024,
         )
         self.partials_topic = app.topic(cfg.topics.partials, partitions=cfg.topics.internal_partitions,
                                         key_serializer="raw", value_serializer="raw")

@@ -468,8 +468,8 @@ class PartitionEngine:
                 continue        # another partition's key, the clock, or a KPI whose definition changed
             i = index[(parts[1], parts[2])]
             doc = orjson.loads(value)
-            kind = self.source.kpis[i].kind
-            series = {k: set(v) if kind == "distinct" else v for k, v in doc["s"].items()}
+            load = self.source.kpis[i].agg.load
+            series = {k: load(v) for k, v in doc["s"].items()}
             self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
 
 

@@ -115,7 +115,7 @@ def _kpi_plan(catalog: Catalog, spec: KpiSpec) -> KpiPlan:
                             sort_keys=True, default=str)
     return KpiPlan(
         name=spec.name, source=spec.source, kind=measure.kind, field=measure.field,
-        agg=make_aggregation(measure.kind, measure.q), dims=tuple(spec.dimensions),
+        agg=make_aggregation(measure.kind, measure.q, exact_up_to=catalog.exact_up_to(spec)), dims=tuple(spec.dimensions),
         size_ms=int(window.size * 1000), advance_ms=int(window.advance * 1000), grace_ms=int(window.grace * 1000),
         matches=compile_filter(spec.filter), max_series=catalog.max_series(spec),
         state_key=hashlib.sha1(definition.encode()).hexdigest()[:10],

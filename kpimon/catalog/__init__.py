@@ -10,6 +10,7 @@ from kpimon.catalog.load import CatalogError, CatalogIssue, load_catalog, parse_
 from kpimon.catalog.model import (
     Catalog,
     DetectorSpec,
+    DistinctSpec,
     KpiSpec,
     Measure,
     RatioSpec,
@@ -20,6 +21,6 @@ from kpimon.catalog.model import (
 )
 
 __all__ = [
-    "Catalog", "CatalogError", "CatalogIssue", "DetectorSpec", "KpiSpec", "Measure", "RatioSpec",
+    "Catalog", "CatalogError", "CatalogIssue", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec",
     "SourceSpec", "Target", "WindowSpec", "load_catalog", "parse_catalog", "parse_measure", "register_validator",
 ]

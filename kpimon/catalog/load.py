@@ -96,6 +96,8 @@ def _semantic(catalog: Catalog) -> Iterable[tuple[Path, str]]:
         seen.add(kpi.name)
         if kpi.source is not None and kpi.source not in catalog.sources:
             yield (*at, "source"), f"unknown source {kpi.source!r}; defined: {', '.join(sorted(catalog.sources)) or 'none'}"
+        if kpi.distinct is not None and (kpi.parsed_measure is None or kpi.parsed_measure.kind != "distinct"):
+            yield (*at, "distinct"), "distinct options only apply to a distinct(field) measure"
         if kpi.ratio is not None:
             yield from _ratio_checks(catalog, kpi, at, index)
     if not catalog.kpis:
