@@ -47,6 +47,7 @@ class MemoryStore:
         self.audit: list[str] = []
         self.outbox: dict[str, OutboxRecord] = {}
         self.leases: dict[str, tuple[str, float]] = {}  # id -> (token, lease_until)
+        self._finished_by: dict[str, str] = {}  # id -> the lease token that finished it (a repeated finish is a no-op)
         self.seq = 0
         self.deliveries: list[str] = []
 
@@ -192,8 +193,11 @@ class MemoryStore:
 
     async def finish(self, entry_id: str, token: str, state: EntryState, attempts: int, reason: str) -> bool:
         if self.leases.get(entry_id, ("",))[0] != token:
-            return False
+            # already finished in this state (a retry after the reply to the first finish was lost): done, not lost
+            done = entry_id not in self.leases and entry_id in self.outbox and self.outbox[entry_id].state == state
+            return done and self._finished_by.get(entry_id) == token
         del self.leases[entry_id]
+        self._finished_by[entry_id] = token
         self.outbox[entry_id] = replace(self.outbox[entry_id], state=state, attempts=attempts, reason=reason)
         return True
 

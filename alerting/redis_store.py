@@ -116,7 +116,13 @@ if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1]) + 1
 """
 _FINISH = """
-if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+local held = redis.call('HGET', KEYS[2], 'token')
+if held ~= ARGV[2] then
+  -- already finished in this state (a retry after the reply to the first finish was lost): done, not lost
+  if held == '' and redis.call('HGET', KEYS[2], 'state') == ARGV[3]
+     and redis.call('HGET', KEYS[2], 'done_by') == ARGV[2] then return 1 end
+  return 0
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 local stream = redis.call('HGET', KEYS[2], 'stream') or ''
 if stream ~= '' then
@@ -128,7 +134,7 @@ if stream ~= '' then
   end
 end
 redis.call('ZREM', ARGV[7] .. 'c:' .. (redis.call('HGET', KEYS[2], 'receiver') or ''), ARGV[1])
-redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '')
+redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARGV[5], 'token', '', 'done_by', ARGV[2])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return 1
 """

@@ -98,6 +98,9 @@ async def test_outbox_leases(store: Store) -> None:
     stale = next(c for c in again if c.record.id == "n1")
     assert not await store.finish("n1", stale.token, "delivered", 1, "late")
     assert await store.finish("n1", late.token, "delivered", 1, "ok")
+    # the reply to that finish was lost and it is sent again: done already, not a lost lease
+    assert await store.finish("n1", late.token, "delivered", 1, "ok")
+    assert not await store.finish("n1", late.token, "failed", 1, "no")     # but not finished in another state
     [n0_again] = await store.claim(50.0, 30.0, 10)
     assert (n0_again.record.id, n0_again.record.attempts, n0_again.record.reason) == ("n0", 1, "503")
     entry = await store.get_entry("n1")

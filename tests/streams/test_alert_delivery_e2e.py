@@ -28,7 +28,7 @@ version: 1
 defaults:
   window: {type: tumbling, size: 1m, grace: 10s}
 sources:
-  orders: {topic: dl.orders, partitions: 1}
+  orders: {topic: dl.orders, partitions: 1, since: 2026-01-01}   # the events are dated January 2026
 kpis:
   - name: dl_orders
     source: orders
