@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["AdmissionView", "Decided", "feedback_key", "feedback_value", "follow_admissions"]
+__all__ = ["AdmissionView", "Decided", "behind_reported_end", "feedback_key", "feedback_value", "follow_admissions"]
 
 log = logging.getLogger("kpimon.admission")
 
@@ -139,13 +139,18 @@ async def follow_admissions(bootstrap: str, topic: str, view: AdmissionView, *, 
             if batch:
                 quiet = 0
                 continue
-            behind = False
-            for tp in parts:
-                if await consumer.position(tp) < ends[tp]:
-                    behind = True
-            quiet = 0 if behind else quiet + 1
+            quiet = 0 if await behind_reported_end(consumer, parts, ends) else quiet + 1
             if quiet >= quiet_polls:
                 view.set_ready()
                 log.info("admission state read: %d KPI dimensions", len(view.items()))
     finally:
         await consumer.stop()
+
+
+async def behind_reported_end(consumer: Any, parts: Any, ends: dict[Any, int]) -> bool:
+    """Whether any partition's position is still before its reported end offset (a lower bound on the embedded
+    broker, exact on Kafka): reading is done only once this is false *and* fetches come back empty."""
+    for tp in parts:
+        if await consumer.position(tp) < ends[tp]:
+            return True
+    return False

@@ -63,10 +63,11 @@ from streams.aggregations import to_json_state
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
 
-__all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "EngineStats", "PartitionEngine"]
+__all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "MAX_DIMENSION_CHARS", "EngineStats", "PartitionEngine"]
 
 log = logging.getLogger("kpimon.engine")
 OTHER = "__other__"
+MAX_DIMENSION_CHARS = 256                 # a longer dimension value is a dead letter `too_long`
 CLOSE_LOOKBACK_WINDOWS = 60              # empty windows closed (with zeros) behind the watermark after a jump
 DEFAULT_FLOOR_MS = 30 * 86_400_000       # without `since:`, events older than the first start minus this are bad
 
@@ -285,6 +286,10 @@ class PartitionEngine:
                 value = "unknown"
             elif isinstance(value, bool | dict | list):
                 raise EventError("wrong_type", f"dimension {dim!r} must be a string or number, got {type(value).__name__}")
+            elif isinstance(value, str) and len(value) > MAX_DIMENSION_CHARS:
+                # a series key travels in every partial, changelog record and label: one huge value could push a
+                # record past the broker's message size and crash the worker on every restart
+                raise EventError("too_long", f"dimension {dim!r} is {len(value)} characters, more than {MAX_DIMENSION_CHARS}")
             skey = f"{dim}={value}"
             if skey in passing or self._passes(i, kp, dim, skey, folds):
                 keys.append(skey)

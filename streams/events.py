@@ -16,6 +16,7 @@ bad_time       event time is not epoch s/ms or ISO-8601, is not finite, negative
 future_time    event time is more than the source's ``max_future`` (default 5m) ahead of the wall clock
 missing_field  a field a matching KPI measures is absent
 wrong_type     a measured field is not a number (bool, string...), or a dimension is not a scalar
+too_long       a dimension value is longer than 256 characters (it would be a series key and a label)
 not_finite     a measured number is NaN or ±Inf
 overflow       adding the event would make a window's sum or average non-finite (the event is taken whole or not at all)
 too_late       the event's window was closed more than ``grace`` ago

@@ -25,6 +25,8 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
+from streams.admission import behind_reported_end
+
 __all__ = ["NoWaitRecovery", "SelfRecoveringTableManager", "read_changelog_to_end"]
 
 log = logging.getLogger("kpimon.recovery")
@@ -83,10 +85,7 @@ async def read_changelog_to_end(bootstrap: str, tps: Iterable[TP], apply: Callab
             if batch:
                 quiet = 0
                 continue
-            behind = False
-            for tp in parts:
-                if await consumer.position(tp) < ends[tp]:
-                    behind = True
+            behind = await behind_reported_end(consumer, parts, ends)
             quiet = 0 if behind else quiet + 1
             if behind and time.monotonic() - warned_at > 30:
                 warned_at = time.monotonic()
@@ -94,3 +93,4 @@ async def read_changelog_to_end(bootstrap: str, tps: Iterable[TP], apply: Callab
     finally:
         await consumer.stop()
     return applied
+

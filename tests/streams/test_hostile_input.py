@@ -118,6 +118,18 @@ def test_amounts_that_overflow_a_sum_are_dead_letters_and_values_stay_finite(bro
     still_fine(hostile)
 
 
+def test_a_huge_dimension_value_is_a_dead_letter_not_a_series(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+    huge = "x" * 500_000       # as a series key it would ride in every partial and changelog record, and a label
+    asyncio.run(produce(broker.bootstrap, "h.long", [good(1, region=huge), good(3, region="east")]))
+    dead = dead_letters(broker.bootstrap, "hostile", "h.long", 1)
+    assert [d["reason"] for d in dead] == ["too_long"] and dead[0]["size"] > 500_000
+    records = asyncio.run(read_until(broker.bootstrap, "hostile.kpi.values", has("hl_count", B, "region=east")))
+    values = final_values(records, "hl_count")
+    assert values[(B / 1000, "")]["value"] == 3 and values[(B / 1000, "region=east")]["value"] == 3
+    assert all(len(k[1]) < 300 for k in values)
+    still_fine(hostile)
+
+
 def watermark_ms(w: WorkerProcess, source: str) -> float | None:
     wm = w.sample("kpimon_watermark_timestamp_seconds", source=source)
     return None if wm is None else wm * 1000
