@@ -22,6 +22,11 @@ def alert_families(observers: Observers) -> Iterator[Metric]:
     for kpi, n in sorted(observers.anomalies.items()):
         anomalies.add_metric([kpi], n)
     yield anomalies
+    restored = CounterMetricFamily("kpimon_detectors_restored", "Series whose detector resumed from its checkpoint "
+                                   "(warm) since this process started", labels=["kpi"])
+    for kpi, n in sorted(observers.restored.items()):
+        restored.add_metric([kpi], n)
+    yield restored
     service = observers.alerts
     alerts = GaugeMetricFamily("kpimon_alerts", "Alerts pending or firing", labels=["kpi", "severity", "state"])
     for (kpi, sev, state), n in sorted((service.alert_gauge if service else {}).items()):

@@ -75,6 +75,7 @@ class Observers:
     detectors: dict[int, dict[tuple[str, str], Detector]] = field(default_factory=dict)
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     anomalies: dict[str, int] = field(default_factory=dict)
+    restored: dict[str, int] = field(default_factory=dict)      # kpi -> series restored warm (this process)
     errors: dict[str, int] = field(default_factory=dict)
     # (kind, event) for annotations: "alert" on firing/resolved transitions, "drift" on a new normal
     on_event: Callable[[str, dict[str, Any]], None] | None = None
@@ -97,6 +98,7 @@ class Observers:
                 continue
             try:
                 bank[(kpi, series)] = restore_detector(orjson.loads(raw))
+                self.restored[kpi] = self.restored.get(kpi, 0) + 1
             except (DetectorError, ValueError) as exc:
                 # A checkpoint from another detector version starts that series cold: one line per KPI
                 count, first, why = cold.get(kpi, (0, series, str(exc)))
