@@ -374,8 +374,7 @@ class Worker:
         restored = self._republish.pop(partition, None)
         if restored:
             writes = _Writes(self.app)
-            for val in restored:
-                await writes.send(self.values_topic.get_topic_name(), _value_key(val), orjson.dumps(val.to_record()))
+            await self._send_values(writes, restored)
             await writes.wait()
         values = merger.poll()
         for kpi, n in merger.dropped.items():
@@ -396,10 +395,10 @@ class Worker:
         # state first: once the changelog holds (window, revision, values), a restart re-publishes exactly these
         await self._write_stage2(partition, changes + self._checkpoints(partition))
         writes = _Writes(self.app)
-        values_topic, anomalies_topic = self.values_topic.get_topic_name(), self.anomalies_topic.get_topic_name()
+        await self._send_values(writes, values)
         for val in values:
-            await writes.send(values_topic, _value_key(val), orjson.dumps(val.to_record()))
             self.ops.bump(self.ops.values_published, val.kpi)
+        anomalies_topic = self.anomalies_topic.get_topic_name()
         for val, verdict in anomalies:
             await writes.send(anomalies_topic, _value_key(val), orjson.dumps(anomaly_record(val, verdict)))
         await writes.wait()
@@ -408,6 +407,11 @@ class Worker:
                 await self._tick_alerts()       # deliver now, not at the next timer tick (latency)
         except Exception:  # Redis down etc.: values and detectors go on; the next window is evaluated again
             log.exception("alert evaluation failed")
+
+    async def _send_values(self, writes: _Writes, values: Iterable[KpiValue]) -> None:
+        topic = self.values_topic.get_topic_name()
+        for val in values:
+            await writes.send(topic, _value_key(val), orjson.dumps(val.to_record()))
 
     async def _write_stage2(self, partition: int, changes: list[tuple[str, bytes | None]]) -> None:
         changelog = self.merge_table.changelog_topic.get_topic_name()
