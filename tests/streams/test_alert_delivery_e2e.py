@@ -17,6 +17,7 @@ from tests.fixtures.im_servers import IMServer, Reply
 from tests.fixtures.kafka_io import produce
 from tests.fixtures.redis_server import RedisProcess
 from tests.fixtures.smtp_server import SMTPTestServer, smtp_cert, smtp_server, smtp_server_factory
+from tests.fixtures.waiting import wait_for as _wait_for
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -43,13 +44,7 @@ routes:
 
 
 def wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise TimeoutError(f"{what} not seen within {timeout_s:g}s")
+    return _wait_for(check, timeout_s, what, poll_s=0.25)
 
 
 def test_worker_rides_over_a_redis_crash_with_a_notification_in_the_outbox(

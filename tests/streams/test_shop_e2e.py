@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.fixtures.waiting import wait_for
+
 pytestmark = pytest.mark.slow
 
-
-def wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not seen within {timeout_s:g}s")
 
 
 def test_outage_fires_critical_alert_by_email_and_dingtalk(shop_run) -> None:  # type: ignore[no-untyped-def]
