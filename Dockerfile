@@ -9,6 +9,7 @@ WORKDIR /src
 # Dependencies first so code changes do not reinstall them (README.md* : the glob tolerates its absence).
 COPY pyproject.toml README.md* ./
 COPY kpimon ./kpimon
+COPY catalog ./catalog
 COPY streams ./streams
 COPY detectors ./detectors
 COPY alerting ./alerting

@@ -21,15 +21,15 @@ demo: setup  ## broker + worker + simulator with an incident; DURATION=90 for a 
 
 test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
 	$(BIN)/lint-imports
-	$(BIN)/ruff check kpimon streams detectors alerting grafana tests bench
-	$(BIN)/mypy --strict kpimon streams detectors alerting grafana
+	$(BIN)/ruff check kpimon catalog streams detectors alerting grafana tests bench
+	$(BIN)/mypy --strict kpimon catalog streams detectors alerting grafana
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python bench/pipeline_bench.py
 
 lint: setup
-	$(BIN)/ruff check kpimon streams detectors alerting grafana tests
+	$(BIN)/ruff check kpimon catalog streams detectors alerting grafana tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kpimon.catalog import load_catalog  # noqa: E402
+from catalog import load_catalog  # noqa: E402
 from kpimon.embedded import Broker, start_broker  # noqa: E402
 from streams.plan import compile_plan  # noqa: E402
 from streams.simulator import TOPICS, Shop  # noqa: E402

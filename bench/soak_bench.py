@@ -42,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kpimon.catalog import Catalog, load_catalog  # noqa: E402
+from catalog import Catalog, load_catalog  # noqa: E402
 from kpimon.embedded import Broker, start_broker  # noqa: E402
 from streams.plan import compile_plan  # noqa: E402
 from streams.simulator import TOPICS, Shop  # noqa: E402

@@ -1,7 +1,7 @@
 """Boards and rules as code: Grafana dashboards, provisioning and Prometheus rules from the KPI catalog, and
 a small Grafana HTTP client for pushing boards and annotating alerts.
 
-Imports only ``kpimon.catalog``, ``kpimon.durations`` and third-party libraries (see the import-linter contract).
+Imports only ``catalog``, ``catalog.durations`` and third-party libraries (see the import-linter contract).
 
 Exceptions::
 

@@ -36,8 +36,8 @@ from grafana_client.client import (
 )
 from niquests.exceptions import RequestException
 
+from catalog import Catalog
 from grafana.dashboards import PANEL, dashboard_uid
-from kpimon.catalog import Catalog
 
 __all__ = [
     "TOKEN_ENV", "GrafanaAuthError", "GrafanaClient", "GrafanaConflictError", "GrafanaError",

@@ -8,7 +8,7 @@ panel ids on a KPI board are fixed per role (:data:`PANEL`), and the same catalo
 
 Examples
 --------
->>> from kpimon.catalog import load_catalog
+>>> from catalog import load_catalog
 >>> catalog = load_catalog("examples/shop.yaml")
 >>> board = kpi_dashboard(catalog, catalog.kpi("gmv"))
 >>> board["uid"], board["title"]
@@ -28,6 +28,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
+from catalog import Catalog, KpiSpec
 from grafana import promql
 from grafana.panels import (
     BAD,
@@ -46,7 +47,6 @@ from grafana.panels import (
 )
 from grafana.texts import grafana_unit, text
 from grafana.thresholds import StaticThreshold, static_thresholds
-from kpimon.catalog import Catalog, KpiSpec
 
 __all__ = [
     "PANEL", "all_dashboards", "dashboard_uid", "datasource_uid", "folder_uid", "kpi_dashboard", "overview_dashboard",

@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from kpimon.catalog import load_catalog
+>>> from catalog import load_catalog
 >>> catalog = load_catalog("examples/shop.yaml")
 >>> panel_url("http://grafana:3000/", catalog, "gmv", {"region": "east"})
 'http://grafana:3000/d/kpimon-gmv?viewPanel=1&var-region=east&var-channel=%24__all'
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
+from catalog import Catalog
 from grafana.dashboards import PANEL, dashboard_uid
-from kpimon.catalog import Catalog
 
 __all__ = ["ALL", "dashboard_url", "panel_url", "panel_url_template"]
 

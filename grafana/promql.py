@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kpimon.catalog import KpiSpec
+from catalog import KpiSpec
 
 __all__ = [
     "ALL_VALUE", "COMPANIONS", "Matcher", "alert_count", "attainment", "breakdown",

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from catalog import Catalog
 from grafana.dashboards import all_dashboards, datasource_uid, folder_uid, to_json
 from grafana.rules import rule_file, rule_tests
-from kpimon.catalog import Catalog
 
 __all__ = [
     "DASHBOARDS_DIR", "GRAFANA_DASHBOARDS_PATH", "RULES_FILE", "RULES_TEST_FILE", "dashboard_provider",

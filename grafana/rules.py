@@ -9,7 +9,7 @@ the rule's own labels, and a link to the KPI's panel with the firing series sele
 
 Examples
 --------
->>> from kpimon.catalog import parse_catalog
+>>> from catalog import parse_catalog
 >>> cat = parse_catalog('''
 ... sources: {o: {topic: t}}
 ... kpis: [{name: orders, source: o, measure: count, alerts: [{type: threshold, below: 10, for: 2m}]}]
@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from catalog import Catalog, KpiSpec
+from catalog.durations import format_duration
 from grafana import promql
 from grafana.links import panel_url, panel_url_template
 from grafana.texts import text
 from grafana.thresholds import StaticThreshold, static_thresholds
-from kpimon.catalog import Catalog, KpiSpec
-from kpimon.durations import format_duration
 
 __all__ = ["alert_expr", "alerting_rules", "recording_rules", "rule_file", "rule_tests"]
 

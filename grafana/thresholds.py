@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kpimon.catalog import Catalog, KpiSpec
-from kpimon.durations import parse_duration
+from catalog import Catalog, KpiSpec
+from catalog.durations import parse_duration
 
 __all__ = ["StaticThreshold", "static_thresholds", "static_thresholds_of"]
 

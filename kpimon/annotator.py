@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kpimon.catalog import Catalog
+from catalog import Catalog
 
 __all__ = ["Annotator"]
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 import kpimon.validation  # noqa: F401 - registers the alert/detector catalog checks
-from kpimon.catalog import CatalogError, load_catalog
+from catalog import CatalogError, load_catalog
 from kpimon.settings import Settings, parse_listen
 
 __all__ = ["main"]

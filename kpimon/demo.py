@@ -23,7 +23,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from kpimon.catalog import load_catalog
+from catalog import load_catalog
 from kpimon.demo_sinks import Sinks
 from kpimon.embedded import free_port, start_broker, wait_port
 

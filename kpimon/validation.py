@@ -1,6 +1,6 @@
 """Catalog checks that need the other layers (alert rules, channels, routes, detector kinds).
 
-Imported by the CLI; registers with :func:`kpimon.catalog.register_validator` so `kpimon check` and every
+Imported by the CLI; registers with :func:`catalog.register_validator` so `kpimon check` and every
 command that loads a catalog report these problems with file and line like the schema's own.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kpimon.catalog import Catalog, register_validator
+from catalog import Catalog, register_validator
 
 Path = tuple[str | int, ...]
 

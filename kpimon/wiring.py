@@ -12,7 +12,7 @@ from alerting.memory_store import MemoryStore
 from alerting.outbox import RetryPolicy
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
-from kpimon.catalog import Catalog
+from catalog import Catalog
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta

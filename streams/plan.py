@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kpimon.catalog import Catalog, KpiSpec
+from catalog import Catalog, KpiSpec
 from streams.aggregations import Aggregation, make_aggregation
 
 __all__ = ["KpiPlan", "Plan", "RatioPlan", "SourcePlan", "compile_plan"]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import kpimon.validation  # noqa: F401 - registers the alert/detector checks, as the CLI does
-from kpimon.catalog import CatalogError, load_catalog, parse_catalog
+from catalog import CatalogError, load_catalog, parse_catalog
 from kpimon.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
+from catalog import Catalog, CatalogError, load_catalog
 from grafana.client import GrafanaClient, GrafanaError
 from grafana.dashboards import all_dashboards, folder_uid
 from grafana.provisioning import render_artifacts, render_rules, write_artifacts
-from kpimon.catalog import Catalog, CatalogError, load_catalog
 
 __all__ = ["dashboards"]
 

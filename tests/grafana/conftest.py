@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from kpimon.catalog import Catalog, KpiSpec, load_catalog, parse_catalog
+from catalog import Catalog, KpiSpec, load_catalog, parse_catalog
 from tests.fixtures.prometheus import PrometheusServer, prometheus_factory
 
 __all__ = ["MetricsEndpoint", "alerts_catalog", "kpi_metrics_endpoint", "prometheus_factory", "shop",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from catalog import Catalog
 from grafana.provisioning import RULES_FILE, render_artifacts
-from kpimon.catalog import Catalog
 from kpimon.commands.dashboards import dashboards
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from catalog import Catalog
 from grafana.client import (
     GrafanaAuthError,
     GrafanaClient,
@@ -21,7 +22,6 @@ from grafana.client import (
     GrafanaUnavailable,
 )
 from grafana.dashboards import PANEL, all_dashboards, folder_uid
-from kpimon.catalog import Catalog
 from kpimon.commands.dashboards import dashboards
 from tests.grafana.fake_grafana import FakeGrafana
 

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from catalog import Catalog, parse_catalog
 from grafana import links, promql
 from grafana.dashboards import (
     PANEL,
@@ -23,7 +24,6 @@ from grafana.dashboards import (
     overview_dashboard,
     to_json,
 )
-from kpimon.catalog import Catalog, parse_catalog
 
 register_default_plugins()  # decode panel options/fieldConfig with each panel type's own model
 

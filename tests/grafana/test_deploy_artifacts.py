@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from catalog import Catalog
 from grafana.dashboards import datasource_uid, folder_uid
 from grafana.provisioning import DASHBOARDS_DIR, GRAFANA_DASHBOARDS_PATH, render_artifacts
-from kpimon.catalog import Catalog
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 REBUILD = "run `kpimon dashboards build --catalog examples/shop.yaml --out deploy` and commit"

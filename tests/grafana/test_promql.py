@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 import grafana
+from catalog import Catalog
 from grafana import promql
-from kpimon.catalog import Catalog
 from tests.fixtures.prometheus import PrometheusServer
 
 NASTY = ['a"b', "back\\slash", "new\nline", "ünï ✓", "}{,=~", ""]

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from catalog import Catalog
 from grafana import promql
 from grafana.dashboards import all_dashboards
 from grafana.rules import recording_rules
-from kpimon.catalog import Catalog
 from tests.fixtures.prometheus import PrometheusQueryError, PrometheusServer
 
 _NAME = re.compile(r"\b(kpi_[a-z0-9_]+|kpimon_[a-z0-9_]+)\b")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from catalog import Catalog, parse_catalog
 from grafana.provisioning import RULES_FILE, RULES_TEST_FILE, render_rules, write_artifacts
 from grafana.rules import alert_expr, alerting_rules, rule_file
 from grafana.thresholds import static_thresholds, static_thresholds_of
-from kpimon.catalog import Catalog, parse_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpimon.catalog import CatalogError, parse_catalog
+from catalog import CatalogError, parse_catalog
 from streams.aggregations import DISTINCT_STANDARD_ERROR, make_aggregation, to_json_state
 from streams.engine import PartitionEngine
 from streams.merge import Merger

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpimon.catalog import parse_catalog
+from catalog import parse_catalog
 from streams.aggregations import RELATIVE_ACCURACY, make_aggregation
 from streams.engine import PartitionEngine
 from streams.merge import Merger

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from kpimon.catalog import parse_catalog
+from catalog import parse_catalog
 from streams.engine import PartitionEngine
 from streams.merge import INCOMPLETE_KEEP_MS, Merger
 from streams.plan import compile_plan

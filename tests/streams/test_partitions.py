@@ -92,7 +92,7 @@ def test_worker_refuses_a_source_topic_that_disagrees_with_its_state_topic(broke
 def test_prepare_topics_settles_counts_from_existing_topics(broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Without a worker: a missing source topic is created with its state topic's count, kpimon's own
     ``kpi.partials`` keeps the count it has, and a partials/state-topic clash is refused."""
-    from kpimon.catalog import load_catalog
+    from catalog import load_catalog
 
     plan = compile_plan(load_catalog(catalog(tmp_path, "t.settle", 2)))
     topics = Topics(internal_partitions=4).with_prefix("settle.")

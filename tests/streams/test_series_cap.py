@@ -14,7 +14,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpimon.catalog import parse_catalog
+from catalog import parse_catalog
 from streams.admission import AdmissionView
 from streams.engine import OTHER, PartitionEngine
 from streams.merge import KpiValue, Merger

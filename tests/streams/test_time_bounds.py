@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kpimon.catalog import parse_catalog
+from catalog import parse_catalog
 from streams.engine import CLOSE_LOOKBACK_WINDOWS, DEFAULT_FLOOR_MS, PartitionEngine
 from streams.events import MAX_TS_MS, EventError, decode_message, event_time_ms
 from streams.merge import BadPartial, Merger
@@ -265,7 +265,7 @@ def test_a_simulation_at_speedup_keeps_every_timestamp_valid() -> None:
     events included, and none of it may be future_time or bad_time."""
     from pathlib import Path
 
-    from kpimon.catalog import load_catalog
+    from catalog import load_catalog
     from streams.simulator import TOPICS, Shop, parse_incident
 
     plan = compile_plan(load_catalog(Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"))

@@ -1,7 +1,7 @@
 """The KPI catalog's schema: one definition per KPI, shared by every part of kpimon.
 
 Field-level checks live on the models; cross-KPI checks (references, cycles,
-matching windows) are in :mod:`kpimon.catalog.load`.
+matching windows) are in :mod:`catalog.load`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kpimon.durations import parse_duration
+from catalog.durations import parse_duration
 
 __all__ = [
     "Catalog", "Defaults", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec", "SourceSpec",

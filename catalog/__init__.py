@@ -6,8 +6,8 @@ Exceptions::
      └── CatalogError      (.issues: list[CatalogIssue], each with file, line, column, path, message)
 """
 
-from kpimon.catalog.load import CatalogError, CatalogIssue, load_catalog, parse_catalog, register_validator
-from kpimon.catalog.model import (
+from catalog.load import CatalogError, CatalogIssue, load_catalog, parse_catalog, register_validator
+from catalog.model import (
     Catalog,
     DetectorSpec,
     DistinctSpec,

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kpimon.catalog.model import Catalog, KpiSpec
-from kpimon.catalog.yamlmap import Located, LocatedYAMLError, load_located
+from catalog.model import Catalog, KpiSpec
+from catalog.yamlmap import Located, LocatedYAMLError, load_located
 
 __all__ = ["CatalogError", "CatalogIssue", "load_catalog", "parse_catalog"]
 
