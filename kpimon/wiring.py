@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+from aiohttp import web
+
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.memory_store import MemoryStore
@@ -20,9 +22,31 @@ from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
 
-__all__ = ["alerting_config", "build_worker", "kpi_meta", "run_worker"]
+__all__ = ["AlertShell", "alerting_config", "build_worker", "kpi_meta", "run_worker"]
 
 log = logging.getLogger("kpimon")
+
+
+class AlertShell:
+    """The shell's side of alerting (``streams.config.AlertRuntime``): runs the alert service's scheduling when the
+    worker ticks and serves its admin API (``/api/*``, bearer ``api_token``; none without a token)."""
+
+    def __init__(self, service: AlertService, api_token: str | None = None) -> None:
+        self.service = service
+        self.api_token = api_token
+
+    async def tick(self) -> None:
+        await self.service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
+
+    def http_app(self) -> web.Application:
+        if not self.api_token:
+            return web.Application()
+        from alerting.http_api import make_api
+
+        return make_api(self.service.store, self.api_token)
+
+    async def aclose(self) -> None:
+        await self.service.aclose()
 
 
 def kpi_meta(catalog: Catalog) -> dict[str, KpiMeta]:
@@ -83,7 +107,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  api_token=token)
+                  alerts=AlertShell(service, token))
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

@@ -60,6 +60,7 @@ import orjson
 
 from streams.admission import AdmissionView
 from streams.aggregations import to_json_state
+from streams.changelog import CLOCK_KEY, parse_stage1_window_key, stage1_window_key
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
 
@@ -415,8 +416,7 @@ class PartitionEngine:
         return out
 
     def take_changes(self) -> list[tuple[str, bytes | None]]:
-        """Changelog records (key, JSON or None for delete) for windows changed since last call."""
-        p = self.partition
+        """Changelog records (key within the partition, JSON or None for delete) changed since last call."""
         out: list[tuple[str, bytes | None]] = []
         for i, start in sorted(self._dirty):
             win = self.windows[(i, start)]
@@ -424,12 +424,12 @@ class PartitionEngine:
             doc = {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}}
             if win.folded:
                 doc["f"] = win.folded
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(doc)))
+            out.append((stage1_window_key(kp.name, kp.state_key, start), orjson.dumps(doc)))
         for i, start in sorted(self._purged):
             kp = self.source.kpis[i]
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
+            out.append((stage1_window_key(kp.name, kp.state_key, start), None))
         if self._clock_dirty:
-            out.append((f"{p}|~clock", orjson.dumps({
+            out.append((CLOCK_KEY, orjson.dumps({
                 "max": self.max_ts, "wm": self.watermark, "wam": self.wall_at_max, "first": self.first_start_ms,
                 "at": self.applied,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
@@ -446,7 +446,7 @@ class PartitionEngine:
     def restore(self, records: dict[str, bytes]) -> None:
         """Rebuild from changelog records of this partition (keys as written by take_changes)."""
         index = {(kp.name, kp.state_key): i for i, kp in enumerate(self.source.kpis)}
-        clock = records.get(f"{self.partition}|~clock")
+        clock = records.get(CLOCK_KEY)
         if clock is not None:
             doc = orjson.loads(clock)
             self.max_ts, self.watermark = doc["max"], doc["wm"]
@@ -468,14 +468,14 @@ class PartitionEngine:
                     self.flooded[index[(kpi, sk)]] = set(pending.get("~flooded", [])) & set(mine)
                     self._view_version = -1         # re-derive what passes
         for key, value in records.items():
-            parts = key.split("|")
-            if len(parts) != 4 or (parts[1], parts[2]) not in index:
-                continue        # another partition's key, the clock, or a KPI whose definition changed
-            i = index[(parts[1], parts[2])]
+            parsed = parse_stage1_window_key(key)
+            if parsed is None or parsed[:2] not in index:
+                continue        # the clock, or a KPI whose definition changed
+            i = index[parsed[:2]]
             doc = orjson.loads(value)
             load = self.source.kpis[i].agg.load
             series = {k: load(v) for k, v in doc["s"].items()}
-            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
+            self.windows[(i, parsed[2])] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
 
 
 def _dump(ev: dict[str, Any]) -> bytes:

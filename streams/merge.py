@@ -48,10 +48,11 @@ from typing import Any
 
 from streams.admission import AdmissionView, feedback_key, feedback_value
 from streams.aggregations import valid_state
+from streams.changelog import MERGER_KEY, admission_key, parse_admission_key, parse_window_key, window_key
 from streams.engine import OTHER
 from streams.plan import KpiPlan, Plan
 
-__all__ = ["INCOMPLETE_KEEP_MS", "META_KEY", "BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
+__all__ = ["INCOMPLETE_KEEP_MS", "BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
 
 
 class BadPartial(ValueError):
@@ -59,7 +60,6 @@ class BadPartial(ValueError):
 
 log = logging.getLogger("kpimon.merge")
 UNSEEN = 2**62          # first window of a value adopted from the feedback topic but not in any window here
-META_KEY = "~mrg"                        # the merger's own record in the stage-2 changelog
 INCOMPLETE_KEEP_MS = 6 * 3600 * 1000     # event time a window finalised without every partition waits for it
 
 
@@ -82,6 +82,11 @@ class KpiValue:
     @property
     def labels(self) -> dict[str, str]:
         return labels_of(self.series)
+
+    @property
+    def key(self) -> bytes:
+        """The record key on ``kpi.values`` and ``kpi.anomalies`` (one series, one partition: kept in order)."""
+        return f"{self.kpi}|{self.series}".encode()
 
     def to_record(self) -> dict[str, Any]:
         return {"kpi": self.kpi, "labels": self.labels, "window_start": self.window_start_ms / 1000,
@@ -433,11 +438,11 @@ class Merger:
             doc = {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values, "pv": e.versions}
             if e.folded:
                 doc["folded"] = e.folded
-            out.append((f"{kpi}|{ws}", doc))
-        out.extend((f"{kpi}|{ws}", None) for kpi, ws in sorted(self._purged))
-        out.extend((f"{kpi}|~series|{dim}", self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
+            out.append((window_key(kpi, ws), doc))
+        out.extend((window_key(kpi, ws), None) for kpi, ws in sorted(self._purged))
+        out.extend((admission_key(kpi, dim), self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
         if self._meta_dirty:
-            out.append((META_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
+            out.append((MERGER_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
         self._dirty.clear()
         self._purged.clear()
         self._adm_dirty.clear()
@@ -477,37 +482,41 @@ class Merger:
         The admission state is published again too (:meth:`take_feedback`).
         """
         emitted: list[KpiValue] = []
-        meta = records.get(META_KEY)
+        meta = records.get(MERGER_KEY)
         if meta is not None:
             self.reported = {k: {p: int(ws) for p, ws in v.items()} for k, v in meta.get("reported", {}).items()}
             self.purged_through = {k: int(ws) for k, ws in meta.get("purged", {}).items()}
             self.applied = int(meta.get("at", -1))
         for key, doc in records.items():
-            kpi, tag, dim = key.partition("|~series|")
+            adm_key = parse_admission_key(key)
+            if adm_key is None:
+                continue
+            kpi, dim = adm_key
             kp = self.plan.kpis.get(kpi)
-            if not tag or kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
+            if kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
                 continue
             self.admission[(kpi, dim)] = _Admission(doc["sk"], {str(v): int(ws) for v, ws in doc["admitted"]},
                                                     bool(doc["closed"]), doc.get("other"))
             self._fb_dirty.add((kpi, dim))
         recorded = set(self.admission)
         for key, doc in records.items():
-            if key == META_KEY:
+            win_key = parse_window_key(key)
+            if win_key is None:
                 continue
-            kpi, _, ws = key.rpartition("|")
+            kpi, ws = win_key
             kp = self.plan.kpis.get(kpi)
-            if kp is None or kp.state_key != doc["sk"] or not ws.lstrip("-").isdigit():
+            if kp is None or kp.state_key != doc["sk"]:
                 continue
             entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"],
                            doc.get("folded", {}), {p: int(o) for p, o in doc.get("pv", {}).items()})
-            self.entries[(kpi, int(ws))] = entry
+            self.entries[(kpi, ws)] = entry
             if entry.revision >= 0:
-                emitted += self._emit(kpi, int(ws), entry)
+                emitted += self._emit(kpi, ws, entry)
                 for skey in entry.values:      # changelogs written before admission records existed
                     dim, _, value = skey.partition("=")
                     if skey and value != OTHER and dim in kp.dims and (kpi, dim) not in recorded:
                         adm = self._admission(kpi, dim)
-                        adm.admitted[value] = min(adm.admitted.get(value, int(ws)), int(ws))
+                        adm.admitted[value] = min(adm.admitted.get(value, ws), ws)
                         self._adm_dirty.add((kpi, dim))
                         self._fb_dirty.add((kpi, dim))
         return emitted + self._ratios(emitted)

@@ -27,12 +27,12 @@ from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import make_detector, restore_detector
+from streams.changelog import DETECTORS
 from streams.merge import KpiValue
 
 __all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record"]
 
 log = logging.getLogger("kpimon.observers")
-DET_PREFIX = "~det|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +84,15 @@ class Observers:
     backlog_max: int = 10_000
     backlog_dropped: int = 0
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+    namespace: str = DETECTORS              # checkpoints in the stage-2 changelog (streams.changelog.PartitionState)
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
-        """Restore this partition's detectors from checkpoint records (keys ``~det|<kpi>|<series>``)."""
+        """Restore this partition's detectors from their checkpoints (keys ``<kpi>|<series>``)."""
         bank = self.detectors.setdefault(partition, {})
         cold: dict[str, tuple[int, str, str]] = {}  # kpi -> (series started cold, first series, why)
         for key, raw in records.items():
-            if not key.startswith(DET_PREFIX):
-                continue
-            kpi, _, series = key[len(DET_PREFIX):].partition("|")
+            kpi, _, series = key.partition("|")
             if kpi not in self.detector_specs:
                 continue
             try:
@@ -144,10 +143,10 @@ class Observers:
         return out
 
     def take_checkpoints(self, partition: int) -> list[tuple[str, bytes]]:
-        """Changed detector states of ``partition`` since the last call, as (key, JSON)."""
+        """Changed detector states of ``partition`` since the last call, as (``<kpi>|<series>``, JSON)."""
         bank = self.detectors.get(partition, {})
         keys = self._dirty.pop(partition, set())
-        return [(f"{DET_PREFIX}{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
+        return [(f"{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
                 for kpi, series in sorted(keys) if (kpi, series) in bank]
 
     # ---- alerts ------------------------------------------------------------------------------

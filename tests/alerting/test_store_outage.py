@@ -13,7 +13,7 @@ from alerting.redis_store import RedisStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.silences import Silence
-from streams.alert_metrics import alert_families
+from streams.exporter import alert_families
 from streams.merge import KpiValue
 from streams.observers import Observers
 from tests.alerting.conftest import Clock, Receiver, hook, make_config
