@@ -17,12 +17,12 @@ from alerting.service import AlertService
 from kpimon.catalog import Catalog
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
-from streams.exporter import KpiMeta
+from streams.exporter import ExportedKpi
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
 
-__all__ = ["AlertShell", "alerting_config", "build_worker", "kpi_meta", "run_worker"]
+__all__ = ["AlertShell", "alerting_config", "build_worker", "exported_kpis", "run_worker"]
 
 log = logging.getLogger("kpimon")
 
@@ -49,12 +49,12 @@ class AlertShell:
         await self.service.aclose()
 
 
-def kpi_meta(catalog: Catalog) -> dict[str, KpiMeta]:
+def exported_kpis(catalog: Catalog) -> dict[str, ExportedKpi]:
     """What the exporter needs to know about each KPI."""
     out = {}
     for spec in catalog.kpis:
         help_text = f"{spec.title_in(catalog.defaults.language)} ({spec.unit or 'value'}) per {catalog.window_of(spec).size:g}s window"
-        out[spec.name] = KpiMeta(spec.name, tuple(spec.dimensions), help_text,
+        out[spec.name] = ExportedKpi(spec.name, tuple(spec.dimensions), help_text,
                                  spec.target.value if spec.target else None, spec.target.per if spec.target else None,
                                  spec.detector.enabled)
     return out
@@ -106,7 +106,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
     service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
+    return Worker(plan, exported_kpis(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
                   alerts=AlertShell(service, token))
 
 

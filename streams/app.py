@@ -34,7 +34,7 @@ from streams.admission import AdmissionView, follow_admissions
 from streams.agents import EXIT_AGENT_FAILED, FaultInjection, limit_fetch_wait, tick_guard
 from streams.attainment import Attainment, Goal
 from streams.config import AlertRuntime, WorkerConfig
-from streams.exporter import KpiCollector, KpiMeta, OpsCounters
+from streams.exporter import ExportedKpi, KpiCollector, OpsCounters
 from streams.merge import retention_ms
 from streams.observers import Observers
 from streams.plan import Plan
@@ -52,7 +52,7 @@ log = logging.getLogger("kpimon.worker")
 class Worker:
     """Builds the Faust app for a plan; ``app`` is what ``faust worker`` runs."""
 
-    def __init__(self, plan: Plan, kpis: dict[str, KpiMeta], cfg: WorkerConfig,
+    def __init__(self, plan: Plan, kpis: dict[str, ExportedKpi], cfg: WorkerConfig,
                  registry: CollectorRegistry | None = None, observers: Observers | None = None,
                  alerts: AlertRuntime | None = None) -> None:
         self.plan, self.cfg, self.alerts = plan, cfg, alerts

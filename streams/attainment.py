@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from streams.changelog import ATTAINMENT
-from streams.merge import KpiValue
+from streams.records import KpiValue
 
 __all__ = ["Attainment", "Goal", "period_start"]
 

@@ -63,6 +63,7 @@ from streams.aggregations import to_json_state
 from streams.changelog import CLOCK_KEY, parse_stage1_window_key, stage1_window_key
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
+from streams.records import Partial, series_key, split_series
 
 __all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "MAX_DIMENSION_CHARS", "EngineStats", "PartitionEngine"]
 
@@ -135,7 +136,7 @@ class PartitionEngine:
         self._logged: set[type[BaseException]] = set()
         self._limit_ms = 0                   # future_limit_ms() as of the message being processed
         self._now = self.wall_at_max         # wall time of the message being processed
-        self._partials: list[dict[str, Any]] = []
+        self._partials: list[Partial] = []
 
     # ---- events ---------------------------------------------------------------------------
     def process(self, events: list[dict[str, Any]], offset: int, origins: list[Origin] | None = None) -> list[DeadLetter]:
@@ -291,11 +292,11 @@ class PartitionEngine:
                 # a series key travels in every partial, changelog record and label: one huge value could push a
                 # record past the broker's message size and crash the worker on every restart
                 raise EventError("too_long", f"dimension {dim!r} is {len(value)} characters, more than {MAX_DIMENSION_CHARS}")
-            skey = f"{dim}={value}"
+            skey = series_key(dim, value)
             if skey in passing or self._passes(i, kp, dim, skey, folds):
                 keys.append(skey)
             else:
-                keys.append(f"{dim}={OTHER}")
+                keys.append(series_key(dim, OTHER))
         self._event_folds[i] = folds
         return keys
 
@@ -317,7 +318,7 @@ class PartitionEngine:
                 else:
                     pending -= admitted
                     self._full[i].discard(dim)
-                self._passing[i].update(f"{dim}={v}" for v in admitted | pending)
+                self._passing[i].update(series_key(dim, v) for v in admitted | pending)
 
     def _known(self, kp: KpiPlan, dim: str) -> int:
         decided = self.admissions.get(kp.name, kp.state_key, dim)
@@ -325,7 +326,7 @@ class PartitionEngine:
 
     def _passes(self, i: int, kp: KpiPlan, dim: str, skey: str, folds: set[str]) -> bool:
         """Whether ``skey`` (``dim=value``), neither admitted nor undecided here yet, becomes its own series here."""
-        value = skey[len(dim) + 1:]
+        value = split_series(skey)[1]
         if value == OTHER or dim in self._full[i]:
             return value == OTHER           # a full dimension: rejected by stage 2, folded the same way there
         pending = self.pending[i][dim]
@@ -394,18 +395,15 @@ class PartitionEngine:
         if win is not None:
             self._dirty.add((i, start))
 
-    def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
+    def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> Partial:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
-        partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                   "src": self.source.name, "p": self.partition, "rev": revision,
-                   "o": -1 if win is None else win.offset, "series": series}
-        flagged = {} if win is None else {dim: span for dim, span in win.folded.items() if span[0] is not None}
-        if flagged:
-            partial["folded"] = flagged
-        return partial
+        flagged = {} if win is None else {dim: [lo, hi] for dim, (lo, hi) in win.folded.items()
+                                          if lo is not None and hi is not None}
+        return Partial(kp.name, kp.state_key, start, start + kp.size_ms, self.source.name, self.partition, revision,
+                       -1 if win is None else win.offset, series, flagged)
 
     # ---- output ---------------------------------------------------------------------------
-    def take_partials(self) -> list[dict[str, Any]]:
+    def take_partials(self) -> list[Partial]:
         """Partials to publish: closes, plus revisions of closed windows changed since last call."""
         for i, start in sorted(self._revised):
             win = self.windows.get((i, start))

@@ -26,10 +26,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.merge import KpiValue
 from streams.observers import Observers
+from streams.records import KpiValue
 
-__all__ = ["KpiCollector", "OpsCounters", "alert_families"]
+__all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families"]
 
 
 @dataclass(slots=True)
@@ -57,7 +57,9 @@ class OpsCounters:
 
 
 @dataclass(frozen=True, slots=True)
-class KpiMeta:
+class ExportedKpi:
+    """What the exporter (and attainment) need to know about one KPI (alerting has its own ``KpiMeta``)."""
+
     name: str
     dims: tuple[str, ...]
     help: str
@@ -69,7 +71,7 @@ class KpiMeta:
 class KpiCollector(Collector):
     """Builds every kpi_* and kpimon_* family from the worker's state on each scrape."""
 
-    def __init__(self, kpis: Mapping[str, KpiMeta], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
+    def __init__(self, kpis: Mapping[str, ExportedKpi], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
                  observers: Observers | None = None,
                  attainment: Callable[[str], float | None] | None = None) -> None:
         self.kpis = kpis
@@ -91,7 +93,7 @@ class KpiCollector(Collector):
         if self.observers is not None:
             yield from alert_families(self.observers)
 
-    def _kpi_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+    def _kpi_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
         labels = list(meta.dims)
         value = GaugeMetricFamily(f"kpi_{meta.name}", meta.help, labels=labels)
         ends = GaugeMetricFamily(f"kpi_{meta.name}_window_end_timestamp_seconds",
@@ -100,7 +102,7 @@ class KpiCollector(Collector):
             lv = _label_values(labels, val.labels)
             if val.value is not None and math.isfinite(val.value):
                 value.add_metric(lv, val.value)
-            ends.add_metric(lv, val.window_end_ms / 1000)
+            ends.add_metric(lv, val.window_end_s)
         yield value
         yield ends
         if meta.detector and self.verdicts is not None:
@@ -113,7 +115,7 @@ class KpiCollector(Collector):
                 yield GaugeMetricFamily(f"kpi_{meta.name}_attainment_ratio",
                                         f"Actual {meta.name} so far this {meta.target_per} / target", value=ratio)
 
-    def _verdict_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+    def _verdict_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
         labels = list(meta.dims)
         fams = {f: GaugeMetricFamily(f"kpi_{meta.name}_{f}", f"{f.replace('_', ' ')} of kpi_{meta.name} from its detector",
                                      labels=labels) for f in ("expected", "lower", "upper", "anomaly_score")}

@@ -100,7 +100,8 @@ class Stage1:
             writes = writes or Writes(self.send)
             engine.advance()
             for partial in engine.take_partials():
-                await writes.send(self.cfg.topics.partials, self.groups[partial["kpi"]].encode(), orjson.dumps(partial))
+                await writes.send(self.cfg.topics.partials, self.groups[partial.kpi].encode(),
+                                  orjson.dumps(partial.to_record()))
             await writes.wait()          # output (and this batch's dead letters) before the state that records it
             await self.table.write(writes, engine.partition, engine.take_changes())
             await writes.wait()          # the state before this batch's offsets can be committed

@@ -27,9 +27,10 @@ from streams.attainment import Attainment
 from streams.changelog import PartitionState, namespaced, split_stage2
 from streams.config import WorkerConfig
 from streams.exporter import OpsCounters
-from streams.merge import BadPartial, KpiValue, Merger
+from streams.merge import Merger
 from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
+from streams.records import BadPartial, KpiValue
 from streams.tables import StateTable
 
 __all__ = ["Stage2"]

@@ -14,8 +14,8 @@ from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.silences import Silence
 from streams.exporter import alert_families
-from streams.merge import KpiValue
 from streams.observers import Observers
+from streams.records import KpiValue
 from tests.alerting.conftest import Clock, Receiver, hook, make_config
 from tests.fixtures.redis_server import RedisProcess
 

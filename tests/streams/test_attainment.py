@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streams.attainment import Attainment, Goal
-from streams.merge import KpiValue
+from streams.records import KpiValue
 from tests.fixtures.kafka_io import produce, read_until
 
 T0 = 1_767_571_200_000          # 2026-01-05T00:00:00Z in ms

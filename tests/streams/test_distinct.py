@@ -142,7 +142,7 @@ def test_partials_of_three_partitions_merge_to_the_one_pass_value() -> None:
         wall[0] += 600
         eng.advance()
         for partial in eng.take_partials():
-            merger.add_partial(orjson.loads(orjson.dumps(partial)))
+            merger.add_partial(orjson.loads(orjson.dumps(partial.to_record())))
     values = {(v.kpi, v.window_start_ms, v.series): v.value for v in merger.poll()}
     assert values[("users", T0, "")] == agg.result(fold(agg, [e["user"] for e in all_events]))
     assert values[("users", T0, "region=a")] == agg.result(fold(agg, [e["user"] for e in all_events
