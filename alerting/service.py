@@ -54,7 +54,7 @@ def series_key(kpi: str, labels: Mapping[str, str]) -> str:
     >>> series_key("orders", {"region": "east"})
     'orders{"region":"east"}'
     """
-    return kpi + json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+    return kpi + _labels_key(labels)
 
 
 def alert_labels(rule: AlertRuleSpec, sample: Sample, meta: KpiMeta | None) -> dict[str, str]:

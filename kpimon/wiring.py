@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+from aiohttp import web
+
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.memory_store import MemoryStore
@@ -15,22 +17,44 @@ from alerting.service import AlertService
 from catalog import Catalog
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
-from streams.exporter import KpiMeta
+from streams.exporter import ExportedKpi
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
 
-__all__ = ["alerting_config", "build_worker", "kpi_meta", "run_worker"]
+__all__ = ["AlertShell", "alerting_config", "build_worker", "exported_kpis", "run_worker"]
 
 log = logging.getLogger("kpimon")
 
 
-def kpi_meta(catalog: Catalog) -> dict[str, KpiMeta]:
+class AlertShell:
+    """The shell's side of alerting (``streams.config.AlertRuntime``): runs the alert service's scheduling when the
+    worker ticks and serves its admin API (``/api/*``, bearer ``api_token``; none without a token)."""
+
+    def __init__(self, service: AlertService, api_token: str | None = None) -> None:
+        self.service = service
+        self.api_token = api_token
+
+    async def tick(self) -> None:
+        await self.service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
+
+    def http_app(self) -> web.Application:
+        if not self.api_token:
+            return web.Application()
+        from alerting.http_api import make_api
+
+        return make_api(self.service.store, self.api_token)
+
+    async def aclose(self) -> None:
+        await self.service.aclose()
+
+
+def exported_kpis(catalog: Catalog) -> dict[str, ExportedKpi]:
     """What the exporter needs to know about each KPI."""
     out = {}
     for spec in catalog.kpis:
         help_text = f"{spec.title_in(catalog.defaults.language)} ({spec.unit or 'value'}) per {catalog.window_of(spec).size:g}s window"
-        out[spec.name] = KpiMeta(spec.name, tuple(spec.dimensions), help_text,
+        out[spec.name] = ExportedKpi(spec.name, tuple(spec.dimensions), help_text,
                                  spec.target.value if spec.target else None, spec.target.per if spec.target else None,
                                  spec.detector.enabled)
     return out
@@ -82,8 +106,8 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
     service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  api_token=token)
+    return Worker(plan, exported_kpis(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
+                  alerts=AlertShell(service, token))
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

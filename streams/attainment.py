@@ -31,12 +31,12 @@ from typing import Any
 
 import orjson
 
-from streams.merge import KpiValue
+from streams.changelog import ATTAINMENT
+from streams.records import KpiValue
 
-__all__ = ["ATT_PREFIX", "Attainment", "Goal", "period_start"]
+__all__ = ["Attainment", "Goal", "period_start"]
 
 log = logging.getLogger("kpimon.attainment")
-ATT_PREFIX = "~att|"
 _FORMAT = 1
 _SPAN = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
@@ -101,7 +101,10 @@ class _Track:
 
 
 class Attainment:
-    """Attainment of every KPI with a target; state grouped by the stage-2 partition that feeds it."""
+    """Attainment of every KPI with a target; state grouped by the stage-2 partition that feeds it
+    (a :class:`streams.changelog.PartitionState`)."""
+
+    namespace = ATTAINMENT
 
     def __init__(self, goals: Mapping[str, Goal]) -> None:
         self.goals = dict(goals)
@@ -156,20 +159,17 @@ class Attainment:
 
     # ---- checkpoints (stage-2 changelog) -------------------------------------------------------
     def take_checkpoints(self, partition: int) -> list[tuple[str, bytes]]:
-        """Changed attainment states fed by ``partition`` since the last call, as (``~att|<kpi>``, JSON)."""
+        """Changed attainment states fed by ``partition`` since the last call, as (KPI name, JSON)."""
         mine = sorted(k for k in self._dirty if self.tracks[k].partition == partition)
         self._dirty.difference_update(mine)
-        return [(f"{ATT_PREFIX}{kpi}", orjson.dumps(self.tracks[kpi].to_doc())) for kpi in mine]
+        return [(kpi, orjson.dumps(self.tracks[kpi].to_doc())) for kpi in mine]
 
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
-        """Restore the attainment states checkpointed in ``partition`` (keys ``~att|<kpi>``).
+        """Restore the attainment states checkpointed in ``partition`` (keyed by KPI name).
 
         Values re-published afterwards may be fed to :meth:`observe` again: they change nothing they
         were already counted in."""
-        for key, raw in records.items():
-            if not key.startswith(ATT_PREFIX):
-                continue
-            kpi = key[len(ATT_PREFIX):]
+        for kpi, raw in records.items():
             goal = self.goals.get(kpi)
             if goal is None:
                 continue

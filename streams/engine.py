@@ -60,8 +60,10 @@ import orjson
 
 from streams.admission import AdmissionView
 from streams.aggregations import to_json_state
+from streams.changelog import CLOCK_KEY, parse_stage1_window_key, stage1_window_key
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
 from streams.plan import KpiPlan, SourcePlan
+from streams.records import Partial, series_key, split_series
 
 __all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "MAX_DIMENSION_CHARS", "EngineStats", "PartitionEngine"]
 
@@ -134,7 +136,7 @@ class PartitionEngine:
         self._logged: set[type[BaseException]] = set()
         self._limit_ms = 0                   # future_limit_ms() as of the message being processed
         self._now = self.wall_at_max         # wall time of the message being processed
-        self._partials: list[dict[str, Any]] = []
+        self._partials: list[Partial] = []
 
     # ---- events ---------------------------------------------------------------------------
     def process(self, events: list[dict[str, Any]], offset: int, origins: list[Origin] | None = None) -> list[DeadLetter]:
@@ -290,11 +292,11 @@ class PartitionEngine:
                 # a series key travels in every partial, changelog record and label: one huge value could push a
                 # record past the broker's message size and crash the worker on every restart
                 raise EventError("too_long", f"dimension {dim!r} is {len(value)} characters, more than {MAX_DIMENSION_CHARS}")
-            skey = f"{dim}={value}"
+            skey = series_key(dim, value)
             if skey in passing or self._passes(i, kp, dim, skey, folds):
                 keys.append(skey)
             else:
-                keys.append(f"{dim}={OTHER}")
+                keys.append(series_key(dim, OTHER))
         self._event_folds[i] = folds
         return keys
 
@@ -316,7 +318,7 @@ class PartitionEngine:
                 else:
                     pending -= admitted
                     self._full[i].discard(dim)
-                self._passing[i].update(f"{dim}={v}" for v in admitted | pending)
+                self._passing[i].update(series_key(dim, v) for v in admitted | pending)
 
     def _known(self, kp: KpiPlan, dim: str) -> int:
         decided = self.admissions.get(kp.name, kp.state_key, dim)
@@ -324,7 +326,7 @@ class PartitionEngine:
 
     def _passes(self, i: int, kp: KpiPlan, dim: str, skey: str, folds: set[str]) -> bool:
         """Whether ``skey`` (``dim=value``), neither admitted nor undecided here yet, becomes its own series here."""
-        value = skey[len(dim) + 1:]
+        value = split_series(skey)[1]
         if value == OTHER or dim in self._full[i]:
             return value == OTHER           # a full dimension: rejected by stage 2, folded the same way there
         pending = self.pending[i][dim]
@@ -393,18 +395,15 @@ class PartitionEngine:
         if win is not None:
             self._dirty.add((i, start))
 
-    def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> dict[str, Any]:
+    def _partial(self, kp: KpiPlan, start: int, win: _Window | None, revision: int) -> Partial:
         series = {} if win is None else {k: to_json_state(v) for k, v in win.series.items()}
-        partial = {"kpi": kp.name, "sk": kp.state_key, "ws": start, "we": start + kp.size_ms,
-                   "src": self.source.name, "p": self.partition, "rev": revision,
-                   "o": -1 if win is None else win.offset, "series": series}
-        flagged = {} if win is None else {dim: span for dim, span in win.folded.items() if span[0] is not None}
-        if flagged:
-            partial["folded"] = flagged
-        return partial
+        flagged = {} if win is None else {dim: [lo, hi] for dim, (lo, hi) in win.folded.items()
+                                          if lo is not None and hi is not None}
+        return Partial(kp.name, kp.state_key, start, start + kp.size_ms, self.source.name, self.partition, revision,
+                       -1 if win is None else win.offset, series, flagged)
 
     # ---- output ---------------------------------------------------------------------------
-    def take_partials(self) -> list[dict[str, Any]]:
+    def take_partials(self) -> list[Partial]:
         """Partials to publish: closes, plus revisions of closed windows changed since last call."""
         for i, start in sorted(self._revised):
             win = self.windows.get((i, start))
@@ -415,8 +414,7 @@ class PartitionEngine:
         return out
 
     def take_changes(self) -> list[tuple[str, bytes | None]]:
-        """Changelog records (key, JSON or None for delete) for windows changed since last call."""
-        p = self.partition
+        """Changelog records (key within the partition, JSON or None for delete) changed since last call."""
         out: list[tuple[str, bytes | None]] = []
         for i, start in sorted(self._dirty):
             win = self.windows[(i, start)]
@@ -424,12 +422,12 @@ class PartitionEngine:
             doc = {"o": win.offset, "r": win.revision, "s": {k: to_json_state(v) for k, v in win.series.items()}}
             if win.folded:
                 doc["f"] = win.folded
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", orjson.dumps(doc)))
+            out.append((stage1_window_key(kp.name, kp.state_key, start), orjson.dumps(doc)))
         for i, start in sorted(self._purged):
             kp = self.source.kpis[i]
-            out.append((f"{p}|{kp.name}|{kp.state_key}|{start}", None))
+            out.append((stage1_window_key(kp.name, kp.state_key, start), None))
         if self._clock_dirty:
-            out.append((f"{p}|~clock", orjson.dumps({
+            out.append((CLOCK_KEY, orjson.dumps({
                 "max": self.max_ts, "wm": self.watermark, "wam": self.wall_at_max, "first": self.first_start_ms,
                 "at": self.applied,
                 "closed": {kp.name + "|" + kp.state_key: self.closed_through[i]
@@ -446,7 +444,7 @@ class PartitionEngine:
     def restore(self, records: dict[str, bytes]) -> None:
         """Rebuild from changelog records of this partition (keys as written by take_changes)."""
         index = {(kp.name, kp.state_key): i for i, kp in enumerate(self.source.kpis)}
-        clock = records.get(f"{self.partition}|~clock")
+        clock = records.get(CLOCK_KEY)
         if clock is not None:
             doc = orjson.loads(clock)
             self.max_ts, self.watermark = doc["max"], doc["wm"]
@@ -468,14 +466,14 @@ class PartitionEngine:
                     self.flooded[index[(kpi, sk)]] = set(pending.get("~flooded", [])) & set(mine)
                     self._view_version = -1         # re-derive what passes
         for key, value in records.items():
-            parts = key.split("|")
-            if len(parts) != 4 or (parts[1], parts[2]) not in index:
-                continue        # another partition's key, the clock, or a KPI whose definition changed
-            i = index[(parts[1], parts[2])]
+            parsed = parse_stage1_window_key(key)
+            if parsed is None or parsed[:2] not in index:
+                continue        # the clock, or a KPI whose definition changed
+            i = index[parsed[:2]]
             doc = orjson.loads(value)
             load = self.source.kpis[i].agg.load
             series = {k: load(v) for k, v in doc["s"].items()}
-            self.windows[(i, int(parts[3]))] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
+            self.windows[(i, parsed[2])] = _Window(series, doc["o"], doc["r"], doc.get("f", {}))
 
 
 def _dump(ev: dict[str, Any]) -> bytes:

@@ -8,7 +8,12 @@ Families (DESIGN "Prometheus naming"):
   label, each dimension series exactly one; ``kpi_<name>_window_end_timestamp_seconds``.
 - ``kpi_<name>_expected|_lower|_upper|_anomaly_score`` from the detectors (when wired).
 - ``kpi_<name>_target`` and ``kpi_<name>_attainment_ratio`` for KPIs with a target.
-- ``kpimon_*`` operational counters and gauges.
+- ``kpimon_*`` operational counters and gauges: every ``kpimon_*`` family is defined here, read from the
+  worker's counters (:class:`OpsCounters`), the observers and the alert service (:func:`alert_families`).
+
+Counters are per process (they start at 0 when a worker starts; Prometheus' ``rate``/``increase`` handle the
+reset); the delivery log in Redis keeps every attempt and drop across restarts. Alert gauges are as of the last
+successful alert tick.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.merge import KpiValue
+from streams.observers import Observers
+from streams.records import KpiValue
 
-__all__ = ["KpiCollector", "OpsCounters"]
+__all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families"]
 
 
 @dataclass(slots=True)
@@ -41,18 +47,19 @@ class OpsCounters:
     late_dropped: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)              # kpi -> empty windows skipped after a jump
     bad_partials: dict[str, int] = field(default_factory=dict)         # stage -> partials ignored as malformed
-    saturated: dict[str, int] = field(default_factory=dict)            # kpi -> values clamped (exported by the worker)
+    saturated: dict[str, int] = field(default_factory=dict)            # kpi -> values clamped to a finite float
     replayed: dict[str, int] = field(default_factory=dict)             # source -> redelivered messages skipped
     partials_dropped: dict[str, int] = field(default_factory=dict)     # kpi -> partials for windows already dropped
     watermarks: dict[str, float] = field(default_factory=dict)         # source -> seconds
-    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
     def bump(self, table: dict[Any, int], key: Any, n: int = 1) -> None:
         table[key] = table.get(key, 0) + n
 
 
 @dataclass(frozen=True, slots=True)
-class KpiMeta:
+class ExportedKpi:
+    """What the exporter (and attainment) need to know about one KPI (alerting has its own ``KpiMeta``)."""
+
     name: str
     dims: tuple[str, ...]
     help: str
@@ -64,13 +71,14 @@ class KpiMeta:
 class KpiCollector(Collector):
     """Builds every kpi_* and kpimon_* family from the worker's state on each scrape."""
 
-    def __init__(self, kpis: Mapping[str, KpiMeta], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
-                 verdicts: Callable[[], Mapping[tuple[str, str], Any]] | None = None,
+    def __init__(self, kpis: Mapping[str, ExportedKpi], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
+                 observers: Observers | None = None,
                  attainment: Callable[[str], float | None] | None = None) -> None:
         self.kpis = kpis
         self.latest = latest
         self.ops = ops
-        self.verdicts = verdicts
+        self.observers = observers
+        self.verdicts = None if observers is None else (lambda: observers.verdicts)
         self.attainment = attainment
 
     def collect(self) -> Iterator[Metric]:
@@ -82,10 +90,10 @@ class KpiCollector(Collector):
         for name, meta in self.kpis.items():
             yield from self._kpi_families(meta, sorted(by_kpi[name], key=lambda v: v.series), verdicts)
         yield from self._ops()
-        for extra in self.ops.extra:
-            yield from extra()
+        if self.observers is not None:
+            yield from alert_families(self.observers)
 
-    def _kpi_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+    def _kpi_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
         labels = list(meta.dims)
         value = GaugeMetricFamily(f"kpi_{meta.name}", meta.help, labels=labels)
         ends = GaugeMetricFamily(f"kpi_{meta.name}_window_end_timestamp_seconds",
@@ -94,7 +102,7 @@ class KpiCollector(Collector):
             lv = _label_values(labels, val.labels)
             if val.value is not None and math.isfinite(val.value):
                 value.add_metric(lv, val.value)
-            ends.add_metric(lv, val.window_end_ms / 1000)
+            ends.add_metric(lv, val.window_end_s)
         yield value
         yield ends
         if meta.detector and self.verdicts is not None:
@@ -107,7 +115,7 @@ class KpiCollector(Collector):
                 yield GaugeMetricFamily(f"kpi_{meta.name}_attainment_ratio",
                                         f"Actual {meta.name} so far this {meta.target_per} / target", value=ratio)
 
-    def _verdict_families(self, meta: KpiMeta, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
+    def _verdict_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
         labels = list(meta.dims)
         fams = {f: GaugeMetricFamily(f"kpi_{meta.name}_{f}", f"{f.replace('_', ' ')} of kpi_{meta.name} from its detector",
                                      labels=labels) for f in ("expected", "lower", "upper", "anomaly_score")}
@@ -141,6 +149,8 @@ class KpiCollector(Collector):
                        "(skipped)", ["source"], ops.replayed)
         yield _counter("kpimon_partials_dropped", "Partials for windows stage 2 no longer keeps (ignored)", ["kpi"],
                        ops.partials_dropped)
+        yield _counter("kpimon_values_saturated", "KPI values clamped to the largest finite float (a stage-2 merge "
+                       "overflowed)", ["kpi"], ops.saturated)
         series = GaugeMetricFamily("kpimon_series", "Series currently exported per KPI", labels=["kpi"])
         counts: dict[str, int] = {}
         for val in self.latest():
@@ -152,6 +162,55 @@ class KpiCollector(Collector):
         for src, ts in sorted(ops.watermarks.items()):
             wm.add_metric([src], ts)
         yield wm
+
+
+def alert_families(observers: Observers) -> Iterator[Metric]:
+    """``kpimon_anomalies_total``, ``kpimon_alerts``, notification counters, outbox and store gauges."""
+    anomalies = CounterMetricFamily("kpimon_anomalies", "Anomalous or drift verdicts per KPI", labels=["kpi"])
+    for kpi, n in sorted(observers.anomalies.items()):
+        anomalies.add_metric([kpi], n)
+    yield anomalies
+    restored = CounterMetricFamily("kpimon_detectors_restored", "Series whose detector resumed from its checkpoint "
+                                   "(warm) since this process started", labels=["kpi"])
+    for kpi, n in sorted(observers.restored.items()):
+        restored.add_metric([kpi], n)
+    yield restored
+    service = observers.alerts
+    alerts = GaugeMetricFamily("kpimon_alerts", "Alerts pending or firing", labels=["kpi", "severity", "state"])
+    for (kpi, sev, state), n in sorted((service.alert_gauge if service else {}).items()):
+        alerts.add_metric([kpi, sev, state], n)
+    yield alerts
+    notes = CounterMetricFamily("kpimon_notifications", "Notification attempts by channel and outcome",
+                                labels=["channel", "outcome"])
+    for (channel, outcome), n in sorted((service.delivery_counts if service else {}).items()):
+        notes.add_metric([channel, outcome], n)
+    yield notes
+    if service is None:
+        return
+    yield GaugeMetricFamily("kpimon_alert_backlog", "Closed windows waiting for the alert store to be evaluated",
+                            value=len(observers.backlog))
+    yield CounterMetricFamily("kpimon_alert_backlog_dropped",
+                              "Windows never evaluated: the backlog overflowed during a store outage",
+                              value=observers.backlog_dropped)
+    dropped = CounterMetricFamily("kpimon_notifications_dropped",
+                                  "Notifications given up (expired, permanent, superseded, no_channel, unreadable)",
+                                  labels=["channel", "reason"])
+    for (channel, reason), n in sorted(service.dropped_counts.items()):
+        dropped.add_metric([channel, reason], n)
+    yield dropped
+    depth = GaugeMetricFamily("kpimon_outbox_entries", "Notifications waiting in the outbox", labels=["channel"])
+    age = GaugeMetricFamily("kpimon_outbox_oldest_age_seconds",
+                            "Wall-clock age of the oldest notification waiting in the outbox (0 when empty)",
+                            labels=["channel"])
+    for channel, (n, oldest) in sorted(service.outbox_gauge.items()):
+        depth.add_metric([channel], n)
+        age.add_metric([channel], oldest)
+    yield depth
+    yield age
+    yield GaugeMetricFamily("kpimon_store_up", "1 if the alert store (Redis) answered the last operation",
+                            value=1.0 if service.health.up else 0.0)
+    yield CounterMetricFamily("kpimon_store_errors", "Failed alert store operations (this process)",
+                              value=service.health.errors)
 
 
 def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) -> CounterMetricFamily:

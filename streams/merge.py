@@ -48,51 +48,22 @@ from typing import Any
 
 from streams.admission import AdmissionView, feedback_key, feedback_value
 from streams.aggregations import valid_state
+from streams.changelog import MERGER_KEY, admission_key, parse_admission_key, parse_window_key, window_key
 from streams.engine import OTHER
 from streams.plan import KpiPlan, Plan
+from streams.records import BadPartial, KpiValue, Partial, labels_of, series_key, split_series
 
-__all__ = ["INCOMPLETE_KEEP_MS", "META_KEY", "BadPartial", "KpiValue", "Merger", "labels_of", "retention_ms"]
+__all__ = ["INCOMPLETE_KEEP_MS", "Merger", "retention_ms"]
 
-
-class BadPartial(ValueError):
-    """A partial stage 2 cannot use; logged and counted by the worker, never fatal."""
 
 log = logging.getLogger("kpimon.merge")
 UNSEEN = 2**62          # first window of a value adopted from the feedback topic but not in any window here
-META_KEY = "~mrg"                        # the merger's own record in the stage-2 changelog
 INCOMPLETE_KEEP_MS = 6 * 3600 * 1000     # event time a window finalised without every partition waits for it
 
 
 def retention_ms(kp: KpiPlan) -> int:
     """How long (event time, behind the KPI's newest final window) a final window is kept and can be revised."""
     return kp.grace_ms + 2 * kp.size_ms + 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class KpiValue:
-    """The value of one series of one KPI for one window (what `kpi.values` carries)."""
-
-    kpi: str
-    series: str                  # "" total, "region=east" for a dimension series
-    window_start_ms: int
-    window_end_ms: int
-    value: float | None          # None: no data (avg/min/max/percentile/last of an empty window, ratio over 0)
-    revision: int
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return labels_of(self.series)
-
-    def to_record(self) -> dict[str, Any]:
-        return {"kpi": self.kpi, "labels": self.labels, "window_start": self.window_start_ms / 1000,
-                "window_end": self.window_end_ms / 1000, "value": self.value, "revision": self.revision}
-
-
-def labels_of(series: str) -> dict[str, str]:
-    if not series:
-        return {}
-    dim, _, value = series.partition("=")
-    return {dim: value}
 
 
 @dataclass(slots=True)
@@ -151,8 +122,8 @@ class Merger:
         self._purged: set[tuple[str, int]] = set()
         self._meta_dirty = False
 
-    def add_partial(self, partial: Any, offset: int | None = None) -> None:
-        """Take one partial (as decoded from JSON); raise :class:`BadPartial` if it is malformed.
+    def add_partial(self, partial: Partial | Any, offset: int | None = None) -> None:
+        """Take one partial (or its decoded JSON); raise :class:`~streams.records.BadPartial` if it is malformed.
 
         ``offset`` (its position on the partials topic) makes a replay after a restart a no-op."""
         if offset is not None:
@@ -160,26 +131,16 @@ class Merger:
                 return          # redelivered: the restored state already holds it
             self.applied = offset
             self._meta_dirty = True
-        if not isinstance(partial, dict):
-            raise BadPartial(f"a partial is a JSON object, not {type(partial).__name__}")
-        missing = {"kpi", "sk", "ws", "we", "src", "p", "series"} - partial.keys()
-        if missing:
-            raise BadPartial(f"partial without {sorted(missing)}")
-        kpi = partial["kpi"]
-        kp = self.plan.kpis.get(kpi) if isinstance(kpi, str) else None
-        if kp is None or kp.state_key != partial["sk"]:
+        p = partial if isinstance(partial, Partial) else Partial.from_record(partial)
+        kpi = p.kpi
+        kp = self.plan.kpis.get(kpi)
+        if kp is None or kp.state_key != p.state_key:
             return      # a partial for a removed or redefined KPI: its definition no longer applies
-        ws, we, series = partial["ws"], partial["we"], partial["series"]
-        if not (type(ws) is int and type(we) is int and ws < we):
-            raise BadPartial(f"{kpi}: window [{ws!r}, {we!r}) is not two integers, start before end")
-        if not isinstance(series, dict):
-            raise BadPartial(f"{kpi}: series is {type(series).__name__}, not an object")
+        ws, series = p.window_start_ms, p.series
         for skey, state in series.items():
             if not valid_state(kp.kind, state):
                 raise BadPartial(f"{kpi}: series {skey!r} has no valid {kp.kind} state: {str(state)[:80]}")
-        part, version = f"{partial['src']}:{partial['p']}", partial.get("o", -1)
-        if type(version) is not int:
-            raise BadPartial(f"{kpi}: version {version!r} is not an integer")
+        part, version = p.part, p.version
         self.heard.setdefault(kpi, {})[part] = self.wall()
         reported = self.reported.setdefault(kpi, {})
         if ws > reported.get(part, -1 << 62):
@@ -191,14 +152,13 @@ class Merger:
             if ws <= self.purged_through.get(kpi, -1 << 62):
                 self.dropped[kpi] = self.dropped.get(kpi, 0) + 1     # its window is gone: never a second rev 0
                 return
-            entry = self.entries[key] = _Entry(kp.state_key, we, first_wall=self.wall())
+            entry = self.entries[key] = _Entry(kp.state_key, p.window_end_ms, first_wall=self.wall())
         elif version < entry.versions.get(part, -1 << 62):
             return      # an older state of this partition's window (a replay): the entry holds a newer one
         entry.parts[part] = series
         entry.versions[part] = version
-        folded = partial.get("folded")
-        if folded:
-            entry.folded[part] = {str(d): [int(lo), int(hi)] for d, (lo, hi) in folded.items()}
+        if p.folded:
+            entry.folded[part] = p.folded
         else:
             entry.folded.pop(part, None)
         self._changed.add(key)
@@ -261,9 +221,9 @@ class Merger:
             adm = self.admission.get((kpi, dim))
             if adm is None:
                 continue
-            values.update({f"{dim}={v}": empty for v, first in adm.admitted.items() if first < ws})
+            values.update({series_key(dim, v): empty for v, first in adm.admitted.items() if first < ws})
             if adm.other is not None and adm.other < ws:
-                values[f"{dim}={OTHER}"] = empty
+                values[series_key(dim, OTHER)] = empty
         values.update({skey: self._finite(kpi, agg.result(state)) for skey, state in merged.items()})
         for skey in unknown:             # not exported for this window; "no value" if it was before
             values.pop(skey, None)
@@ -307,14 +267,14 @@ class Merger:
             if skey == "":
                 out[skey] = merged[skey]
             else:
-                by_dim.setdefault(skey.partition("=")[0], []).append(skey)
+                by_dim.setdefault(split_series(skey)[0], []).append(skey)
         for dim, skeys in by_dim.items():
             adm = self._admission(kpi, dim)
             key = (kpi, dim)
             unsafe = self._unsafe(kpi, dim, adm, entry)
-            other = f"{dim}={OTHER}"
+            other = series_key(dim, OTHER)
             for skey in skeys:
-                value = skey[len(dim) + 1:]
+                value = split_series(skey)[1]
                 if value != OTHER and value not in unsafe and (value in adm.admitted or not adm.full(kp.max_series)):
                     if value not in adm.admitted:
                         self._fb_dirty.add(key)
@@ -324,7 +284,7 @@ class Merger:
                     out[skey] = merged[skey]
                     continue
                 out[other] = merged[skey] if other not in out else merge(out[other], merged[skey])
-            unknown.update(f"{dim}={v}" for v in unsafe)
+            unknown.update(series_key(dim, v) for v in unsafe)
             if other in out:
                 if entry.revision < 0:
                     self.overflow[kpi] = self.overflow.get(kpi, 0) + 1
@@ -356,7 +316,7 @@ class Merger:
         for part, (lo, hi) in spans.items():
             series = entry.parts.get(part, {})
             unsafe.update(v for seq, v in enumerate(order)
-                          if seq >= lo and not (seq >= hi and f"{dim}={v}" in series))
+                          if seq >= lo and not (seq >= hi and series_key(dim, v) in series))
         if unsafe and (kpi, dim) not in self._warned:
             self._warned.add((kpi, dim))
             log.warning("%s: a partition folded %r values at its memory bound before it heard that %s were admitted; "
@@ -433,11 +393,11 @@ class Merger:
             doc = {"sk": e.sk, "we": e.we, "parts": e.parts, "rev": e.revision, "values": e.values, "pv": e.versions}
             if e.folded:
                 doc["folded"] = e.folded
-            out.append((f"{kpi}|{ws}", doc))
-        out.extend((f"{kpi}|{ws}", None) for kpi, ws in sorted(self._purged))
-        out.extend((f"{kpi}|~series|{dim}", self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
+            out.append((window_key(kpi, ws), doc))
+        out.extend((window_key(kpi, ws), None) for kpi, ws in sorted(self._purged))
+        out.extend((admission_key(kpi, dim), self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
         if self._meta_dirty:
-            out.append((META_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
+            out.append((MERGER_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
         self._dirty.clear()
         self._purged.clear()
         self._adm_dirty.clear()
@@ -477,37 +437,41 @@ class Merger:
         The admission state is published again too (:meth:`take_feedback`).
         """
         emitted: list[KpiValue] = []
-        meta = records.get(META_KEY)
+        meta = records.get(MERGER_KEY)
         if meta is not None:
             self.reported = {k: {p: int(ws) for p, ws in v.items()} for k, v in meta.get("reported", {}).items()}
             self.purged_through = {k: int(ws) for k, ws in meta.get("purged", {}).items()}
             self.applied = int(meta.get("at", -1))
         for key, doc in records.items():
-            kpi, tag, dim = key.partition("|~series|")
+            adm_key = parse_admission_key(key)
+            if adm_key is None:
+                continue
+            kpi, dim = adm_key
             kp = self.plan.kpis.get(kpi)
-            if not tag or kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
+            if kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
                 continue
             self.admission[(kpi, dim)] = _Admission(doc["sk"], {str(v): int(ws) for v, ws in doc["admitted"]},
                                                     bool(doc["closed"]), doc.get("other"))
             self._fb_dirty.add((kpi, dim))
         recorded = set(self.admission)
         for key, doc in records.items():
-            if key == META_KEY:
+            win_key = parse_window_key(key)
+            if win_key is None:
                 continue
-            kpi, _, ws = key.rpartition("|")
+            kpi, ws = win_key
             kp = self.plan.kpis.get(kpi)
-            if kp is None or kp.state_key != doc["sk"] or not ws.lstrip("-").isdigit():
+            if kp is None or kp.state_key != doc["sk"]:
                 continue
             entry = _Entry(doc["sk"], doc["we"], doc["parts"], self.wall(), doc["rev"], doc["values"],
                            doc.get("folded", {}), {p: int(o) for p, o in doc.get("pv", {}).items()})
-            self.entries[(kpi, int(ws))] = entry
+            self.entries[(kpi, ws)] = entry
             if entry.revision >= 0:
-                emitted += self._emit(kpi, int(ws), entry)
+                emitted += self._emit(kpi, ws, entry)
                 for skey in entry.values:      # changelogs written before admission records existed
-                    dim, _, value = skey.partition("=")
+                    dim, value = split_series(skey)
                     if skey and value != OTHER and dim in kp.dims and (kpi, dim) not in recorded:
                         adm = self._admission(kpi, dim)
-                        adm.admitted[value] = min(adm.admitted.get(value, int(ws)), int(ws))
+                        adm.admitted[value] = min(adm.admitted.get(value, ws), ws)
                         self._adm_dirty.add((kpi, dim))
                         self._fb_dirty.add((kpi, dim))
         return emitted + self._ratios(emitted)

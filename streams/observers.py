@@ -27,12 +27,12 @@ from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import make_detector, restore_detector
-from streams.merge import KpiValue
+from streams.changelog import DETECTORS
+from streams.records import KpiValue
 
 __all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record"]
 
 log = logging.getLogger("kpimon.observers")
-DET_PREFIX = "~det|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +84,15 @@ class Observers:
     backlog_max: int = 10_000
     backlog_dropped: int = 0
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+    namespace: str = DETECTORS              # checkpoints in the stage-2 changelog (streams.changelog.PartitionState)
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
-        """Restore this partition's detectors from checkpoint records (keys ``~det|<kpi>|<series>``)."""
+        """Restore this partition's detectors from their checkpoints (keys ``<kpi>|<series>``)."""
         bank = self.detectors.setdefault(partition, {})
         cold: dict[str, tuple[int, str, str]] = {}  # kpi -> (series started cold, first series, why)
         for key, raw in records.items():
-            if not key.startswith(DET_PREFIX):
-                continue
-            kpi, _, series = key[len(DET_PREFIX):].partition("|")
+            kpi, _, series = key.partition("|")
             if kpi not in self.detector_specs:
                 continue
             try:
@@ -126,7 +125,7 @@ class Observers:
             if det is None:
                 det = bank[key] = make_detector(spec.kind, spec.sensitivity, **spec.params)
             try:
-                verdict = det.update(val.window_end_ms / 1000, val.value)
+                verdict = det.update(val.window_end_s, val.value)
             except DetectorError as exc:
                 self.errors[val.kpi] = self.errors.get(val.kpi, 0) + 1
                 log.warning("detector rejected %s{%s}: %s", val.kpi, val.series, exc)
@@ -137,17 +136,17 @@ class Observers:
             if verdict.is_anomaly or verdict.drift:
                 self.anomalies[val.kpi] = self.anomalies.get(val.kpi, 0) + 1
             if verdict.drift and self.on_event is not None:
-                self.on_event("drift", {"kpi": val.kpi, "labels": val.labels, "at": val.window_end_ms / 1000,
+                self.on_event("drift", {"kpi": val.kpi, "labels": val.labels, "at": val.window_end_s,
                                         "text": f"new normal around {verdict.expected:.4g}" if verdict.expected
                                         is not None else "new normal"})
             out.append((val, verdict))
         return out
 
     def take_checkpoints(self, partition: int) -> list[tuple[str, bytes]]:
-        """Changed detector states of ``partition`` since the last call, as (key, JSON)."""
+        """Changed detector states of ``partition`` since the last call, as (``<kpi>|<series>``, JSON)."""
         bank = self.detectors.get(partition, {})
         keys = self._dirty.pop(partition, set())
-        return [(f"{DET_PREFIX}{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
+        return [(f"{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
                 for kpi, series in sorted(keys) if (kpi, series) in bank]
 
     # ---- alerts ------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ class Observers:
         if self.alerts is None:
             return 0
         if self.clock is not None and values:
-            self.clock.observe(max(v.window_end_ms for v in values) / 1000)
+            self.clock.observe(max(v.window_end_s for v in values))
         pending = self.backlog + [_sample(val, verdicts.get((val.kpi, val.series, val.window_start_ms)))
                                   for val in values]
         self.backlog = []
@@ -193,15 +192,13 @@ class Observers:
 
 
 def _sample(val: KpiValue, v: Verdict | None) -> Sample:
-    return Sample(val.kpi, val.labels, val.window_start_ms / 1000, val.window_end_ms / 1000, val.value,
+    return Sample(val.kpi, val.labels, val.window_start_s, val.window_end_s, val.value,
                   expected=v.expected if v else None, lower=v.lower if v else None,
                   upper=v.upper if v else None, score=v.score if v else None,
                   is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
 
 
 def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:
-    """The `kpi.anomalies` record of one anomalous (or drift) verdict."""
-    return {"kpi": val.kpi, "labels": val.labels, "window_start": val.window_start_ms / 1000,
-            "window_end": val.window_end_ms / 1000, "value": val.value, "score": verdict.score,
-            "expected": verdict.expected, "lower": verdict.lower, "upper": verdict.upper,
-            "is_anomaly": verdict.is_anomaly, "drift": verdict.drift}
+    """The `kpi.anomalies` record of one anomalous (or drift) verdict: the value's record and the verdict."""
+    return {**val.to_record(), "score": verdict.score, "expected": verdict.expected, "lower": verdict.lower,
+            "upper": verdict.upper, "is_anomaly": verdict.is_anomaly, "drift": verdict.drift}

@@ -18,7 +18,7 @@ from streams.aggregations import Aggregation, make_aggregation
 
 __all__ = ["KpiPlan", "Plan", "RatioPlan", "SourcePlan", "compile_plan"]
 
-Matcher = Callable[[dict[str, Any]], bool]
+EventFilter = Callable[[dict[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class KpiPlan:
     size_ms: int
     advance_ms: int
     grace_ms: int
-    matches: Matcher | None
+    matches: EventFilter | None
     max_series: int
     state_key: str
 
@@ -122,7 +122,7 @@ def _kpi_plan(catalog: Catalog, spec: KpiSpec) -> KpiPlan:
     )
 
 
-def compile_filter(spec: dict[str, Any]) -> Matcher | None:
+def compile_filter(spec: dict[str, Any]) -> EventFilter | None:
     """Filter mapping → predicate. ``{status: success, amount: {gt: 0}, channel: {in: [app]}}``.
 
     >>> m = compile_filter({"status": "success", "amount": {"gt": 0}})
@@ -137,10 +137,10 @@ def compile_filter(spec: dict[str, Any]) -> Matcher | None:
     return lambda ev: all(check(ev) for check in checks)
 
 
-def _condition(name: str, cond: Any) -> Matcher:
+def _condition(name: str, cond: Any) -> EventFilter:
     if not isinstance(cond, dict):
         return lambda ev: ev.get(name) == cond
-    parts: list[Matcher] = []
+    parts: list[EventFilter] = []
     for op, arg in cond.items():
         parts.append(_op(name, op, arg))
     return lambda ev: all(p(ev) for p in parts)
@@ -155,7 +155,7 @@ def _num(value: Any) -> float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
 
 
-def _op(name: str, op: str, arg: Any) -> Matcher:
+def _op(name: str, op: str, arg: Any) -> EventFilter:
     if op == "eq":
         return lambda ev: ev.get(name) == arg
     if op == "ne":

@@ -13,9 +13,9 @@ from alerting.redis_store import RedisStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.silences import Silence
-from streams.alert_metrics import alert_families
-from streams.merge import KpiValue
+from streams.exporter import alert_families
 from streams.observers import Observers
+from streams.records import KpiValue
 from tests.alerting.conftest import Clock, Receiver, hook, make_config
 from tests.fixtures.redis_server import RedisProcess
 

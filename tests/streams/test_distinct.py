@@ -142,7 +142,7 @@ def test_partials_of_three_partitions_merge_to_the_one_pass_value() -> None:
         wall[0] += 600
         eng.advance()
         for partial in eng.take_partials():
-            merger.add_partial(orjson.loads(orjson.dumps(partial)))
+            merger.add_partial(orjson.loads(orjson.dumps(partial.to_record())))
     values = {(v.kpi, v.window_start_ms, v.series): v.value for v in merger.poll()}
     assert values[("users", T0, "")] == agg.result(fold(agg, [e["user"] for e in all_events]))
     assert values[("users", T0, "region=a")] == agg.result(fold(agg, [e["user"] for e in all_events
@@ -155,7 +155,7 @@ def test_partials_of_three_partitions_merge_to_the_one_pass_value() -> None:
 def test_a_changelog_record_from_before_sketches_restores() -> None:
     old = orjson.dumps({"o": 7, "r": 0, "s": {"": [f"u{i}" for i in range(60)], "region=a": ["u1", "u2"]}})
     eng = PartitionEngine(SRC, 0, wall=lambda: T0 / 1000)
-    eng.restore({f"0|small|{PLAN.kpis['small'].state_key}|{T0}": old})
+    eng.restore({f"small|{PLAN.kpis['small'].state_key}|{T0}": old})
     agg = PLAN.kpis["small"].agg
     state = eng.windows[(1, T0)].series
     assert agg.load(wire(state[""])) == agg.load(wire(fold(agg, [f"u{i}" for i in range(60)])))   # now a sketch

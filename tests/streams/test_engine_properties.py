@@ -78,7 +78,7 @@ def _run(events_by_partition: dict[int, list[list[dict]]], replay: bool = False)
         wall[0] += 30                             # idle: the watermark follows the clock and closes everything
         eng.advance()
         for partial in eng.take_partials():
-            merger.add_partial(orjson.loads(orjson.dumps(partial)))
+            merger.add_partial(orjson.loads(orjson.dumps(partial.to_record())))
     wall[0] += 10       # past partition_wait: partitions that never had events do not hold windows back
     return {(v.kpi, v.window_start_ms, v.series): v.value for v in merger.poll()}
 
@@ -111,9 +111,9 @@ def test_absence_closes_windows_with_zero_and_no_value() -> None:
     for _ in range(100):                          # ticks of 2 s idle × 60 = 200 simulated minutes
         wall[0] += 2
         eng.advance()
-        closes += [p for p in eng.take_partials() if p["kpi"] == "n"]
-    assert len(closes) >= 100 and closes[0]["series"] == {"": [1], "region=a": [1]}
-    assert all(p["series"] == {} for p in closes[1:])
+        closes += [p for p in eng.take_partials() if p.kpi == "n"]
+    assert len(closes) >= 100 and closes[0].series == {"": [1], "region=a": [1]}
+    assert all(p.series == {} for p in closes[1:])
     merger = Merger(PLAN, wall=lambda: wall[0])
     for p in closes:
         merger.add_partial(p)

@@ -120,8 +120,8 @@ def test_stage_1_skips_a_redelivered_message_whole_after_a_restore() -> None:
     restored.process([{"ts": T0 + 3000}], 2)
     restored.process([{"ts": T0 + MIN + 1}], 3)                    # closes window 0
     restored.advance()
-    closes = [p for p in restored.take_partials() if p["ws"] == T0]
-    assert [c["series"][""] for c in closes] == [[3]] and restored.stats.replayed == 2
+    closes = [p for p in restored.take_partials() if p.window_start_ms == T0]
+    assert [c.series[""] for c in closes] == [[3]] and restored.stats.replayed == 2
 
 
 RATIO_PLAN = compile_plan(parse_catalog("""

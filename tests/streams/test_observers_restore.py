@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from detectors.registry import make_detector
-from streams.observers import DET_PREFIX, DetectorSpecLite, Observers
+from streams.observers import DetectorSpecLite, Observers
 
 
 def test_states_of_another_version_start_cold_with_one_line_per_kpi(caplog: pytest.LogCaptureFixture) -> None:
@@ -16,9 +16,9 @@ def test_states_of_another_version_start_cold_with_one_line_per_kpi(caplog: pyte
     for i in range(40):
         warm.update(60.0 * i, 100.0 + i % 3)
     old = warm.to_state() | {"version": 2}  # what a worker of the previous release wrote
-    records = {f"{DET_PREFIX}gmv|region=east": orjson.dumps(warm.to_state()),
-               **{f"{DET_PREFIX}gmv|region=r{i}": orjson.dumps(old) for i in range(50)},
-               f"{DET_PREFIX}orders|": b"{not json"}
+    records = {"gmv|region=east": orjson.dumps(warm.to_state()),
+               **{f"gmv|region=r{i}": orjson.dumps(old) for i in range(50)},
+               "orders|": b"{not json"}
     spec = DetectorSpecLite("seasonal", "medium", {"seasonality": "none"})
     obs = Observers(detector_specs={"gmv": spec, "orders": spec})
     with caplog.at_level(logging.WARNING, logger="kpimon.observers"):

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from catalog import parse_catalog
 from streams.admission import AdmissionView
 from streams.engine import OTHER, PartitionEngine
-from streams.merge import KpiValue, Merger
+from streams.merge import Merger
 from streams.plan import compile_plan
+from streams.records import KpiValue
 
 CAP = 3
 CAT = parse_catalog(f"""
@@ -71,7 +72,7 @@ class Pipeline:
     def flush(self, p: int) -> None:
         eng = self.engines[p]
         eng.advance()
-        partials = [roundtrip(partial) for partial in eng.take_partials()]
+        partials = [roundtrip(partial.to_record()) for partial in eng.take_partials()]
         self.partials += partials
         self.sent += partials
         for key, value in eng.take_changes():
@@ -413,7 +414,7 @@ def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
         assert eng.pending[0]["region"] == {"east"}
     wall[0] += 30
     eng.advance()
-    partials = [p for p in eng.take_partials() if p["ws"] in (T0, T0 + MIN)]
+    partials = [p.to_record() for p in eng.take_partials() if p.window_start_ms in (T0, T0 + MIN)]
     assert len(partials) == 2
     first, second = partials
     for p, size in zip(partials, sizes, strict=True):

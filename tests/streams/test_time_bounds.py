@@ -13,8 +13,9 @@ import pytest
 from catalog import parse_catalog
 from streams.engine import CLOSE_LOOKBACK_WINDOWS, DEFAULT_FLOOR_MS, PartitionEngine
 from streams.events import MAX_TS_MS, EventError, decode_message, event_time_ms
-from streams.merge import BadPartial, Merger
+from streams.merge import Merger
 from streams.plan import compile_plan
+from streams.records import BadPartial
 
 CAT = """
 version: 1
@@ -115,7 +116,7 @@ def test_closing_after_a_long_gap_is_bounded_by_windows_with_data_plus_the_look_
     eng.process([{"ts": T0 + 500 * MIN, "x": 2, "region": "b"}], 1)
     clock.t += 1_000_000                            # a silence of 1.9 years of simulated time, in one advance
     eng.advance()
-    partials = eng.take_partials()
+    partials = [p.to_record() for p in eng.take_partials()]
     for kpi in ("n", "total", "hop"):
         mine = [p for p in partials if p["kpi"] == kpi]
         with_data = [p for p in mine if p["series"]]
@@ -181,7 +182,7 @@ def test_a_sum_that_would_overflow_is_a_dead_letter_taken_whole_or_not_at_all() 
     assert reasons(dead) == ["overflow"]
     clock.t += 200
     eng.advance()
-    closed = {p["kpi"]: p["series"] for p in eng.take_partials() if p["ws"] == T0}
+    closed = {p.kpi: p.series for p in eng.take_partials() if p.window_start_ms == T0}
     assert closed["n"][""] == [2]                   # the count did not take the overflowing event either
     assert closed["total"][""] == [2, 0.0] and closed["mean"][""] == [2, 0.0]
     assert all(math.isfinite(s[1]) for s in closed["total"].values())
@@ -197,6 +198,9 @@ def partial(p: int, series: Any, kpi: str = "total", ws: Any = T0) -> dict[str, 
     [], "x", {"kpi": "total"}, partial(0, {"": [1, None]}), partial(0, {"": [1, "2"]}), partial(0, {"": [1]}),
     partial(0, {"": None}), partial(0, []), partial(0, {"": [1, 2.0]}, ws="0"), partial(0, {"": [1, 2.0]}, ws=True),
     partial(0, {"": ["1"]}, kpi="n"), partial(0, {"": [-1]}, kpi="n"), partial(0, {"": [True, 1.0]}),
+    # shapes a Partial cannot hold (a malformed ``folded`` used to raise a TypeError out of the agent)
+    partial(0, {"": [1, 2.0]}) | {"folded": {"region": 5}}, partial(0, {"": [1, 2.0]}) | {"folded": ["region"]},
+    partial(0, {"": [1, 2.0]}) | {"p": "0"}, partial(0, {"": [1, 2.0]}) | {"o": "3"},
 ])
 def test_stage2_refuses_a_malformed_partial_and_keeps_merging(bad: Any) -> None:
     clock = Clock()
