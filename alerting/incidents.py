@@ -121,8 +121,8 @@ def judge(incident: Incident, sample: Sample, *, flagged: bool) -> tuple[Judgeme
     zero = value == 0 and incident.direction < 0 and incident.lower is not None and incident.lower > 0
     if (flagged and _same_way(incident, sample, value)) or zero:
         active = True
-    elif inside(value, incident.lower, incident.upper):
-        active = False
+    elif inside(value, incident.lower, incident.upper) or incident.lower is None or incident.upper is None:
+        active = False  # back (a detector without a band: calm as soon as it no longer flags the value)
     else:  # off the normal band: calm only at a level the detector accepted as the new normal
         active = not (drifted and inside(value, sample.lower, sample.upper))
     if active:

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from alerting.config import AlertingConfigError
+from alerting.incidents import judge, open_incident
 from alerting.memory_store import MemoryStore
+from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.registry import make_detector
 from streams.merge import KpiValue
@@ -104,3 +106,9 @@ async def test_resolve_after_is_configurable(clock: Clock, receiver: Receiver) -
 def test_resolve_after_must_be_at_least_one_window() -> None:
     with pytest.raises(AlertingConfigError, match="resolve_after"):
         make_config({"paid_orders": [{**UNUSUAL, "resolve_after": 0}]}, [ROUTE], {"ops": hook("http://x/")})
+
+
+def test_a_detector_without_a_band_resolves_when_it_no_longer_flags() -> None:
+    opened = open_incident(Sample("k", {}, 0.0, 60.0, 99.0, None, None, None, 0.9, True))
+    assert judge(opened, Sample("k", {}, 60.0, 120.0, 98.0, None, None, None, 0.9, True), flagged=True)[0].active
+    assert judge(opened, Sample("k", {}, 120.0, 180.0, 5.0, None, None, None, 0.1), flagged=False)[0].calm
