@@ -13,7 +13,7 @@ Catalog shape (durations: ``30s``, ``5m``, ``1h``, ``1d`` or seconds)::
           - {name: low, type: threshold, below: 100, for: 5m, keep_firing_for: 2m, hysteresis: 5,
              severity: critical}
           - {name: drop, type: change, compare_to: same_window_last_week, below_pct: 30}
-          - {name: odd, type: anomaly, fire_on: [anomaly, drift], min_score: 0.8}
+          - {name: odd, type: anomaly, fire_on: [anomaly, drift], min_score: 0.8, resolve_after: 3}
           - {name: silent, type: absence, for: 10m, zero_is_absent: true, missing_after: 15m}
     routes:                              # first match wins unless `continue: true`
       - match: {team: shop, severity: critical}
@@ -159,12 +159,18 @@ class ChangeRule(_RuleBase):
 
 
 class AnomalyRule(_RuleBase):
-    """Fires on the detector's verdicts; ``min_score`` raises the bar (the alert-level sensitivity)."""
+    """Fires on the detector's verdicts; ``min_score`` raises the bar (the alert-level sensitivity).
+
+    Once firing, the alert follows the value, not the verdicts (see :mod:`alerting.incidents`): it resolves
+    after ``resolve_after`` windows in a row back inside the normal band it left (or at a new level the
+    detector accepted as drift), never because the detector holds back further alarms.
+    """
 
     type: Literal["anomaly"] = "anomaly"
     # not `on`: YAML 1.1 reads an `on` key as the boolean true
     fire_on: list[Verdict] = Field(default_factory=lambda: list[Verdict](["anomaly"]), min_length=1)
     min_score: float | None = Field(default=None, ge=0)
+    resolve_after: int = Field(default=3, ge=1, le=10_000)
 
 
 class AbsenceRule(_RuleBase):

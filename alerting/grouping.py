@@ -78,6 +78,8 @@ class GroupState:
     # fingerprint -> starts_at of the escalated incident
     escalated: dict[str, float] = field(default_factory=dict)
     escalation_seq: int = 0
+    # fingerprint -> seq of the last correction notice queued for it (alerting.pipeline)
+    corrected: dict[str, int] = field(default_factory=dict)
     # Notification ids hash (key, incarnation, seq): a group deleted and created again never reuses an id.
     incarnation: str = field(default_factory=lambda: uuid.uuid4().hex)
 

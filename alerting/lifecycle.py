@@ -59,11 +59,22 @@ class AlertState:
     window_end: float = 0.0
     summary: str = ""
     updated_at: float = 0.0
+    # anomaly rules: the open incident (alerting.incidents.Incident as a dict) while pending/firing
+    incident: Mapping[str, Any] | None = None
+    # whether the condition really held on the newest window judged (not only kept by keep-firing/resolve_after)
+    holds: bool = False
+    # the window the alert fired on: {"start", "end", "value", "at"} (what a correction refers to)
+    raised: Mapping[str, Any] | None = None
+    # the latest correction: {"seq", "start", "end", "was", "now", "raised_at", "retracted"}
+    correction: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
         out = asdict(self)
         out["series"], out["labels"] = dict(self.series), dict(self.labels)
+        for key in ("incident", "raised", "correction"):
+            value = getattr(self, key)
+            out[key] = None if value is None else dict(value)
         return out
 
     @classmethod

@@ -38,6 +38,7 @@ class MemoryStore:
         self.alerts: dict[str, str] = {}
         self.history: dict[str, dict[float, float]] = {}
         self.seen: dict[str, dict[str, float]] = {}
+        self.newest: dict[str, float] = {}
         self.groups: dict[str, str] = {}
         self.silences: dict[str, str] = {}
         self.acks: dict[str, str] = {}
@@ -76,6 +77,12 @@ class MemoryStore:
 
     async def get_value(self, series: str, window_start: float) -> float | None:
         return self.history.get(series, {}).get(window_start)
+
+    async def note_window(self, series: str, window_start: float) -> float | None:
+        before = self.newest.get(series)
+        if before is None or window_start > before:
+            self.newest[series] = window_start
+        return before
 
     async def touch_series(self, kpi: str, labels: str, at: float) -> None:
         self.seen.setdefault(kpi, {})[labels] = at

@@ -86,7 +86,9 @@ def stream_of(notification: Notification) -> str:
 def _facts(payload: str) -> frozenset[tuple[str, str, float]] | None:
     """What a notification tells: (fingerprint, status, incident start) per alert; ``None`` if unreadable."""
     try:
-        return frozenset((a["fingerprint"], a["status"], a["starts_at"]) for a in json.loads(payload)["alerts"])
+        # a correction notice tells something no firing/resolved notice does: it is never superseded, nor supersedes
+        return frozenset((a["fingerprint"], "correction" if a.get("correction") else a["status"], a["starts_at"])
+                         for a in json.loads(payload)["alerts"])
     except (ValueError, TypeError, KeyError):
         return None
 

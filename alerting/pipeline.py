@@ -38,8 +38,10 @@ class _Safe(dict[str, str]):
         return "%24__all"
 
 
-def alert_info(a: AlertState, status: str, config: AlertingConfig, language: str) -> AlertInfo:
-    """What notifiers see of ``a``, titled in ``language``."""
+def alert_info(
+    a: AlertState, status: str, config: AlertingConfig, language: str, *, correction: bool = False
+) -> AlertInfo:
+    """What notifiers see of ``a``, titled in ``language`` (with its correction for a correction notice)."""
     meta = config.kpis.get(a.kpi)
     url = None
     if meta is not None and meta.dashboard_url:
@@ -63,6 +65,8 @@ def alert_info(a: AlertState, status: str, config: AlertingConfig, language: str
         ends_at=a.ends_at if status == "resolved" else None,
         fingerprint=a.fingerprint,
         dashboard_url=url,
+        correction=dict(a.correction) if correction and a.correction else None,
+        drift_since=a.incident.get("level_since") if a.incident else None,
     )
 
 
@@ -110,6 +114,7 @@ class Pipeline:
                 del groups[key]
                 continue
             before = group.to_dict()
+            queued += await self._correct(config, group, route, members)
             queued += await self._flush(config, group, route, members, now)
             queued += await self._escalate(config, group, route, members, now)
             if group.to_dict() != before:
@@ -161,10 +166,12 @@ class Pipeline:
         channels: Sequence[str],
         alerts: Sequence[tuple[Member, AlertState]],
         kind: str,
-        seq: int,
+        seq: int | str,
     ) -> list[Notification]:
         status = "firing" if any(m.status == "firing" for m, _ in alerts) else "resolved"
-        infos = tuple(alert_info(a, m.status, config, route.language) for m, a in alerts)
+        fix = kind == "correction"
+        status = "correction" if fix else status
+        infos = tuple(alert_info(a, m.status, config, route.language, correction=fix) for m, a in alerts)
         return [
             Notification(
                 id=_note_id(group.key, group.incarnation, kind, seq, channel),
@@ -177,6 +184,29 @@ class Pipeline:
             )
             for channel in channels
         ]
+
+    async def _correct(
+        self, config: AlertingConfig, group: GroupState, route: RouteSpec, members: list[tuple[Member, AlertState]]
+    ) -> int:
+        """Queue one correction notice per new correction of an alert whose firing this group told.
+
+        A retracted alert leaves the group's ``sent``: the correction is its resolution, no resolved notice
+        follows. Ids hash (group, fingerprint, correction seq, channel), so a retried tick queues nothing twice.
+        """
+        queued = 0
+        group.corrected = {fp: n for fp, n in group.corrected.items() if any(m.fingerprint == fp for m, _ in members)}
+        for member, a in members:
+            c = a.correction
+            if c is None or group.sent.get(a.fingerprint) != "firing" or group.corrected.get(a.fingerprint) == c["seq"]:
+                continue
+            seq = f"{a.fingerprint}:{c['seq']}"
+            for note in self._notes(config, group, route, route.channels, [(member, a)], "correction", seq):
+                await self.outbox.put(note)
+                queued += 1
+            group.corrected[a.fingerprint] = int(c["seq"])
+            if c.get("retracted"):
+                group.sent.pop(a.fingerprint, None)
+        return queued
 
     async def _flush(
         self,

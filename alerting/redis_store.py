@@ -5,6 +5,7 @@ Layout::
     {p}alerts            hash  fingerprint -> AlertState JSON
     {p}hist:{series}     zset  window_start -> "window_start|value"     (trimmed to the retention)
     {p}seen:{kpi}        hash  series labels JSON -> last observed (absence rules with missing_after)
+    {p}newest            hash  series -> start of its newest window (revisions of older ones are history)
     {p}groups            hash  group key -> GroupState JSON
     {p}silences, {p}acks hash  id / fingerprint -> JSON
     {p}rules             hash  "kpi/rule" -> published rule spec JSON
@@ -52,6 +53,11 @@ _DONE_TTL_S = 14 * 86400  # finished entries are kept so a re-enqueue of the sam
 _DELETE_IF = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+_NOTE_WINDOW = """
+local before = redis.call('HGET', KEYS[1], ARGV[1])
+if (not before) or tonumber(before) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return before
 """
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -194,6 +200,7 @@ class RedisStore:
         self._renew = client.register_script(_RENEW)
         self._stats = client.register_script(_STATS)
         self._delete_if = client.register_script(_DELETE_IF)
+        self._note_window = client.register_script(_NOTE_WINDOW)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kpimon:", *, timeout_s: float = 2.0) -> RedisStore:
@@ -252,6 +259,10 @@ class RedisStore:
         key = f"{self.p}hist:{series}"
         found = cast("list[str]", await self.redis.zrangebyscore(key, window_start, window_start))
         return float(found[-1].rpartition("|")[2]) if found else None
+
+    async def note_window(self, series: str, window_start: float) -> float | None:
+        before = await self._note_window(keys=[self.p + "newest"], args=[series, repr(window_start)])
+        return None if before is None else float(before)
 
     async def touch_series(self, kpi: str, labels: str, at: float) -> None:
         await self.redis.hset(f"{self.p}seen:{kpi}", labels, repr(at))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from alerting.config import AbsenceRule, AlertRuleSpec, AnomalyRule, ChangeRule, ThresholdRule
 from alerting.samples import Sample
 
-__all__ = ["WEEK", "Condition", "baseline_start", "evaluate", "history_retention"]
+__all__ = ["WEEK", "Condition", "baseline_start", "evaluate", "flagged", "history_retention", "templated"]
 
 WEEK = 7 * 86400.0
 
@@ -87,16 +87,20 @@ def _change(rule: ChangeRule, value: float | None, baseline: float | None) -> Co
     return Condition(False, text)
 
 
+def flagged(rule: AnomalyRule, sample: Sample) -> bool:
+    """Whether the detector's verdict on ``sample`` is one ``rule`` fires on (``fire_on``, ``min_score``)."""
+    hit = ("anomaly" in rule.fire_on and sample.is_anomaly) or ("drift" in rule.fire_on and sample.drift)
+    return hit and not (rule.min_score is not None and (sample.score is None or sample.score < rule.min_score))
+
+
 def _anomaly(rule: AnomalyRule, sample: Sample) -> Condition:
-    flagged = ("anomaly" in rule.fire_on and sample.is_anomaly) or ("drift" in rule.fire_on and sample.drift)
-    if rule.min_score is not None and (sample.score is None or sample.score < rule.min_score):
-        flagged = False
+    flagged_ = flagged(rule, sample)
     band = ""
     if sample.lower is not None and sample.upper is not None:
         band = f", expected {_fmt(sample.expected)} in [{sample.lower:g}, {sample.upper:g}]"
     kind = "level shift (new normal)" if sample.drift and not sample.is_anomaly else "anomaly"
     score = f" score {sample.score:.2f}" if sample.score is not None else ""
-    if flagged:
+    if flagged_:
         return Condition(True, f"{kind}: {_fmt(sample.value)}{band}{score}")
     return Condition(False, f"{_fmt(sample.value)} is normal{band}")
 
@@ -117,6 +121,11 @@ def evaluate(
         cond = _anomaly(rule, sample)
     else:
         cond = _absence(rule, value)
+    return templated(rule, sample, cond)
+
+
+def templated(rule: AlertRuleSpec, sample: Sample, cond: Condition) -> Condition:
+    """``cond`` with the rule's ``summary`` template applied while active (``{detail}`` is the built-in text)."""
     if rule.summary and cond.active:
         fields = _Fields(value=_fmt(sample.value), kpi=sample.kpi, detail=cond.summary, **sample.labels)
         return Condition(True, rule.summary.format_map(fields))

@@ -13,7 +13,9 @@ class Sample:
     """One closed window of one series, with the detector's verdict when there is one.
 
     ``labels`` is ``{}`` for the total series and e.g. ``{"region": "east"}`` for a dimension series.
-    ``value`` is ``None`` when the window held no data (absence). Times are epoch seconds.
+    ``value`` is ``None`` when the window held no data (absence). Times are epoch seconds. ``revision`` is 0
+    for a window's first final value and counts up with each correction (late events within grace); alert
+    state is judged on a series' newest window, and a revision of an older one only corrects history.
 
     Examples
     --------
@@ -32,3 +34,4 @@ class Sample:
     score: float | None = None
     is_anomaly: bool = False
     drift: bool = False
+    revision: int = 0

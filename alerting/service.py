@@ -31,15 +31,16 @@ from dataclasses import replace
 from typing import Any
 
 from alerting.admin import apply_overrides, published_rules
-from alerting.config import AbsenceRule, AlertingConfig, AlertRuleSpec, KpiMeta
+from alerting.config import AbsenceRule, AlertingConfig, AlertRuleSpec, AnomalyRule, KpiMeta
 from alerting.health import STORE_ERRORS, StoreHealth
+from alerting.incidents import Incident, inside, judge, open_incident
 from alerting.lifecycle import AlertState, Transition, advance, fingerprint, new_state
 from alerting.notifiers.base import Notifier
 from alerting.notifiers.config import ChannelSpec
 from alerting.notifiers.registry import build_notifier
 from alerting.outbox import Outbox, RetryPolicy
 from alerting.pipeline import Pipeline
-from alerting.rules import baseline_start, evaluate, history_retention
+from alerting.rules import Condition, baseline_start, evaluate, flagged, history_retention, templated
 from alerting.samples import Sample
 from alerting.store import Store
 
@@ -77,6 +78,54 @@ def _watches_missing(rule: AlertRuleSpec) -> bool:
 
 def _labels_key(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+
+
+def _raised_on(state: AlertState, sample: Sample) -> bool:
+    """Whether ``sample`` revises the window ``state`` fired on, to a different value."""
+    raised = state.raised
+    return raised is not None and raised["start"] == sample.window_start and raised["value"] != sample.value
+
+
+def _still_holds(rule: AlertRuleSpec, sample: Sample, state: AlertState, baseline: float | None) -> bool:
+    """Would the revised value of the window an alert fired on still have raised it?"""
+    if isinstance(rule, AnomalyRule) and state.incident is not None:
+        inc = Incident.from_dict(state.incident)  # revisions carry no verdict: judge against the normal band
+        return sample.value is None or not inside(sample.value, inc.lower, inc.upper)
+    return evaluate(rule, sample, firing=False, baseline=baseline).active
+
+
+def _correction(state: AlertState, sample: Sample, *, retracted: bool) -> dict[str, Any]:
+    seq = int(state.correction["seq"]) + 1 if state.correction else 1
+    was = state.raised["value"] if state.raised else None
+    return {"seq": seq, "start": sample.window_start, "end": sample.window_end, "was": was, "now": sample.value,
+            "raised_at": state.starts_at, "retracted": retracted}
+
+
+def _retracted(state: AlertState, sample: Sample, now: float) -> AlertState:
+    """``state`` resolved because the window it was raised on was revised: told as a correction."""
+    return replace(state, state="resolved", ends_at=now, active_since=None, updated_at=now, raised=None,
+                   correction=_correction(state, sample, retracted=True))
+
+
+def _bookkeep(prev: AlertState, state: AlertState, sample: Sample, now: float, incident: Incident | None) -> AlertState:
+    """Remember the incident of an anomaly rule and the window an alert fired on."""
+    if state.state in ("pending", "firing"):
+        state = replace(state, incident=None if incident is None else incident.to_dict())
+    elif prev.state in ("pending", "firing") and incident is not None:
+        state = replace(state, incident=incident.to_dict())  # resolved: keep how it ended (drift or back)
+    if state.state == "firing" and prev.state != "firing":
+        raised = {"start": sample.window_start, "end": sample.window_end, "value": sample.value, "at": now}
+        state = replace(state, raised=raised, correction=None)
+    return state
+
+
+def _transition(prev: AlertState, state: AlertState, now: float) -> Transition | None:
+    if state.state == prev.state:
+        return None
+    return Transition(
+        state.fingerprint, state.kpi, state.rule, state.labels, state.severity, prev.state, state.state, now,
+        state.summary,
+    )  # fmt: skip
 
 
 class AlertService:
@@ -134,23 +183,56 @@ class AlertService:
             self._published = True
 
     async def observe(self, sample: Sample) -> list[Transition]:
-        """Evaluate every rule of ``sample.kpi`` on it; persist state; return the state changes."""
+        """Evaluate every rule of ``sample.kpi`` on it; persist state; return the state changes.
+
+        Alert state is judged on the series' newest window: a revision of an older window only updates history
+        and, when it changes the value an alert was raised on, records a correction (see :meth:`_revise`).
+        """
         await self._publish()
         rules = self._config.rules.get(sample.kpi, ())
         meta = self._config.kpis.get(sample.kpi)
         now = self.clock()
         series = series_key(sample.kpi, sample.labels)
+        newest = await self.store.note_window(series, sample.window_start) if rules else None
+        older = newest is not None and sample.window_start < newest
         out = []
         for rule in rules:
-            change = await self._evaluate(rule, sample, meta, series, now)
+            if older:
+                change = await self._revise(rule, sample, meta, series, now)
+            else:
+                change = await self._evaluate(rule, sample, meta, series, now)
             if change is not None:
                 out.append(change)
         retain = history_retention(rules)
         if retain is not None and sample.value is not None:
             await self.store.record_value(series, sample.window_start, sample.value, retain)
-        if any(_watches_missing(r) for r in rules):
+        if any(_watches_missing(r) for r in rules) and not older:
             await self.store.touch_series(sample.kpi, _labels_key(sample.labels), now)
         return out
+
+    async def _baseline(self, rule: AlertRuleSpec, sample: Sample, series: str) -> float | None:
+        start = baseline_start(rule, sample)
+        return await self.store.get_value(series, start) if start is not None else None
+
+    def _condition(
+        self, rule: AlertRuleSpec, sample: Sample, prev: AlertState, baseline: float | None
+    ) -> tuple[Condition, bool, Incident | None]:
+        """(condition for the lifecycle, whether it really holds on this window, the open incident after it).
+
+        Anomaly rules with an open incident follow the value (:mod:`alerting.incidents`): a firing alert stays
+        active until ``resolve_after`` calm windows in a row, keeping the summary it had meanwhile."""
+        open_ = isinstance(rule, AnomalyRule) and prev.state in ("pending", "firing") and prev.incident is not None
+        if not (open_ and rule.enabled and isinstance(rule, AnomalyRule)):
+            cond = evaluate(rule, sample, firing=prev.state == "firing", baseline=baseline)
+            opened = open_incident(sample) if isinstance(rule, AnomalyRule) and cond.active else None
+            return cond, cond.active, opened
+        assert prev.incident is not None
+        judged, incident = judge(Incident.from_dict(prev.incident), sample, flagged=flagged(rule, sample))
+        if judged.active:
+            return templated(rule, sample, Condition(True, judged.summary)), True, incident
+        if prev.state == "firing" and incident.calm < rule.resolve_after:
+            return Condition(True, prev.summary), False, incident  # back, but not for long enough yet
+        return Condition(False, judged.summary), False, incident
 
     async def _evaluate(
         self, rule: AlertRuleSpec, sample: Sample, meta: KpiMeta | None, series: str, now: float
@@ -158,16 +240,19 @@ class AlertService:
         labels = alert_labels(rule, sample, meta)
         stored = await self.store.get_alert(fingerprint(sample.kpi, rule.name, sample.labels))
         prev = stored or new_state(sample.kpi, rule.name, sample.labels, labels, rule.severity)
-        start = baseline_start(rule, sample)
-        baseline = await self.store.get_value(series, start) if start is not None else None
-        cond = evaluate(rule, sample, firing=prev.state == "firing", baseline=baseline)
-        state = advance(
-            replace(prev, labels=labels, severity=rule.severity),
-            cond.active,
-            now=now,
-            for_s=rule.for_,
-            keep_s=rule.keep_firing_for,
-        )
+        cond, holds, incident = self._condition(rule, sample, prev, await self._baseline(rule, sample, series))
+        if sample.revision > 0 and prev.state == "firing" and not holds and _raised_on(prev, sample):
+            # the newest window itself was revised and the alert raised on it no longer holds: retract it
+            state = _retracted(prev, sample, now)
+        else:
+            state = advance(
+                replace(prev, labels=labels, severity=rule.severity),
+                cond.active,
+                now=now,
+                for_s=rule.for_,
+                keep_s=rule.keep_firing_for,
+            )
+            state = _bookkeep(prev, state, sample, now, incident)
         # The latest value is always shown; the explanation only changes when it says something new.
         summary = cond.summary if cond.active or state.state != prev.state else prev.summary
         state = replace(
@@ -179,14 +264,28 @@ class AlertService:
             window_start=sample.window_start,
             window_end=sample.window_end,
             summary=summary,
+            holds=holds and state.state != "resolved",
         )
         await self._persist(stored, state)
-        if state.state == prev.state:
+        return _transition(prev, state, now)
+
+    async def _revise(
+        self, rule: AlertRuleSpec, sample: Sample, meta: KpiMeta | None, series: str, now: float
+    ) -> Transition | None:
+        """A revision of an older window: never fires or resolves on behalf of the newest window. If the alert
+        was raised on that window and the revised value would not have raised it, record a correction; the
+        alert is retracted unless the newest window still holds."""
+        stored = await self.store.get_alert(fingerprint(sample.kpi, rule.name, sample.labels))
+        if stored is None or stored.state != "firing" or not _raised_on(stored, sample):
             return None
-        return Transition(
-            state.fingerprint, state.kpi, state.rule, state.labels, state.severity, prev.state, state.state, now,
-            state.summary,
-        )  # fmt: skip
+        if _still_holds(rule, sample, stored, await self._baseline(rule, sample, series)):
+            return None
+        if stored.holds:
+            state = replace(stored, raised=None, correction=_correction(stored, sample, retracted=False))
+        else:
+            state = _retracted(stored, sample, now)
+        await self._persist(stored, state)
+        return _transition(stored, state, now)
 
     async def _persist(self, stored: AlertState | None, state: AlertState) -> None:
         if state.state == "inactive":

@@ -195,7 +195,7 @@ def _sample(val: KpiValue, v: Verdict | None) -> Sample:
     return Sample(val.kpi, val.labels, val.window_start_s, val.window_end_s, val.value,
                   expected=v.expected if v else None, lower=v.lower if v else None,
                   upper=v.upper if v else None, score=v.score if v else None,
-                  is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift))
+                  is_anomaly=bool(v and v.is_anomaly), drift=bool(v and v.drift), revision=val.revision)
 
 
 def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:

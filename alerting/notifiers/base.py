@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 __all__ = ["AlertInfo", "Notification", "Notifier", "Outcome", "redact", "redact_url", "redact_urls", "REDACTED"]
@@ -46,6 +46,10 @@ class AlertInfo:
     ends_at: float | None
     fingerprint: str
     dashboard_url: str | None = None
+    # a correction notice: {"start", "end", "was", "now", "raised_at", "retracted"} (see render.correction_text)
+    correction: Mapping[str, Any] | None = None
+    # an anomaly described as a new level ("drift: new level 0 since 10:40"): since when
+    drift_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,9 @@ class Notification:
     """A group of alerts for one receiver (channel).
 
     ``id`` is unique and used as the idempotency key where the format allows it (``Idempotency-Key`` header for
-    webhooks, ``Message-ID`` for email). ``status`` is ``resolved`` only when every alert is resolved.
+    webhooks, ``Message-ID`` for email). ``status`` is ``resolved`` only when every alert is resolved, and
+    ``correction`` for a correction notice (a revised window changed the value an alert was raised on; each
+    alert carries its ``correction`` and its current status, ``resolved`` when the correction retracted it).
     """
 
     id: str

@@ -45,7 +45,7 @@ def feishu_card(n: Notification) -> dict[str, Any]:
     template = {"red": "red", "orange": "orange", "blue": "blue", "green": "green"}[render.color(n)]
     elements: list[dict[str, Any]] = []
     for alert in render.shown_alerts(n):
-        lines = [f"**{alert.kpi_title}** — {alert.summary}"]
+        lines = [f"**{alert.kpi_title}** — {render.subject(alert, n.language)}"]
         lines += [f"**{k}**: {v}" for k, v in render.alert_facts(alert, n.language)]
         elements.append({"tag": "div", "text": {"tag": "lark_md", "content": "\n".join(lines)}})
         if alert.dashboard_url:

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_ALERTS",
     "alert_facts",
     "color",
+    "correction_text",
     "fmt_number",
     "fmt_time",
     "html_body",
@@ -33,6 +34,7 @@ __all__ = [
     "more_line",
     "plain_text",
     "shown_alerts",
+    "subject",
     "text",
     "title",
 ]
@@ -62,6 +64,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "source": "Alert source",
         "none": "n/a",
         "mention": "Please take a look.",
+        "correction": "CORRECTION",
+        "revised": "revised: the {window} window was {now}, not {was} — the {raised} alert was raised on "
+        "incomplete data",
+        "retracted": " (alert withdrawn)",
+        "drift": "drift: new level {level} since {since}",
     },
     "zh": {
         "firing": "告警中",
@@ -83,6 +90,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "source": "告警来源",
         "none": "无",
         "mention": "请相关同事关注处理。",
+        "correction": "更正",
+        "revised": "更正：{window} 窗口的值为 {now}，而不是 {was} —— {raised} 的告警基于不完整的数据",
+        "retracted": "（告警已撤销）",
+        "drift": "漂移：自 {since} 起新水平为 {level}",
     },
 }
 
@@ -103,6 +114,43 @@ def fmt_number(value: float | None, unit: str, language: str = "en") -> str:
 def fmt_time(epoch: float) -> str:
     """Epoch seconds as ``YYYY-MM-DD HH:MM:SS UTC``."""
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _hhmm(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%H:%M")
+
+
+def correction_text(alert: AlertInfo, language: str) -> str:
+    """The sentence of a correction notice, e.g. ``revised: the 10:40 window was 412, not 0 — the 10:41 alert
+    was raised on incomplete data`` (``(alert withdrawn)`` appended when the correction retracted it).
+
+    >>> c = {"start": 600.0, "end": 660.0, "was": 0.0, "now": 412.0, "raised_at": 660.0, "retracted": True}
+    >>> a = AlertInfo("low", "orders", "Orders", "critical", "resolved", {}, 412.0, None, None, None, "orders",
+    ...               "", 600.0, 660.0, 660.0, 660.0, "fp", correction=c)
+    >>> correction_text(a, "en")
+    'revised: the 00:10 window was 412 orders, not 0 orders — the 00:11 alert was raised on incomplete data (alert withdrawn)'
+    >>> correction_text(a, "zh")
+    '更正：00:10 窗口的值为 412 orders，而不是 0 orders —— 00:11 的告警基于不完整的数据（告警已撤销）'
+    """
+    c = alert.correction or {}
+    raised = c.get("raised_at")
+    sentence = text(language, "revised").format(
+        window=_hhmm(float(c.get("start", alert.window_start))),
+        now=fmt_number(c.get("now"), alert.unit, language),
+        was=fmt_number(c.get("was"), alert.unit, language),
+        raised=_hhmm(float(raised)) if raised is not None else text(language, "none"),
+    )
+    return sentence + (text(language, "retracted") if c.get("retracted") else "")
+
+
+def subject(alert: AlertInfo, language: str) -> str:
+    """What one alert says: the correction sentence, the new level of a drift, or the rule's summary."""
+    if alert.correction is not None:
+        return correction_text(alert, language)
+    if alert.drift_since is not None and alert.summary.startswith("drift:"):
+        level = fmt_number(alert.value, alert.unit, language)
+        return text(language, "drift").format(level=level, since=_hhmm(alert.drift_since))
+    return alert.summary or alert.rule
 
 
 def _fmt_window(alert: AlertInfo) -> str:
@@ -127,16 +175,16 @@ def more_line(n: Notification) -> str | None:
 def title(n: Notification) -> str:
     """One-line headline, e.g. ``[FIRING:2] critical · Paid orders: paid_orders below 10 for 2m``."""
     lang = n.language
-    status = text(lang, n.status if n.status in ("firing", "resolved") else "firing")
+    status = text(lang, n.status if n.status in ("firing", "resolved", "correction") else "firing")
     # Like alertmanager's [FIRING:n]: a firing group counts its firing alerts only.
     counted = [a for a in n.alerts if a.status == "firing"] if n.status == "firing" else list(n.alerts)
     count = f":{len(counted)}" if len(counted) > 1 else ""
     if not n.alerts:
         return f"[{status}] {n.group_key}"
     top = shown_alerts(n)[0]
-    subject = top.summary or top.rule
+    said = subject(top, lang)
     head = f"[{status}{count}] " if lang != "zh" else f"【{status}{count}】"
-    return f"{head}{text(lang, top.severity) if top.severity in _TEXT['en'] else top.severity} · {top.kpi_title}: {subject}"
+    return f"{head}{text(lang, top.severity) if top.severity in _TEXT['en'] else top.severity} · {top.kpi_title}: {said}"
 
 
 def alert_facts(alert: AlertInfo, language: str) -> list[tuple[str, str]]:
@@ -165,12 +213,14 @@ def color(n: Notification) -> str:
     """A colour name for the group: ``green`` resolved, else ``red``/``orange``/``blue`` by top severity."""
     if n.status == "resolved" or not n.alerts:
         return "green"
+    if n.status == "correction":
+        return "blue"
     return {"critical": "red", "warning": "orange"}.get(shown_alerts(n)[0].severity, "blue")
 
 
 def _alert_heading(alert: AlertInfo, language: str) -> str:
     status = text(language, alert.status) if alert.status in ("firing", "resolved") else alert.status
-    return f"{alert.kpi_title} — {alert.summary} ({status})"
+    return f"{alert.kpi_title} — {subject(alert, language)} ({status})"
 
 
 def plain_text(n: Notification) -> str:

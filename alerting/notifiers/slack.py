@@ -34,7 +34,7 @@ def slack_payload(n: Notification) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": render.title(n)[:150], "emoji": True}}
     ]
     for alert in render.shown_alerts(n):
-        lines = [f"*{_escape(alert.kpi_title)}* — {_escape(alert.summary)}"]
+        lines = [f"*{_escape(alert.kpi_title)}* — {_escape(render.subject(alert, n.language))}"]
         lines += [f"*{_escape(k)}:* {_escape(v)}" for k, v in render.alert_facts(alert, n.language)]
         if alert.dashboard_url:
             lines.append(f"<{alert.dashboard_url}|{render.text(n.language, 'dashboard')}>")

@@ -39,7 +39,7 @@ def adaptive_card(n: Notification) -> dict[str, Any]:
     ]
     actions: list[dict[str, Any]] = []
     for alert in render.shown_alerts(n):
-        body.append({"type": "TextBlock", "text": f"**{alert.kpi_title}** — {alert.summary}", "wrap": True})
+        body.append({"type": "TextBlock", "text": f"**{alert.kpi_title}** — {render.subject(alert, n.language)}", "wrap": True})
         facts = [{"title": k, "value": v} for k, v in render.alert_facts(alert, n.language)]
         body.append({"type": "FactSet", "facts": facts})
         if alert.dashboard_url and len(actions) < 5:  # Teams renders at most a handful of actions

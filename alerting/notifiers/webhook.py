@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from . import render
 from ._common import WebhookBase
 from .base import AlertInfo, Notification, Outcome
 from .config import WebhookSpec
@@ -49,6 +50,8 @@ def _annotations(a: AlertInfo) -> dict[str, str]:
         "window_end": _rfc3339(a.window_end),
         "dashboard_url": a.dashboard_url,
     }
+    if a.correction is not None:
+        raw["correction"] = render.correction_text(a, "en")
     # Annotations are string-to-string in alertmanager; absent values are left out rather than "None".
     return {k: repr(v) if isinstance(v, float) else str(v) for k, v in raw.items() if v not in (None, "")}
 
@@ -58,6 +61,10 @@ def _common(maps: list[dict[str, str]]) -> dict[str, str]:
         return {}
     first = maps[0]
     return {k: v for k, v in first.items() if all(m.get(k) == v for m in maps[1:])}
+
+
+def _current(alerts: list[AlertInfo]) -> str:
+    return "firing" if any(a.status == "firing" for a in alerts) else "resolved"
 
 
 def alertmanager_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
@@ -82,7 +89,9 @@ def alertmanager_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]
         "version": "4",
         "groupKey": n.group_key,
         "truncatedAlerts": len(alerts) - len(shown),
-        "status": n.status,
+        # Alertmanager knows firing|resolved only: a correction is told with its alerts' current status (a
+        # retracted alert resolves), the sentence in the `correction` annotation
+        "status": n.status if n.status != "correction" else _current(alerts),
         "receiver": n.receiver,
         "groupLabels": {k: v for k, v in common.items() if k in ("alertname", "kpi")},
         "commonLabels": common,

@@ -198,3 +198,11 @@ async def test_a_stream_with_many_waiting_entries_starves_no_other(store: Store)
     assert got == ["b0"]  # g1's waiting entries do not hide g2's head
     assert await store.finish("a0", head.token, "delivered", 1, "ok")
     assert [c.record.id for c in await store.claim(120.0, 60.0, 10)] == ["a1"]  # due at once, not at a0's lease end
+
+
+async def test_newest_window_only_moves_forward(store: Store) -> None:
+    assert await store.note_window('orders{"region":"east"}', 120.0) is None       # first window of the series
+    assert await store.note_window('orders{"region":"east"}', 60.0) == 120.0       # a revision of an older one
+    assert await store.note_window('orders{"region":"east"}', 180.0) == 120.0
+    assert await store.note_window('orders{"region":"east"}', 180.0) == 180.0      # a revision of the newest
+    assert await store.note_window("orders{}", 60.0) is None                       # per series

@@ -65,3 +65,29 @@ def test_colors() -> None:
     assert render.color(notification()) == "red"
     assert render.color(notification(alert(severity="warning"))) == "orange"
     assert render.color(notification(alert(status="resolved", ends_at=T0))) == "green"
+
+
+CORRECTION = {"start": T0 + 2400, "end": T0 + 2460, "was": 0.0, "now": 412.0, "raised_at": T0 + 2460,
+              "retracted": False}
+
+
+def test_correction_notice_in_english_and_chinese() -> None:
+    fixed = alert(correction=CORRECTION, value=0.0)
+    en = render.plain_text(notification(fixed, status="correction"))
+    assert en.splitlines()[0] == ("[CORRECTION] critical · 支付订单数: revised: the 10:40 window was 412 orders, "
+                                  "not 0 orders — the 10:41 alert was raised on incomplete data")
+    zh = render.plain_text(notification(fixed, status="correction", language="zh"))
+    assert zh.splitlines()[0] == ("【更正】严重 · 支付订单数: 更正：10:40 窗口的值为 412 orders，而不是 0 orders —— "
+                                  "10:41 的告警基于不完整的数据")
+    assert render.color(notification(fixed, status="correction")) == "blue"
+    withdrawn = alert(correction={**CORRECTION, "retracted": True}, status="resolved", ends_at=T0 + 2500)
+    assert render.title(notification(withdrawn, status="correction", language="zh")).endswith("（告警已撤销）")
+    assert "(alert withdrawn)" in render.markdown(notification(withdrawn, status="correction"))
+
+
+def test_drift_is_told_as_a_new_level_in_both_languages() -> None:
+    drop = alert(value=0.0, summary="drift: new level 0 since 10:40", drift_since=T0 + 2400)
+    assert render.title(notification(drop)).endswith("支付订单数: drift: new level 0 orders since 10:40")
+    assert render.title(notification(drop, language="zh")).endswith("支付订单数: 漂移：自 10:40 起新水平为 0 orders")
+    templated = alert(value=0.0, summary="paid orders 0 in east", drift_since=T0 + 2400)  # a rule's own summary
+    assert render.title(notification(templated)).endswith(": paid orders 0 in east")
