@@ -16,6 +16,7 @@ from kpimon.catalog import Catalog
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta
+from streams.freshness import FreshnessMonitor, SourcePolicy
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
@@ -54,6 +55,40 @@ def alerting_config(catalog: Catalog) -> AlertingConfig:
                                  kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)})
 
 
+def kpi_sources(catalog: Catalog) -> dict[str, frozenset[str]]:
+    """KPI -> the sources it is computed from (a ratio: its numerator's and denominator's)."""
+    out: dict[str, frozenset[str]] = {}
+
+    def of(name: str, depth: int = 0) -> frozenset[str]:
+        if name not in out:
+            spec = catalog.kpi(name)
+            if spec.source is not None:
+                out[name] = frozenset({spec.source})
+            elif spec.ratio is not None and depth < len(catalog.kpis):
+                out[name] = of(spec.ratio.numerator, depth + 1) | of(spec.ratio.denominator, depth + 1)
+            else:
+                out[name] = frozenset()
+        return out[name]
+
+    for spec in catalog.kpis:
+        of(spec.name)
+    return out
+
+
+def freshness_policies(catalog: Catalog) -> dict[str, SourcePolicy]:
+    """Per source: its ``max_silence`` and the KPIs it feeds, by owner team (the source_silent alert's routing)."""
+    sources = kpi_sources(catalog)
+    out = {}
+    for name, src in catalog.sources.items():
+        teams: dict[str, list[str]] = {}
+        for spec in catalog.kpis:
+            if name in sources[spec.name]:
+                teams.setdefault(spec.owner, []).append(spec.name)
+        if teams:
+            out[name] = SourcePolicy(src.max_silence, teams)
+    return out
+
+
 def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | None = None, **overrides: Any) -> Worker:
     """The worker for ``catalog``; ``layout`` (from ``streams.topics.prepare_topics``) gives the partition counts
     of the topics that exist, which win over the catalog's and ``settings.partitions``."""
@@ -80,10 +115,13 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     retry = RetryPolicy(base_s=settings.delivery_backoff_base, cap_s=settings.delivery_backoff_cap,
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
-    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
+    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry,
+                           sources_of=kpi_sources(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
+    freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
+                                 quiet_s=cfg.idle_ms / 1000)
     return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  api_token=token)
+                  api_token=token, freshness=freshness)
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

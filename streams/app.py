@@ -53,6 +53,7 @@ from streams.attainment import Attainment, Goal
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import KpiCollector, KpiMeta, OpsCounters
+from streams.freshness import FreshnessMonitor
 from streams.merge import META_KEY, BadPartial, KpiValue, Merger, retention_ms
 from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
@@ -159,8 +160,9 @@ class Worker:
 
     def __init__(self, plan: Plan, kpis: dict[str, KpiMeta], cfg: WorkerConfig,
                  registry: CollectorRegistry | None = None, observers: Observers | None = None,
-                 api_token: str | None = None) -> None:
+                 api_token: str | None = None, freshness: FreshnessMonitor | None = None) -> None:
         self.plan, self.cfg = plan, cfg
+        self.freshness = freshness       # source_silent alerts (streams.freshness); checked before each alert tick
         self.observers = observers or Observers({})
         self.api_token = api_token
         self.ops = OpsCounters()
@@ -252,6 +254,8 @@ class Worker:
                         await self._dead_letters(writes, src.topic, source, msg, dead)
                 for engine in touched.values():
                     await self._flush_engine(engine, table, writes)
+                    if self.freshness is not None:
+                        self.freshness.seen(source, engine.partition, engine.max_ts)
         stage1.__name__ = f"stage1_{source}"
         return _fail_loudly(f"stage 1 of source {source!r}", stage1)
 
@@ -451,6 +455,8 @@ class Worker:
     async def _tick_alerts(self) -> None:
         service = self.observers.alerts
         if service is not None:
+            if self.freshness is not None and not await _store_call(service, self.freshness.check()):
+                return                  # the pipeline must not run on stale freshness (it would release held alerts)
             await service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
 
     def _observer_metrics(self) -> Iterable[Any]:
@@ -468,6 +474,8 @@ class Worker:
             saturated.add_metric([kpi], n)
         yield saturated
         yield from alert_families(self.observers)
+        if self.freshness is not None:
+            yield from self.freshness.metric_families()
 
     def _on_recovered(self, active: set[TP]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
@@ -552,6 +560,18 @@ class Worker:
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _store_call(service: Any, call: Awaitable[None]) -> bool:
+    """Await ``call`` on the alert store; an outage is counted in the service's health, not raised."""
+    from alerting.health import STORE_ERRORS
+
+    try:
+        await call
+    except STORE_ERRORS as exc:
+        service.health.failed(exc)
+        return False
+    return True
 
 
 async def _ok() -> web.Response:

@@ -198,3 +198,14 @@ async def test_a_stream_with_many_waiting_entries_starves_no_other(store: Store)
     assert got == ["b0"]  # g1's waiting entries do not hide g2's head
     assert await store.finish("a0", head.token, "delivered", 1, "ok")
     assert [c.record.id for c in await store.claim(120.0, 60.0, 10)] == ["a1"]  # due at once, not at a0's lease end
+
+
+async def test_source_records_round_trip_and_overwrite(store: Store) -> None:
+    from alerting.freshness import SourceRecord
+
+    rec = SourceRecord("orders", 600.0, 1000.0, max_silence=300.0, quiet_s=1.0, silent_since=600.0, gap=(1.0, 2.0))
+    await store.put_source("orders", rec.to_dict())
+    await store.put_source("visits", SourceRecord("visits", 5.0, 6.0).to_dict())
+    await store.put_source("visits", SourceRecord("visits", 7.0, 8.0).to_dict())
+    got = {k: SourceRecord.from_dict(v) for k, v in (await store.list_sources()).items()}
+    assert got == {"orders": rec, "visits": SourceRecord("visits", 7.0, 8.0)}
