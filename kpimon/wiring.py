@@ -119,7 +119,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                            sources_of=kpi_sources(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
-                                 quiet_s=cfg.idle_ms / 1000)
+                                 quiet_s=cfg.idle_ms / 2000)   # half the idle time: held before an idle close
     return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
                   api_token=token, freshness=freshness)
 

@@ -450,6 +450,9 @@ class Worker:
                 self._merger(tp.partition)
         for partition in list(self.mergers):
             await self._flush_merger(partition)
+        marks = [e.watermark for e in self.engines.values() if e.watermark is not None]
+        if self.observers.clock is not None and marks:
+            self.observers.clock.seed(max(marks) / 1000)
         await self._tick_alerts()
 
     async def _tick_alerts(self) -> None:

@@ -40,7 +40,7 @@ from alerting.service import AlertService
 
 __all__ = ["FreshnessMonitor", "SourcePolicy", "learned_max_silence"]
 
-log = logging.getLogger("kpimon.freshness")
+log = logging.getLogger(__name__)
 
 LEARN_MIN = 20          # arrivals (gaps) before a learned rate is trusted
 LEARN_FACTOR = 10.0     # silent after this many typical gaps
