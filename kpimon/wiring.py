@@ -17,6 +17,7 @@ from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import KpiMeta
 from streams.freshness import FreshnessMonitor, SourcePolicy
+from streams.heartbeat import Heartbeat
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
@@ -120,8 +121,12 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
                                  quiet_s=cfg.idle_ms / 2000)   # half the idle time: held before an idle close
+    heartbeat = None
+    if settings.heartbeat_url is not None:
+        heartbeat = Heartbeat(settings.heartbeat_url.get_secret_value(), interval_s=settings.heartbeat_interval,
+                              app_id=settings.app_id)
     return Worker(plan, kpi_meta(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  api_token=token, freshness=freshness)
+                  api_token=token, freshness=freshness, heartbeat=heartbeat)
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

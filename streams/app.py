@@ -54,6 +54,7 @@ from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import KpiCollector, KpiMeta, OpsCounters
 from streams.freshness import FreshnessMonitor
+from streams.heartbeat import Heartbeat
 from streams.merge import META_KEY, BadPartial, KpiValue, Merger, retention_ms
 from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
@@ -160,9 +161,11 @@ class Worker:
 
     def __init__(self, plan: Plan, kpis: dict[str, KpiMeta], cfg: WorkerConfig,
                  registry: CollectorRegistry | None = None, observers: Observers | None = None,
-                 api_token: str | None = None, freshness: FreshnessMonitor | None = None) -> None:
+                 api_token: str | None = None, freshness: FreshnessMonitor | None = None,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.plan, self.cfg = plan, cfg
         self.freshness = freshness       # source_silent alerts (streams.freshness); checked before each alert tick
+        self.heartbeat = heartbeat       # the dead man's switch (streams.heartbeat), pinged from the tick
         self.observers = observers or Observers({})
         self.api_token = api_token
         self.ops = OpsCounters()
@@ -438,6 +441,8 @@ class Worker:
 
     # ---- time, rebalance --------------------------------------------------------------------
     async def _tick(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.maybe_beat()     # the tick runs: this worker is alive (never waits for the checker)
         if self.app.in_recovery or self.app.rebalancing or not self.admissions.ready:
             return
         assigned = self.app.consumer.assignment()
@@ -479,6 +484,12 @@ class Worker:
         yield from alert_families(self.observers)
         if self.freshness is not None:
             yield from self.freshness.metric_families()
+        if self.heartbeat is not None:
+            beats = CounterMetricFamily("kpimon_heartbeats", "Dead man's switch pings by outcome (ok|failed)",
+                                        labels=["outcome"])
+            for outcome in ("ok", "failed"):
+                beats.add_metric([outcome], self.heartbeat.outcomes[outcome])
+            yield beats
 
     def _on_recovered(self, active: set[TP]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
@@ -555,6 +566,8 @@ class Worker:
         log.info("metrics at http://%s:%s/metrics", self.cfg.metrics_host, self.cfg.metrics_port)
 
     async def stop_http(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.observers.alerts is not None:

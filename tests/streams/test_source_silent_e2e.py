@@ -98,12 +98,14 @@ def test_a_stopped_feed_is_one_source_silent_page_per_channel_and_one_resolved(
     broker: Any, redis_process: RedisProcess, smtp_server: SMTPTestServer, tmp_path: Path
 ) -> None:
     hook, robot = IMServer("webhook").start(), IMServer("dingtalk", secret="SEC" + "0" * 20).start()
+    beat = IMServer("webhook").start()            # the heartbeat's external checker (any HTTP endpoint)
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(CATALOG)
     env = {"HOOK_URL": hook.url, "DING_URL": robot.url, "DING_SECRET": robot.secret or "",
            "KPIMON_REDIS_URL": redis_process.url, "SMTP_PORT": str(smtp_server.port),
            "SMTP_USER": smtp_server.username, "SMTP_PASSWORD": smtp_server.password,
-           "SMTP_CA_FILE": smtp_server.ca_file}  # fmt: skip
+           "SMTP_CA_FILE": smtp_server.ca_file, "KPIMON_HEARTBEAT_URL": beat.url,
+           "KPIMON_HEARTBEAT_INTERVAL": "1"}  # fmt: skip
     worker = WorkerProcess(catalog, broker, "ssl", tmp_path / "worker.log", env=env)
     feed = Feed(broker.bootstrap, "ss.orders")
 
@@ -136,9 +138,12 @@ def test_a_stopped_feed_is_one_source_silent_page_per_channel_and_one_resolved(
         worker.stop()
         hook.close()
         robot.close()
+        beat.close()
     assert [(r.json["status"], r.json["alerts"][0]["labels"]["alertname"]) for r in hook.requests] == [
         ("firing", "source_silent"), ("resolved", "source_silent")]
     assert robot.problems == []
+    pings = [r.json for r in beat.requests]
+    assert len(pings) >= 10 and {p["app_id"] for p in pings} == {"ssl"}    # a ping a second from both runs
     firing_md = robot.requests[0].json["markdown"]["text"]
     assert "数据源 orders" in firing_md and "订单数" in firing_md and "未收到任何事件" in firing_md
     subjects = [str(m.message["Subject"]) for m in smtp_server.messages]
