@@ -39,6 +39,7 @@ class MemoryStore:
         self.history: dict[str, dict[float, float]] = {}
         self.seen: dict[str, dict[str, float]] = {}
         self.newest: dict[str, float] = {}
+        self.sources: dict[str, str] = {}
         self.groups: dict[str, str] = {}
         self.silences: dict[str, str] = {}
         self.acks: dict[str, str] = {}
@@ -89,6 +90,12 @@ class MemoryStore:
 
     async def seen_series(self, kpi: str) -> dict[str, float]:
         return dict(self.seen.get(kpi, {}))
+
+    async def put_source(self, source: str, record: Mapping[str, Any]) -> None:
+        self.sources[source] = json.dumps(dict(record))
+
+    async def list_sources(self) -> dict[str, dict[str, Any]]:
+        return {k: json.loads(v) for k, v in self.sources.items()}
 
     async def list_groups(self) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in self.groups.values()]

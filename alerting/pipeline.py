@@ -10,6 +10,7 @@ instead of sending twice.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from alerting.acks import AckMuter
 from alerting.config import AlertingConfig, RouteSpec
 from alerting.escalation import Candidate, due_escalations, mark_escalated
+from alerting.freshness import SOURCE_SILENT, SourceRecord, is_held
 from alerting.grouping import GroupState, Member, apply_flush, flush_reason, group_key, match_routes, route_id
 from alerting.grouping import to_notify as _to_notify
 from alerting.lifecycle import AlertState
 from alerting.notifiers.base import AlertInfo, Notification
+from alerting.notifiers.render import source_silent_text
 from alerting.outbox import Outbox
 from alerting.silences import SilenceMuter
 from alerting.store import Store
@@ -42,6 +45,8 @@ def alert_info(
     a: AlertState, status: str, config: AlertingConfig, language: str, *, correction: bool = False
 ) -> AlertInfo:
     """What notifiers see of ``a``, titled in ``language`` (with its correction for a correction notice)."""
+    if a.rule == SOURCE_SILENT:
+        return _silent_info(a, status, config, language)
     meta = config.kpis.get(a.kpi)
     url = None
     if meta is not None and meta.dashboard_url:
@@ -70,6 +75,20 @@ def alert_info(
     )
 
 
+def _silent_info(a: AlertState, status: str, config: AlertingConfig, language: str) -> AlertInfo:
+    """A ``source_silent`` alert: the source, since when, and the KPIs it feeds (titled in ``language``)."""
+    kpis = [k for k in a.labels.get("kpis", "").split(",") if k]
+    titles = [m.title_in(language) if (m := config.kpis.get(k)) else k for k in kpis]
+    title, summary = source_silent_text(language, status, a.kpi, a.window_start, a.window_end, titles)
+    return AlertInfo(
+        rule=a.rule, kpi=a.kpi, kpi_title=title, severity=a.severity, status=status,
+        labels={"source": a.kpi, **({"team": a.labels["team"]} if a.labels.get("team") else {})},
+        value=None, expected=None, lower=None, upper=None, unit="", summary=summary,
+        window_start=a.window_start, window_end=a.window_end, starts_at=a.starts_at or a.updated_at,
+        ends_at=a.ends_at if status == "resolved" else None, fingerprint=a.fingerprint,
+    )  # fmt: skip
+
+
 def _status(a: AlertState) -> str | None:
     """How groups see an alert: firing, resolved, or not at all (pending, inactive)."""
     if a.state in ("firing", "resolved"):
@@ -94,10 +113,21 @@ class _Round:
 class Pipeline:
     """Turns the stored alert states into notifications in the outbox."""
 
-    def __init__(self, store: Store, outbox: Outbox, config: Callable[[], AlertingConfig]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        config: Callable[[], AlertingConfig],
+        *,
+        sources_of: Mapping[str, frozenset[str]] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.outbox = outbox
         self.config = config
+        #: KPI -> the sources it is computed from; their freshness inhibits its alerts (alerting.freshness)
+        self.sources_of = sources_of or {}
+        self.wall_clock = wall_clock
 
     async def run(self, now: float) -> int:
         """One pass at ``now``; returns how many notifications were queued."""
@@ -138,10 +168,12 @@ class Pipeline:
             if (a := by_fp.get(k.fingerprint)) is not None and a.starts_at == k.incident
         )
         rnd = _Round()
+        fresh = await self._freshness()
+        wall = self.wall_clock()
         for a in alerts:
             status = _status(a)
-            if status is None:
-                continue
+            if status is None or is_held(a, fresh, self.sources_of, wall):
+                continue  # held while its sources are quiet or silent: tracked, not told
             if silences.mutes(a.labels, now):
                 rnd.muted.add(a.fingerprint)
                 continue
@@ -157,6 +189,11 @@ class Pipeline:
                 rnd.routes[key] = route
                 rnd.members[key].append((member, a))
         return rnd
+
+    async def _freshness(self) -> dict[str, SourceRecord]:
+        if not self.sources_of:
+            return {}
+        return {name: SourceRecord.from_dict(doc) for name, doc in (await self.store.list_sources()).items()}
 
     def _notes(
         self,

@@ -271,6 +271,13 @@ class RedisStore:
         raw = cast("dict[str, str]", await self.redis.hgetall(f"{self.p}seen:{kpi}"))
         return {k: float(v) for k, v in raw.items()}
 
+    async def put_source(self, source: str, record: Mapping[str, Any]) -> None:
+        await self.redis.hset(self.p + "sources", source, json.dumps(dict(record)))
+
+    async def list_sources(self) -> dict[str, dict[str, Any]]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.p + "sources"))
+        return {k: json.loads(v) for k, v in raw.items()}
+
     # groups -------------------------------------------------------------------------------------------------
     async def list_groups(self) -> list[dict[str, Any]]:
         raw = await self.redis.hgetall(self.p + "groups")

@@ -143,6 +143,7 @@ class AlertService:
         lease_s: float = 60.0,
         send_timeout_s: float = 10.0,
         rng: random.Random | None = None,
+        sources_of: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._base = config
         self._config = config
@@ -169,7 +170,8 @@ class AlertService:
             send_timeout_s=send_timeout_s,
             rng=rng,
         )
-        self.pipeline = Pipeline(store, self.outbox, lambda: self._config)
+        # sources_of (KPI -> its sources): their freshness holds the KPI's alerts (alerting.freshness)
+        self.pipeline = Pipeline(store, self.outbox, lambda: self._config, sources_of=sources_of, wall_clock=wall_clock)
 
     @property
     def config(self) -> AlertingConfig:

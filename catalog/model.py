@@ -134,7 +134,9 @@ class SourceSpec(_Strict):
 
     ``max_future``: how far ahead of the wall clock an event may be (later ones are dead letters
     ``future_time``); ``since``: the earliest event time accepted (earlier ones are ``bad_time``;
-    default: 30 days before the partition's first start).
+    default: 30 days before the partition's first start). ``max_silence``: how long the source may send
+    nothing before kpimon raises one ``source_silent`` alert and holds the alerts of the KPIs it feeds
+    (default: learned from the event rate; ``off`` never judges the source).
     """
 
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")
@@ -143,6 +145,7 @@ class SourceSpec(_Strict):
     description: str = ""
     max_future: float = 300.0
     since: float | None = None          # epoch seconds
+    max_silence: float | None = None    # seconds; None: learned from the rate; 0: off
 
     _parse_future = field_validator("max_future", mode="before")(lambda v: _seconds(v))
 
@@ -152,6 +155,16 @@ class SourceSpec(_Strict):
         if value <= 0:
             raise ValueError("max_future must be > 0, e.g. 5m")
         return value
+
+    @field_validator("max_silence", mode="before")
+    @classmethod
+    def _silence(cls, value: Any) -> float | None:
+        if value is None or value is False or value == "off":
+            return None if value is None else 0.0
+        seconds = _seconds(value)
+        if seconds <= 0:
+            raise ValueError("max_silence must be > 0 (e.g. 10m), or off")
+        return seconds
 
     @field_validator("since", mode="before")
     @classmethod

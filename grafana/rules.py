@@ -28,6 +28,7 @@ from catalog import Catalog, KpiSpec
 from catalog.durations import format_duration
 from grafana import promql
 from grafana.links import panel_url, panel_url_template
+from grafana.selfmon import self_rule_tests, self_rules
 from grafana.texts import text
 from grafana.thresholds import StaticThreshold, static_thresholds
 
@@ -119,8 +120,8 @@ def alerting_rules(catalog: Catalog) -> list[Rule]:
 
 
 def rule_file(catalog: Catalog) -> dict[str, Any]:
-    """The whole rule file (``groups:``)."""
-    return {"groups": recording_rules(catalog) + alerting_rules(catalog)}
+    """The whole rule file (``groups:``): recording rules, kpimon's own health (:mod:`grafana.selfmon`), KPIs."""
+    return {"groups": recording_rules(catalog) + [self_rules()] + alerting_rules(catalog)}
 
 
 # --- promtool unit tests -------------------------------------------------------------------------------------
@@ -206,4 +207,5 @@ def _rule_test(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> dict[st
 def rule_tests(catalog: Catalog, rule_file_path: str) -> dict[str, Any]:
     """A ``promtool test rules`` file: each generated alert fires on a synthetic series, then resolves."""
     tests = [_rule_test(catalog, kpi, r) for kpi in catalog.kpis for r in static_thresholds(catalog, kpi)]
+    tests += self_rule_tests()
     return {"rule_files": [rule_file_path], "evaluation_interval": "1m", "tests": tests}

@@ -40,5 +40,8 @@ class Settings(BaseSettings):
     delivery_max_age: float = Field(default=86400.0, gt=0)
     delivery_backoff_base: float = Field(default=2.0, gt=0)
     delivery_backoff_cap: float = Field(default=300.0, gt=0)
+    # dead man's switch: POST to this URL (a healthchecks.io check, a Prometheus pushgateway...) every interval
+    heartbeat_url: SecretStr | None = None
+    heartbeat_interval: float = Field(default=60.0, gt=0)
     partitions: int = Field(default=4, ge=1)
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,8 @@ from catalog import Catalog
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import ExportedKpi
+from streams.freshness import FreshnessMonitor, SourcePolicy
+from streams.heartbeat import Heartbeat
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
@@ -31,11 +34,15 @@ class AlertShell:
     """The shell's side of alerting (``streams.config.AlertRuntime``): runs the alert service's scheduling when the
     worker ticks and serves its admin API (``/api/*``, bearer ``api_token``; none without a token)."""
 
-    def __init__(self, service: AlertService, api_token: str | None = None) -> None:
+    def __init__(self, service: AlertService, api_token: str | None = None,
+                 freshness: FreshnessMonitor | None = None) -> None:
         self.service = service
         self.api_token = api_token
+        self.freshness = freshness
 
     async def tick(self) -> None:
+        if self.freshness is not None and not await _store_call(self.service, self.freshness.check()):
+            return                       # the pipeline must not run on stale freshness (it would release held alerts)
         await self.service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
 
     def http_app(self) -> web.Application:
@@ -78,6 +85,40 @@ def alerting_config(catalog: Catalog) -> AlertingConfig:
                                  kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)})
 
 
+def kpi_sources(catalog: Catalog) -> dict[str, frozenset[str]]:
+    """KPI -> the sources it is computed from (a ratio: its numerator's and denominator's)."""
+    out: dict[str, frozenset[str]] = {}
+
+    def of(name: str, depth: int = 0) -> frozenset[str]:
+        if name not in out:
+            spec = catalog.kpi(name)
+            if spec.source is not None:
+                out[name] = frozenset({spec.source})
+            elif spec.ratio is not None and depth < len(catalog.kpis):
+                out[name] = of(spec.ratio.numerator, depth + 1) | of(spec.ratio.denominator, depth + 1)
+            else:
+                out[name] = frozenset()
+        return out[name]
+
+    for spec in catalog.kpis:
+        of(spec.name)
+    return out
+
+
+def freshness_policies(catalog: Catalog) -> dict[str, SourcePolicy]:
+    """Per source: its ``max_silence`` and the KPIs it feeds, by owner team (the source_silent alert's routing)."""
+    sources = kpi_sources(catalog)
+    out = {}
+    for name, src in catalog.sources.items():
+        teams: dict[str, list[str]] = {}
+        for spec in catalog.kpis:
+            if name in sources[spec.name]:
+                teams.setdefault(spec.owner, []).append(spec.name)
+        if teams:
+            out[name] = SourcePolicy(src.max_silence, teams)
+    return out
+
+
 def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | None = None, **overrides: Any) -> Worker:
     """The worker for ``catalog``; ``layout`` (from ``streams.topics.prepare_topics``) gives the partition counts
     of the topics that exist, which win over the catalog's and ``settings.partitions``."""
@@ -104,10 +145,17 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     retry = RetryPolicy(base_s=settings.delivery_backoff_base, cap_s=settings.delivery_backoff_cap,
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
-    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry)
+    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry,
+                           sources_of=kpi_sources(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
+    freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
+                                 quiet_s=cfg.idle_ms / 2000)   # half the idle time: held before an idle close
+    heartbeat = None
+    if settings.heartbeat_url is not None:
+        heartbeat = Heartbeat(settings.heartbeat_url.get_secret_value(), interval_s=settings.heartbeat_interval,
+                              app_id=settings.app_id)
     return Worker(plan, exported_kpis(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  alerts=AlertShell(service, token))
+                  alerts=AlertShell(service, token, freshness), freshness=freshness, heartbeat=heartbeat)
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:
@@ -118,3 +166,15 @@ def run_worker(worker: Worker, loglevel: str = "warning") -> None:
     # Faust sets the root logger to its level at start; make sure DEBUG records are not built (FACTS: ~20 % CPU).
     logging.getLogger().setLevel(getattr(logging, loglevel.upper(), logging.WARNING))
     fw.execute_from_commandline()
+
+
+async def _store_call(service: AlertService, call: Awaitable[None]) -> bool:
+    """Await ``call`` on the alert store; an outage is counted in the service's health, not raised."""
+    from alerting.health import STORE_ERRORS
+
+    try:
+        await call
+    except STORE_ERRORS as exc:
+        service.health.failed(exc)
+        return False
+    return True

@@ -35,6 +35,8 @@ from streams.agents import EXIT_AGENT_FAILED, FaultInjection, limit_fetch_wait, 
 from streams.attainment import Attainment, Goal
 from streams.config import AlertRuntime, WorkerConfig
 from streams.exporter import ExportedKpi, KpiCollector, OpsCounters
+from streams.freshness import FreshnessMonitor
+from streams.heartbeat import Heartbeat
 from streams.merge import retention_ms
 from streams.observers import Observers
 from streams.plan import Plan
@@ -54,8 +56,11 @@ class Worker:
 
     def __init__(self, plan: Plan, kpis: dict[str, ExportedKpi], cfg: WorkerConfig,
                  registry: CollectorRegistry | None = None, observers: Observers | None = None,
-                 alerts: AlertRuntime | None = None) -> None:
+                 alerts: AlertRuntime | None = None, freshness: FreshnessMonitor | None = None,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.plan, self.cfg, self.alerts = plan, cfg, alerts
+        self.freshness = freshness       # which sources still send (streams.freshness); stage 1 reports arrivals
+        self.heartbeat = heartbeat       # the dead man's switch (streams.heartbeat), pinged from the tick
         self.observers = observers or Observers({})
         self.ops = OpsCounters()
         self.admissions = AdmissionView()    # stage 2's series-cap decisions, followed from the admission topic
@@ -65,7 +70,7 @@ class Worker:
         self._runner: web.AppRunner | None = None
         self.app = self._make_app(FaultInjection.from_env())
         self.collector = KpiCollector(kpis, self.stage2.latest, self.ops, observers=self.observers,
-                                      attainment=self.attainment.ratio)
+                                      attainment=self.attainment.ratio, freshness=freshness, heartbeat=heartbeat)
         self.registry.register(self.collector)
 
     def _make_app(self, faults: FaultInjection) -> faust.App:
@@ -98,7 +103,8 @@ class Worker:
             topic = app.topic(src.topic, partitions=src.partitions, key_serializer="raw", value_serializer="raw")
             table = make_table(app, stage1_table(src.name), src.partitions, cfg.broker, self._on_recovered)
             stage = self.stage1[src.name] = Stage1(src, table, cfg, admissions=self.admissions, ops=self.ops,
-                                                   send=send, groups=self.plan.groups, faults=faults)
+                                                   send=send, groups=self.plan.groups, faults=faults,
+                                                   on_flushed=self.freshness.seen if self.freshness else None)
             app.agent(topic, name=f"kpimon.stage1.{src.name}")(stage.agent)
         self.stage2 = Stage2(self.plan, make_table(app, STAGE2_TABLE, topics.internal_partitions, cfg.broker,
                                                    self._on_recovered),
@@ -117,11 +123,16 @@ class Worker:
         return [tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic]
 
     async def _tick(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.maybe_beat()     # the tick runs: this worker is alive (never waits for the checker)
         if self.app.in_recovery or self.app.rebalancing or not self.admissions.ready:
             return
         for src in self.plan.sources:
             await self.stage1[src.name].tick(self._assigned(src.topic))
         await self.stage2.tick(self._assigned(self.cfg.topics.partials))
+        marks = [e.watermark for st in self.stage1.values() for e in st.engines.values() if e.watermark is not None]
+        if self.observers.clock is not None and marks:
+            self.observers.clock.seed(max(marks) / 1000)    # a restarted worker's alert clock: its restored watermark
         await self._tick_alerts()
 
     async def _tick_alerts(self) -> None:
@@ -185,6 +196,8 @@ class Worker:
         log.info("metrics at http://%s:%s/metrics", self.cfg.metrics_host, self.cfg.metrics_port)
 
     async def stop_http(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.alerts is not None:

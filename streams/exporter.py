@@ -27,6 +27,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from streams.observers import Observers
+from streams.freshness import FreshnessMonitor
+from streams.heartbeat import Heartbeat
 from streams.records import KpiValue
 
 __all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families"]
@@ -73,8 +75,10 @@ class KpiCollector(Collector):
 
     def __init__(self, kpis: Mapping[str, ExportedKpi], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
                  observers: Observers | None = None,
-                 attainment: Callable[[str], float | None] | None = None) -> None:
+                 attainment: Callable[[str], float | None] | None = None,
+                 freshness: FreshnessMonitor | None = None, heartbeat: Heartbeat | None = None) -> None:
         self.kpis = kpis
+        self.freshness, self.heartbeat = freshness, heartbeat
         self.latest = latest
         self.ops = ops
         self.observers = observers
@@ -92,6 +96,11 @@ class KpiCollector(Collector):
         yield from self._ops()
         if self.observers is not None:
             yield from alert_families(self.observers)
+        if self.freshness is not None:
+            yield from freshness_families(self.freshness)
+        if self.heartbeat is not None:
+            yield _counter("kpimon_heartbeats", "Dead man's switch pings by outcome (ok|failed)", ["outcome"],
+                           {(o,): self.heartbeat.outcomes[o] for o in ("ok", "failed")})
 
     def _kpi_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
         labels = list(meta.dims)
@@ -211,6 +220,23 @@ def alert_families(observers: Observers) -> Iterator[Metric]:
                             value=1.0 if service.health.up else 0.0)
     yield CounterMetricFamily("kpimon_store_errors", "Failed alert store operations (this process)",
                               value=service.health.errors)
+
+
+def freshness_families(monitor: FreshnessMonitor) -> Iterator[Metric]:
+    """``kpimon_source_last_event_timestamp_seconds`` (wall time of the newest arrival), ``kpimon_source_silent``
+    and ``kpimon_source_max_silence_seconds`` per source, as of the monitor's last check."""
+    last = GaugeMetricFamily("kpimon_source_last_event_timestamp_seconds",
+                             "Wall time the newest event of the source arrived", labels=["source"])
+    silent = GaugeMetricFamily("kpimon_source_silent", "1 while the source is silent (source_silent firing)",
+                               labels=["source"])
+    limit = GaugeMetricFamily("kpimon_source_max_silence_seconds",
+                              "Silence (event-time seconds) after which the source is silent; 0: not judged",
+                              labels=["source"])
+    for name, rec in sorted(monitor.records.items()):
+        last.add_metric([name], rec.last_arrival)
+        silent.add_metric([name], 1.0 if rec.silent_since is not None else 0.0)
+        limit.add_metric([name], rec.max_silence)
+    yield from (last, silent, limit)
 
 
 def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) -> CounterMetricFamily:

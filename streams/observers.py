@@ -58,6 +58,12 @@ class EventClock:
         if self._base is None or event_s > self.now():
             self._base, self._wall_at = event_s, self.wall()
 
+    def seed(self, event_s: float) -> None:
+        """Start from ``event_s`` (a restored watermark) unless a window was seen already: a restarted worker
+        must not run its first alert ticks on the wall clock, which a sped-up simulation is far from."""
+        if self._base is None:
+            self._base, self._wall_at, self._last = event_s, self.wall(), event_s
+
     def now(self) -> float:
         if self._base is None:
             return self.wall()

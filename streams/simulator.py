@@ -10,6 +10,7 @@ conversion_drift   conversion slowly drifts down to half over the incident
 traffic_spike      visits ×4 with no extra orders (bots): conversion rate falls
 late_events        5 % of events arrive 1-3 windows late and out of order (some beyond grace)
 malformed          a burst of bad messages: broken JSON, missing fields, wrong types, NaN, unknown KPI
+feed_stop          the producer of one source (ARG, default ``payments``) stops: its events are not sent
 ================== ===================================================================
 """
 
@@ -30,7 +31,7 @@ __all__ = ["INCIDENTS", "Incident", "Shop", "parse_incident", "run"]
 
 REGIONS = (("east", 0.35), ("north", 0.25), ("south", 0.25), ("west", 0.15))
 CHANNELS = (("app", 0.55), ("web", 0.35), ("mini_program", 0.10))
-INCIDENTS = ("payment_outage", "conversion_drift", "traffic_spike", "late_events", "malformed")
+INCIDENTS = ("payment_outage", "conversion_drift", "traffic_spike", "late_events", "malformed", "feed_stop")
 TOPICS = {"visits": "events.visits", "orders": "events.orders", "payments": "events.payments",
           "refunds": "events.refunds", "samples": "kpi.samples"}
 
@@ -58,6 +59,12 @@ def parse_incident(text: str) -> Incident:
 
     >>> parse_incident("payment_outage:south@5+10")
     Incident(name='payment_outage', arg='south', start_min=5.0, duration_min=10.0)
+    >>> parse_incident("feed_stop:orders@30+8").describe()
+    'feed_stop:orders from minute 30 for 8 min'
+    >>> parse_incident("feed_stop:payment")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown source 'payment'; known: visits, orders, payments, refunds, samples
     """
     spec, _, timing = text.partition("@")
     name, _, arg = spec.partition(":")
@@ -65,6 +72,8 @@ def parse_incident(text: str) -> Incident:
         raise ValueError(f"unknown incident {name!r}; known: {', '.join(INCIDENTS)}")
     if name == "payment_outage" and arg and arg not in dict(REGIONS):
         raise ValueError(f"unknown region {arg!r}; known: {', '.join(dict(REGIONS))}")
+    if name == "feed_stop" and arg and arg not in TOPICS:
+        raise ValueError(f"unknown source {arg!r}; known: {', '.join(TOPICS)}")
     start, _, dur = timing.partition("+")
     try:
         return Incident(name, arg or None, float(start) if start else 10.0, float(dur) if dur else 20.0)
@@ -160,7 +169,11 @@ class Shop:
             out = self._delay_some(ts, out)
         if self._on("malformed", sim_min):
             out.extend(self._malformed(ts))
-        return out + self._release_late(ts + dt)
+        out += self._release_late(ts + dt)
+        stopped = self._on("feed_stop", sim_min)
+        if stopped:                      # that producer is down: what it would have sent is lost
+            out = [(src, ev) for src, ev in out if src != (stopped.arg or "payments")]
+        return out
 
     def _delay_some(self, ts: float, events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
         kept = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -39,10 +39,12 @@ class Stage1:
     """Stage 1 of one source topic: an engine per assigned partition, restored from the source's table."""
 
     def __init__(self, source: SourcePlan, table: StateTable, cfg: WorkerConfig, *, admissions: AdmissionView,
-                 ops: OpsCounters, send: SendFn, groups: Mapping[str, str], faults: FaultInjection) -> None:
+                 ops: OpsCounters, send: SendFn, groups: Mapping[str, str], faults: FaultInjection,
+                 on_flushed: Callable[[str, int, int | None], None] | None = None) -> None:
         self.source, self.table, self.cfg = source, table, cfg
         self.admissions, self.ops, self.send, self.groups, self.faults = admissions, ops, send, groups, faults
         self.engines: dict[int, PartitionEngine] = {}
+        self.on_flushed = on_flushed    # (source, partition, newest event ms) after each batch: source freshness
         # one flush at a time per engine: the agent and the timer both flush, and a flush awaits its sends
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -75,6 +77,8 @@ class Stage1:
                 await self._dead_letters(writes, msg, dead)
         for engine in touched.values():
             await self.flush(engine, writes)
+            if self.on_flushed is not None:
+                self.on_flushed(name, engine.partition, engine.max_ts)
 
     def engine(self, partition: int) -> PartitionEngine:
         """The partition's engine, restored from the table on first use."""

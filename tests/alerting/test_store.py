@@ -206,3 +206,12 @@ async def test_newest_window_only_moves_forward(store: Store) -> None:
     assert await store.note_window('orders{"region":"east"}', 180.0) == 120.0
     assert await store.note_window('orders{"region":"east"}', 180.0) == 180.0      # a revision of the newest
     assert await store.note_window("orders{}", 60.0) is None                       # per series
+async def test_source_records_round_trip_and_overwrite(store: Store) -> None:
+    from alerting.freshness import SourceRecord
+
+    rec = SourceRecord("orders", 600.0, 1000.0, max_silence=300.0, quiet_s=1.0, silent_since=600.0, gap=(1.0, 2.0))
+    await store.put_source("orders", rec.to_dict())
+    await store.put_source("visits", SourceRecord("visits", 5.0, 6.0).to_dict())
+    await store.put_source("visits", SourceRecord("visits", 7.0, 8.0).to_dict())
+    got = {k: SourceRecord.from_dict(v) for k, v in (await store.list_sources()).items()}
+    assert got == {"orders": rec, "visits": SourceRecord("visits", 7.0, 8.0)}

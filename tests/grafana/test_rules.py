@@ -12,6 +12,7 @@ import yaml
 from catalog import Catalog, parse_catalog
 from grafana.provisioning import RULES_FILE, RULES_TEST_FILE, render_rules, write_artifacts
 from grafana.rules import alert_expr, alerting_rules, rule_file
+from grafana.selfmon import SELF_RULES
 from grafana.thresholds import static_thresholds, static_thresholds_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def test_generated_alerts_fire_and_resolve_in_promtool_unit_tests(alert_rules_di
     check = run(tool("promtool"), "check", "rules", alert_rules_dir / RULES_FILE)
     assert check.returncode == 0, check.stdout + check.stderr
     tests = yaml.safe_load((alert_rules_dir / RULES_TEST_FILE).read_text())["tests"]
-    assert len(tests) == len(static_thresholds(alerts_catalog)) >= 4
+    assert len(tests) == len(static_thresholds(alerts_catalog)) + len(SELF_RULES) >= 4 + len(SELF_RULES)
     for case in tests:
         expectations = [len(c["exp_alerts"]) for c in case["alert_rule_test"]]
         assert expectations[-1] == 0 and max(expectations) >= 1  # fires, then resolves

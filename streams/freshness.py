@@ -1,0 +1,177 @@
+"""Source freshness in the worker: which sources still send, and the ``source_silent`` alerts of those that stopped.
+
+Stage 1 calls :meth:`FreshnessMonitor.seen` after each batch with the partition's newest event time; an event
+newer than any seen before is an *arrival* (replays after a restart are not). Every tick, before the alert
+pipeline runs, :meth:`FreshnessMonitor.check` merges this worker's arrivals into the source's
+:class:`~alerting.freshness.SourceRecord` in the alert store (shared by every worker, kept over restarts) and
+decides (see :mod:`alerting.freshness` for what the pipeline then holds):
+
+* no arrival for ``max_silence`` (the catalog's, or learned: ``LEARN_FACTOR`` x the typical gap between
+  arrivals (median of the last 64) once ``LEARN_MIN`` were seen, never below ``LEARN_FLOOR_S``) → the source is silent: one firing
+  ``source_silent`` alert per owner team of the KPIs it feeds;
+* an arrival while silent → the silence ends: the series alerts of its KPIs that were held and never told are
+  dropped (fresh windows judge them again), then the source_silent alerts resolve.
+
+Silence is judged on the wall clock (x ``speedup`` in simulations: ``max_silence`` is event time), because a
+silent source is one whose partitions make no progress; its windows still close on the idle clock.
+
+Examples
+--------
+>>> learned_max_silence(gaps=25, typical_gap_s=2.0, speedup=1.0)
+300.0
+>>> learned_max_silence(gaps=25, typical_gap_s=60.0, speedup=1.0)
+600.0
+>>> learned_max_silence(gaps=3, typical_gap_s=60.0, speedup=1.0)
+0.0
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from alerting.freshness import SOURCE_SILENT, SourceRecord, resolve_silent, silent_alert
+from alerting.service import AlertService
+
+__all__ = ["FreshnessMonitor", "SourcePolicy", "learned_max_silence"]
+
+log = logging.getLogger(__name__)
+
+LEARN_MIN = 20          # arrivals (gaps) before a learned rate is trusted
+LEARN_FACTOR = 10.0     # silent after this many typical gaps
+LEARN_FLOOR_S = 300.0   # ... but never sooner than 5 minutes (event time)
+_GAPS_KEPT = 64         # the typical gap is the median of the last 64 (an outage does not teach the rate)
+
+
+def learned_max_silence(gaps: int, typical_gap_s: float, speedup: float) -> float:
+    """``max_silence`` (event-time seconds) learned from ``gaps`` wall gaps of typically ``typical_gap_s``; 0: not yet."""
+    if gaps < LEARN_MIN:
+        return 0.0
+    return max(LEARN_FLOOR_S, LEARN_FACTOR * typical_gap_s * speedup)
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePolicy:
+    """One source: its catalog ``max_silence`` (None: learn; 0: off) and the KPIs it feeds per owner team."""
+
+    max_silence: float | None
+    teams: Mapping[str, Sequence[str]]
+    severity: str = "critical"
+
+    @property
+    def kpis(self) -> list[str]:
+        return sorted({k for kpis in self.teams.values() for k in kpis})
+
+
+@dataclass(slots=True)
+class _Local:
+    """This worker's view of one source since the last check."""
+
+    max_ts: float | None = None          # newest event time seen (s)
+    arrival: float = 0.0                 # wall time of the newest arrival
+    first_new: float | None = None       # event time of the first arrival since the last check
+    gaps: deque[float] = field(default_factory=lambda: deque(maxlen=_GAPS_KEPT))
+    partitions: dict[int, float] = field(default_factory=dict)
+
+
+class FreshnessMonitor:
+    """See the module docstring."""
+
+    def __init__(self, policies: Mapping[str, SourcePolicy], service: AlertService, *, speedup: float = 1.0,
+                 quiet_s: float = 2.0, wall: Callable[[], float] = time.time) -> None:
+        self.policies, self.service = policies, service
+        self.speedup, self.quiet_s, self.wall = speedup, quiet_s, wall
+        self._local = {name: _Local() for name in policies}
+        self.records: dict[str, SourceRecord] = {}      # as of the last check (for metrics)
+
+    def seen(self, source: str, partition: int, max_ts_ms: int | None) -> None:
+        """Stage 1 processed a batch of ``partition``; ``max_ts_ms`` is its newest event time so far."""
+        local = self._local.get(source)
+        if local is None or max_ts_ms is None:
+            return
+        ts = max_ts_ms / 1000
+        before = local.partitions.get(partition)
+        local.partitions[partition] = ts
+        if before is not None and ts <= before:
+            return                           # nothing newer on this partition
+        if local.max_ts is not None and ts <= local.max_ts:
+            return
+        now = self.wall()
+        if local.max_ts is not None and local.arrival:
+            local.gaps.append(now - local.arrival)
+        local.max_ts, local.arrival = ts, now
+        if local.first_new is None:
+            local.first_new = ts
+
+    def max_silence(self, source: str) -> float:
+        """The ``max_silence`` in effect (event-time seconds; 0: not judged)."""
+        policy, local = self.policies[source], self._local[source]
+        if policy.max_silence is not None:
+            return policy.max_silence
+        if len(local.gaps) < LEARN_MIN:
+            return 0.0
+        return learned_max_silence(len(local.gaps), statistics.median(local.gaps), self.speedup)
+
+    async def check(self) -> None:
+        """Merge arrivals into the stored records; raise and resolve ``source_silent`` alerts."""
+        store = self.service.store
+        stored = {k: SourceRecord.from_dict(v) for k, v in (await store.list_sources()).items()}
+        for name in self.policies:
+            prev = stored.get(name)
+            rec = await self._check_one(name, prev)
+            if rec is not None and rec != prev:
+                await store.put_source(name, rec.to_dict())
+            if rec is not None:
+                self.records[name] = rec
+
+    async def _check_one(self, name: str, prev: SourceRecord | None) -> SourceRecord | None:
+        local = self._local[name]
+        limit = self.max_silence(name)
+        if self.policies[name].max_silence is None and not limit and prev is not None:
+            limit = prev.max_silence            # a restart keeps what was learned
+        arrived = local.max_ts is not None and (prev is None or local.max_ts > prev.last_event_ts)
+        first_new, local.first_new = local.first_new, None
+        if arrived and local.max_ts is not None:
+            rec = SourceRecord(name, local.max_ts, max(local.arrival, prev.last_arrival if prev else 0.0), limit,
+                               self.quiet_s, prev.silent_since if prev else None, prev.gap if prev else None)
+        elif prev is not None:
+            rec = replace(prev, max_silence=limit, quiet_s=self.quiet_s)
+        else:
+            return None
+        if arrived and rec.silent_since is not None:
+            resumed = first_new if first_new is not None else rec.last_event_ts
+            await self._resume(name, rec, resumed)
+            return replace(rec, silent_since=None, gap=(rec.silent_since, resumed))
+        if rec.silent_since is None and rec.judged and (self.wall() - rec.last_arrival) * self.speedup >= limit:
+            rec = replace(rec, silent_since=rec.last_event_ts)
+            await self._raise(rec)
+        return rec
+
+    async def _raise(self, rec: SourceRecord) -> None:
+        policy, store, now = self.policies[rec.source], self.service.store, self.service.clock()
+        log.warning("source %s is silent: no events since %s (event time) for max_silence %.0fs; holding the "
+                    "alerts of %s", rec.source, rec.last_event_ts, rec.max_silence, ", ".join(policy.kpis))
+        for team, kpis in sorted(policy.teams.items()):
+            alert = silent_alert(rec, team, sorted(kpis), now, policy.severity)
+            current = await store.get_alert(alert.fingerprint)
+            if current is None or current.state != "firing":    # a restart in between: keep the incident
+                await store.put_alert(alert)
+
+    async def _resume(self, name: str, rec: SourceRecord, resumed_ts: float) -> None:
+        policy, store, now = self.policies[name], self.service.store, self.service.clock()
+        log.warning("source %s sends again (first new event at %s); re-judging the held alerts of %s",
+                    name, resumed_ts, ", ".join(policy.kpis))
+        told = {fp for g in await store.list_groups() for fp, st in g.get("sent", {}).items() if st == "firing"}
+        fed = set(policy.kpis)
+        alerts = await store.list_alerts()
+        for a in alerts:       # held, never told: judged again from the next fresh window, not released
+            if a.kpi in fed and a.rule != SOURCE_SILENT and a.state in ("pending", "firing") and a.fingerprint not in told:
+                await store.delete_alert(a.fingerprint, if_unchanged=a)
+        for a in alerts:
+            if a.rule == SOURCE_SILENT and a.kpi == name and a.state == "firing":
+                await store.put_alert(resolve_silent(a, resumed_ts, now))
