@@ -26,9 +26,9 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.observers import Observers
 from streams.freshness import FreshnessMonitor
 from streams.heartbeat import Heartbeat
+from streams.observers import Observers
 from streams.records import KpiValue
 
 __all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families"]

@@ -31,9 +31,8 @@ import logging
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from alerting.freshness import SOURCE_SILENT, SourceRecord, resolve_silent, silent_alert
 from alerting.service import AlertService

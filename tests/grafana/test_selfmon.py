@@ -11,8 +11,7 @@ import yaml
 from alerting.memory_store import MemoryStore
 from alerting.service import AlertService
 from grafana.selfmon import SELF_RULES, self_rule_tests, self_rules
-from streams.alert_metrics import alert_families
-from streams.exporter import KpiCollector, OpsCounters
+from streams.exporter import KpiCollector, OpsCounters, alert_families
 from streams.freshness import FreshnessMonitor
 from streams.observers import Observers
 from tests.alerting.conftest import make_config
