@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 Severity = Literal["info", "warning", "critical"]
-Verdict = Literal["anomaly", "drift"]
+VerdictKind = Literal["anomaly", "drift"]     # what fires an anomaly rule (a detectors.base.Verdict is one result)
 Loc = tuple[str | int, ...]
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -168,7 +168,7 @@ class AnomalyRule(_RuleBase):
 
     type: Literal["anomaly"] = "anomaly"
     # not `on`: YAML 1.1 reads an `on` key as the boolean true
-    fire_on: list[Verdict] = Field(default_factory=lambda: list[Verdict](["anomaly"]), min_length=1)
+    fire_on: list[VerdictKind] = Field(default_factory=lambda: list[VerdictKind](["anomaly"]), min_length=1)
     min_score: float | None = Field(default=None, ge=0)
     resolve_after: int = Field(default=3, ge=1, le=10_000)
 

@@ -13,7 +13,7 @@ Examples
 --------
 >>> escape('a"b\\\\c')
 'a\\\\"b\\\\\\\\c'
->>> selector("kpi_gmv", [Matcher("region", "=", "")])
+>>> selector("kpi_gmv", [PromMatcher("region", "=", "")])
 'kpi_gmv{region=""}'
 """
 
@@ -26,7 +26,7 @@ from typing import Literal
 from catalog import KpiSpec
 
 __all__ = [
-    "ALL_VALUE", "COMPANIONS", "Matcher", "alert_count", "attainment", "breakdown",
+    "ALL_VALUE", "COMPANIONS", "PromMatcher", "alert_count", "attainment", "breakdown",
     "dead_letter_rate", "dedupe", "events_rate",
     "escape", "family", "freshness", "metric_names", "selected", "selector", "series", "total",
 ]
@@ -45,8 +45,8 @@ _TARGETS = ("instance", "job")
 
 
 @dataclass(frozen=True, slots=True)
-class Matcher:
-    """One label matcher, e.g. ``Matcher("region", "!=", "")``; the value is escaped when rendered."""
+class PromMatcher:
+    """One label matcher, e.g. ``PromMatcher("region", "!=", "")``; the value is escaped when rendered."""
 
     label: str
     op: Op
@@ -62,7 +62,7 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def selector(metric: str, matchers: Sequence[Matcher] = (), raw: bool = False) -> str:
+def selector(metric: str, matchers: Sequence[PromMatcher] = (), raw: bool = False) -> str:
     """``metric{m1,m2}``; no braces when there are no matchers."""
     if not matchers:
         return metric
@@ -88,7 +88,7 @@ def series(kpi: KpiSpec, suffix: str = "", labels: Mapping[str, str] | None = No
     unknown = set(labels) - set(kpi.dimensions)
     if unknown:
         raise ValueError(f"{sorted(unknown)} are not dimensions of KPI {kpi.name!r}")
-    matchers = [Matcher(d, "=", labels.get(d, "")) for d in kpi.dimensions]
+    matchers = [PromMatcher(d, "=", labels.get(d, "")) for d in kpi.dimensions]
     return dedupe(selector(family(kpi, suffix), matchers))
 
 
@@ -101,7 +101,7 @@ def breakdown(kpi: KpiSpec, dimension: str, suffix: str = "") -> str:
     """One series per value of ``dimension`` (the series that carry that label)."""
     if dimension not in kpi.dimensions:
         raise ValueError(f"{dimension!r} is not a dimension of KPI {kpi.name!r}")
-    return dedupe(selector(family(kpi, suffix), [Matcher(dimension, "!=", "")]))
+    return dedupe(selector(family(kpi, suffix), [PromMatcher(dimension, "!=", "")]))
 
 
 def selected(kpi: KpiSpec, suffix: str = "") -> str:
@@ -110,7 +110,7 @@ def selected(kpi: KpiSpec, suffix: str = "") -> str:
     A variable set to "All" (:data:`ALL_VALUE`) matches the absent label, so with every variable on "All" this
     is the total, and with ``region=east`` it is the ``region="east"`` series.
     """
-    matchers = [Matcher(d, "=~", f"${{{d}}}") for d in kpi.dimensions]
+    matchers = [PromMatcher(d, "=~", f"${{{d}}}") for d in kpi.dimensions]
     return dedupe(selector(family(kpi, suffix), matchers, raw=True))
 
 
@@ -128,7 +128,7 @@ def freshness(kpi: KpiSpec) -> str:
 
 def alert_count(kpi: KpiSpec, state: Literal["pending", "firing"] = "firing") -> str:
     """Number of kpimon alerts of ``kpi`` in ``state`` (0 when there are none)."""
-    sel = selector("kpimon_alerts", [Matcher("kpi", "=", kpi.name), Matcher("state", "=", state)])
+    sel = selector("kpimon_alerts", [PromMatcher("kpi", "=", kpi.name), PromMatcher("state", "=", state)])
     return f"sum({dedupe(sel)}) or vector(0)"
 
 

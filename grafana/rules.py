@@ -188,7 +188,7 @@ def _rule_test(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> dict[st
     series: list[dict[str, str]] = [{}]
     if kpi.dimensions:
         series.append({kpi.dimensions[0]: TEST_DIMENSION_VALUE})
-    inputs = [{"series": promql.selector(promql.family(kpi), [promql.Matcher(k, "=", v) for k, v in
+    inputs = [{"series": promql.selector(promql.family(kpi), [promql.PromMatcher(k, "=", v) for k, v in
                                                                {**labels, "instance": "worker-1",
                                                                 "job": "kpimon"}.items()]),
                "values": values} for labels in series]

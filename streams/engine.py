@@ -58,7 +58,7 @@ from typing import Any
 
 import orjson
 
-from streams.admission import AdmissionView
+from streams.admission import OTHER, AdmissionView
 from streams.aggregations import to_json_state
 from streams.changelog import CLOCK_KEY, parse_stage1_window_key, stage1_window_key
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
@@ -68,7 +68,6 @@ from streams.records import Partial, series_key, split_series
 __all__ = ["CLOSE_LOOKBACK_WINDOWS", "DEFAULT_FLOOR_MS", "MAX_DIMENSION_CHARS", "EngineStats", "PartitionEngine"]
 
 log = logging.getLogger("kpimon.engine")
-OTHER = "__other__"
 MAX_DIMENSION_CHARS = 256                 # a longer dimension value is a dead letter `too_long`
 CLOSE_LOOKBACK_WINDOWS = 60              # empty windows closed (with zeros) behind the watermark after a jump
 DEFAULT_FLOOR_MS = 30 * 86_400_000       # without `since:`, events older than the first start minus this are bad
@@ -83,6 +82,7 @@ class EngineStats:
     unmatched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)        # empty windows not closed after a jump
     replayed: int = 0               # messages skipped because the state already holds them
+    folded: dict[str, int] = field(default_factory=dict)         # kpi -> dimension values folded into __other__
 
 
 @dataclass(slots=True)
@@ -124,6 +124,7 @@ class PartitionEngine:
         # value this partition passes in a window was never folded here in it (stage 2 relies on that)
         self.flooded: list[set[str]] = [set() for _ in source.kpis]
         self._event_folds: dict[int, set[str]] = {}     # KPI index -> dims folded at the bound, current event
+        self._event_folded: dict[int, int] = {}         # KPI index -> values folded into __other__, current event
         # derived from the view (refreshed when its version changes) and pending: values that pass, full dimensions
         self._passing: list[set[str]] = [set() for _ in source.kpis]      # series keys ("dim=value")
         self._full: list[set[str]] = [set() for _ in source.kpis]
@@ -206,6 +207,7 @@ class PartitionEngine:
                 raise EventError("unknown_kpi", f"no KPI in the catalog matches this event (kpi={ev.get('kpi')!r})")
             self.stats.unmatched += 1
             return
+        self._event_folded.clear()
         series_per_update = [self._series_keys(i, kp, ev) for i, kp, _ in updates]
         for (i, kp, x), keys in zip(updates, series_per_update, strict=True):
             if kp.kind in ("sum", "avg"):
@@ -220,6 +222,9 @@ class PartitionEngine:
                 self._update(i, kp, start, keys, x, offset)
         if not accepted:
             raise EventError("too_late", f"event time {ts} is more than grace behind the watermark {self.watermark}")
+        for i, n in self._event_folded.items():     # the event is taken: its values folded here count
+            name = self.source.kpis[i].name
+            self.stats.folded[name] = self.stats.folded.get(name, 0) + n
         self._input_wall = self._now         # activity: a window took it (or had it already: a replay)
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
@@ -297,6 +302,7 @@ class PartitionEngine:
                 keys.append(skey)
             else:
                 keys.append(series_key(dim, OTHER))
+                self._event_folded[i] = self._event_folded.get(i, 0) + 1
         self._event_folds[i] = folds
         return keys
 

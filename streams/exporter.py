@@ -44,7 +44,8 @@ class OpsCounters:
     unmatched: dict[str, int] = field(default_factory=dict)
     closes: dict[str, int] = field(default_factory=dict)               # kpi -> window closes (stage 1)
     revisions: dict[str, int] = field(default_factory=dict)
-    overflow: dict[str, int] = field(default_factory=dict)
+    overflow: dict[str, int] = field(default_factory=dict)             # kpi -> windows x dims folded (stage 2)
+    folded: dict[str, int] = field(default_factory=dict)               # kpi -> dimension values folded (stage 1)
     values_published: dict[str, int] = field(default_factory=dict)     # kpi -> values on kpi.values
     late_dropped: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)              # kpi -> empty windows skipped after a jump
@@ -148,6 +149,8 @@ class KpiCollector(Collector):
         yield _counter("kpimon_window_closes", "Windows closed per KPI (per partition)", ["kpi"], ops.closes)
         yield _counter("kpimon_window_revisions", "Closed windows revised by late events", ["kpi"], ops.revisions)
         yield _counter("kpimon_series_overflow", "Windows x dimensions whose values the series cap folded into __other__", ["kpi"], ops.overflow)
+        yield _counter("kpimon_series_folded", "Dimension values of accepted events stage 1 folded into __other__ "
+                       "(rejected by stage 2, or past the bound of undecided values)", ["kpi"], ops.folded)
         yield _counter("kpimon_values_published", "KPI values published on kpi.values", ["kpi"], ops.values_published)
         yield _counter("kpimon_late_window_updates_dropped", "Window updates dropped as later than grace", ["kpi"],
                        ops.late_dropped)

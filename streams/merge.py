@@ -17,14 +17,10 @@ behind the newest final one. A partial for a window already dropped is counted a
 
 Ratio KPIs are computed when both parts of the same window are final, per series.
 
-The series cap is decided here, by one owner per KPI × dimension (:mod:`streams.admission`): values
-are admitted first come in window order (sorted within a window) up to ``max_series`` per dimension
-and stay admitted; everything else of the dimension is merged into ``<dim>=__other__``. A partial
-whose partition folded values at its memory bound (``folded``) closes the dimension from that merge
-on: nothing is admitted on it any more, so no value a partition may have folded becomes a series
-later; admitted series that partition may have folded there without knowing of their admission get
-no value for that window (:meth:`Merger._unsafe`). The admission state is checkpointed in the
-stage-2 changelog and published for stage 1 (:meth:`Merger.take_feedback`).
+The series cap is applied here, by its one owner (:class:`streams.admission.SeriesCap`, ``Merger.cap``):
+values are admitted first come in window order up to ``max_series`` per dimension, everything else of the
+dimension is merged into ``<dim>=__other__``. Its state is checkpointed in the stage-2 changelog with the
+merger's and published for stage 1 (:meth:`Merger.take_feedback`).
 
 Stage 1 closes the windows that hold data plus a bounded look-back after a watermark jump, so
 stage 2 never gets the empty windows of a long silence: it emits only windows whose partials
@@ -46,10 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.admission import AdmissionView, feedback_key, feedback_value
+from streams.admission import OTHER, AdmissionView, SeriesCap
 from streams.aggregations import valid_state
-from streams.changelog import MERGER_KEY, admission_key, parse_admission_key, parse_window_key, window_key
-from streams.engine import OTHER
+from streams.changelog import MERGER_KEY, parse_admission_key, parse_window_key, window_key
 from streams.plan import KpiPlan, Plan
 from streams.records import BadPartial, KpiValue, Partial, labels_of, series_key, split_series
 
@@ -57,7 +52,6 @@ __all__ = ["INCOMPLETE_KEEP_MS", "Merger", "retention_ms"]
 
 
 log = logging.getLogger("kpimon.merge")
-UNSEEN = 2**62          # first window of a value adopted from the feedback topic but not in any window here
 INCOMPLETE_KEEP_MS = 6 * 3600 * 1000     # event time a window finalised without every partition waits for it
 
 
@@ -78,23 +72,6 @@ class _Entry:
     versions: dict[str, int] = field(default_factory=dict)     # part -> "o" of the partial held
 
 
-@dataclass(slots=True)
-class _Admission:
-    """Admission state of one KPI × dimension (pinned: values are never un-admitted)."""
-
-    sk: str
-    admitted: dict[str, int] = field(default_factory=dict)   # value -> first window start, in admission order
-    closed: bool = False                  # a partition folded at its memory bound: admit nothing more
-    other: int | None = None              # first window with an __other__ series
-
-    def full(self, max_series: int) -> bool:
-        return self.closed or len(self.admitted) >= max_series
-
-    def to_doc(self) -> dict[str, Any]:
-        return {"sk": self.sk, "admitted": [[v, ws] for v, ws in self.admitted.items()], "closed": self.closed,
-                "other": self.other}
-
-
 class Merger:
     """Merges partials; keeps the latest final value of every series for the exporter."""
 
@@ -104,12 +81,7 @@ class Merger:
         self.wall = wall
         self.entries: dict[tuple[str, int], _Entry] = {}
         self.latest: dict[tuple[str, str], KpiValue] = {}
-        self.admission: dict[tuple[str, str], _Admission] = {}    # (KPI, dimension) -> state
-        self.overflow: dict[str, int] = {}       # KPI -> windows × dimensions whose first merge folded values
-        self._adm_dirty: set[tuple[str, str]] = set()        # changed: write to the changelog
-        self._fb_dirty: set[tuple[str, str]] = set()         # admitted set or closed changed: publish
-        self._warned: set[tuple[str, str]] = set()
-        self._published: AdmissionView | None = None          # see adopt()
+        self.cap = SeriesCap(plan)                         # the series cap's owner (streams.admission)
         self.saturated: dict[str, int] = {}                # KPI -> values clamped to a finite float
         self.started = self.wall()
         self.applied = -1                                 # offset of the last partial the state holds
@@ -212,13 +184,14 @@ class Merger:
         for series in entry.parts.values():
             for skey, state in series.items():
                 merged[skey] = state if skey not in merged else agg.merge(merged[skey], state)
-        merged, unknown = self._cap(kpi, ws, merged, agg.merge, entry)
+        merged, unknown = self.cap.apply(kpi, ws, merged, agg.merge, parts=entry.parts, folded=entry.folded,
+                                         first=entry.revision < 0)
         # Every series seen in an earlier window gets a value, so a region whose events stopped shows 0 (not its
         # old value); a series that did not exist yet gets none, whatever order partitions report in.
         empty = agg.result(agg.init())
         values: dict[str, float | None] = {"": empty}
         for dim in self.plan.kpis[kpi].dims:
-            adm = self.admission.get((kpi, dim))
+            adm = self.cap.get(kpi, dim)
             if adm is None:
                 continue
             values.update({series_key(dim, v): empty for v, first in adm.admitted.items() if first < ws})
@@ -237,92 +210,6 @@ class Merger:
             return value
         self.saturated[kpi] = self.saturated.get(kpi, 0) + 1
         return None if math.isnan(value) else math.copysign(sys.float_info.max, value)
-
-    def _admission(self, kpi: str, dim: str) -> _Admission:
-        sk = self.plan.kpis[kpi].state_key
-        adm = self.admission.get((kpi, dim))
-        if adm is None or adm.sk != sk:          # new, or left from an earlier definition of the KPI
-            adm = self.admission[(kpi, dim)] = _Admission(sk)
-            self._adopt(kpi, dim, adm)
-        return adm
-
-    def _adopt(self, kpi: str, dim: str, adm: _Admission) -> None:
-        decided = None if self._published is None else self._published.get(kpi, adm.sk, dim)
-        if decided is None:
-            return
-        new = [v for v in sorted(decided.admitted) if v not in adm.admitted]
-        if new or (decided.closed and not adm.closed):
-            adm.admitted.update(dict.fromkeys(new, UNSEEN))
-            adm.closed = adm.closed or decided.closed
-            self._adm_dirty.add((kpi, dim))
-
-    def _cap(self, kpi: str, ws: int, merged: dict[str, Any], merge: Callable[[Any, Any], Any],
-             entry: _Entry) -> tuple[dict[str, Any], set[str]]:
-        """Admit and fold one window's series; also returns the admitted series that have no exact value in it."""
-        kp = self.plan.kpis[kpi]
-        out: dict[str, Any] = {}
-        unknown: set[str] = set()
-        by_dim: dict[str, list[str]] = {}
-        for skey in sorted(merged):
-            if skey == "":
-                out[skey] = merged[skey]
-            else:
-                by_dim.setdefault(split_series(skey)[0], []).append(skey)
-        for dim, skeys in by_dim.items():
-            adm = self._admission(kpi, dim)
-            key = (kpi, dim)
-            unsafe = self._unsafe(kpi, dim, adm, entry)
-            other = series_key(dim, OTHER)
-            for skey in skeys:
-                value = split_series(skey)[1]
-                if value != OTHER and value not in unsafe and (value in adm.admitted or not adm.full(kp.max_series)):
-                    if value not in adm.admitted:
-                        self._fb_dirty.add(key)
-                    if adm.admitted.get(value, UNSEEN) > ws:
-                        adm.admitted[value] = min(adm.admitted.get(value, UNSEEN), ws)
-                        self._adm_dirty.add(key)
-                    out[skey] = merged[skey]
-                    continue
-                out[other] = merged[skey] if other not in out else merge(out[other], merged[skey])
-            unknown.update(series_key(dim, v) for v in unsafe)
-            if other in out:
-                if entry.revision < 0:
-                    self.overflow[kpi] = self.overflow.get(kpi, 0) + 1
-                if adm.other is None or adm.other > ws:
-                    adm.other = ws
-                    self._adm_dirty.add(key)
-        return out, unknown
-
-    def _unsafe(self, kpi: str, dim: str, adm: _Admission, entry: _Entry) -> set[str]:
-        """Admitted values of ``dim`` that a partition may have folded in this window at its memory bound.
-
-        Such a partial closes the dimension. Its ``[lo, hi]`` says how many admitted values the partition knew of
-        at its first fold there and at its last event of the dimension: it never folds a value it knew of, and
-        while folding it takes no new undecided values, so a value it had not heard of even at the end (seq ≥ hi)
-        was folded in this window if and only if it is missing from the partial's own series. Values heard of
-        during the window (lo ≤ seq < hi) may have been folded before: unsafe too.
-        """
-        spans = {part: f[dim] for part, f in entry.folded.items() if dim in f}
-        if not spans:
-            return set()
-        if not adm.closed:
-            adm.closed = True
-            self._adm_dirty.add((kpi, dim))
-            self._fb_dirty.add((kpi, dim))
-            log.warning("%s: a partition met more new %r values than it can hold undecided; the dimension admits no "
-                        "more values (%d admitted)", kpi, dim, len(adm.admitted))
-        unsafe: set[str] = set()
-        order = list(adm.admitted)
-        for part, (lo, hi) in spans.items():
-            series = entry.parts.get(part, {})
-            unsafe.update(v for seq, v in enumerate(order)
-                          if seq >= lo and not (seq >= hi and series_key(dim, v) in series))
-        if unsafe and (kpi, dim) not in self._warned:
-            self._warned.add((kpi, dim))
-            log.warning("%s: a partition folded %r values at its memory bound before it heard that %s were admitted; "
-                        "those series have no value in the windows concerned (their events are in __other__)",
-                        kpi, dim, sorted(unsafe))
-        return unsafe
 
     def _emit(self, kpi: str, ws: int, entry: _Entry) -> list[KpiValue]:
         out = []
@@ -395,38 +282,22 @@ class Merger:
                 doc["folded"] = e.folded
             out.append((window_key(kpi, ws), doc))
         out.extend((window_key(kpi, ws), None) for kpi, ws in sorted(self._purged))
-        out.extend((admission_key(kpi, dim), self.admission[(kpi, dim)].to_doc()) for kpi, dim in sorted(self._adm_dirty))
+        out.extend(self.cap.take_changes())
         if self._meta_dirty:
             out.append((MERGER_KEY, {"reported": self.reported, "purged": self.purged_through, "at": self.applied}))
         self._dirty.clear()
         self._purged.clear()
-        self._adm_dirty.clear()
         self._meta_dirty = False
         return out
 
     def take_feedback(self) -> list[tuple[bytes, bytes]]:
-        """Records for the admission topic (key ``kpi|state_key|dim``) whose admitted set or closed flag changed.
-
-        Write them after :meth:`take_changes`' records: stage 1 must never learn of a decision the stage-2
-        changelog could lose (a restarted stage 2 also adopts what was published, see :meth:`adopt`).
-        """
-        out = []
-        for kpi, dim in sorted(self._fb_dirty):
-            adm = self.admission[(kpi, dim)]
-            out.append((feedback_key(kpi, adm.sk, dim).encode(), feedback_value(list(adm.admitted), adm.closed)))
-        self._fb_dirty.clear()
-        return out
+        """The series cap's records for the admission topic (:meth:`streams.admission.SeriesCap.take_feedback`):
+        write them after :meth:`take_changes`' records."""
+        return self.cap.take_feedback()
 
     def adopt(self, view: AdmissionView) -> None:
-        """After a restore: take in decisions published on the admission topic that the changelog lacks.
-
-        The changelog and the topic are separate writes; stage 1 may already fold by a published decision,
-        so stage 2 must keep it (a value admitted only there gets its first window when it is next seen).
-        Only the KPI dimensions this merger holds or comes to merge take them in.
-        """
-        self._published = view
-        for (kpi, dim), adm in self.admission.items():
-            self._adopt(kpi, dim, adm)
+        """After a restore: take in published admission decisions (:meth:`streams.admission.SeriesCap.adopt`)."""
+        self.cap.adopt(view)
 
     def restore(self, records: dict[str, dict[str, Any]]) -> list[KpiValue]:
         """Rebuild from stage-2 changelog records; return the final values they hold.
@@ -442,18 +313,13 @@ class Merger:
             self.reported = {k: {p: int(ws) for p, ws in v.items()} for k, v in meta.get("reported", {}).items()}
             self.purged_through = {k: int(ws) for k, ws in meta.get("purged", {}).items()}
             self.applied = int(meta.get("at", -1))
+        recorded: set[tuple[str, str]] = set()
         for key, doc in records.items():
             adm_key = parse_admission_key(key)
             if adm_key is None:
                 continue
-            kpi, dim = adm_key
-            kp = self.plan.kpis.get(kpi)
-            if kp is None or kp.state_key != doc["sk"] or dim not in kp.dims:
-                continue
-            self.admission[(kpi, dim)] = _Admission(doc["sk"], {str(v): int(ws) for v, ws in doc["admitted"]},
-                                                    bool(doc["closed"]), doc.get("other"))
-            self._fb_dirty.add((kpi, dim))
-        recorded = set(self.admission)
+            if self.cap.restore(*adm_key, doc):
+                recorded.add(adm_key)
         for key, doc in records.items():
             win_key = parse_window_key(key)
             if win_key is None:
@@ -470,10 +336,7 @@ class Merger:
                 for skey in entry.values:      # changelogs written before admission records existed
                     dim, value = split_series(skey)
                     if skey and value != OTHER and dim in kp.dims and (kpi, dim) not in recorded:
-                        adm = self._admission(kpi, dim)
-                        adm.admitted[value] = min(adm.admitted.get(value, ws), ws)
-                        self._adm_dirty.add((kpi, dim))
-                        self._fb_dirty.add((kpi, dim))
+                        self.cap.admit_seen(kpi, dim, value, ws)
         return emitted + self._ratios(emitted)
 
 

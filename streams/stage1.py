@@ -113,7 +113,7 @@ class Stage1:
 
     def _count(self, engine: PartitionEngine) -> None:
         st, ops, name = engine.stats, self.ops, self.source.name
-        for attr in ("closes", "revisions", "late_dropped", "skipped"):
+        for attr in ("closes", "revisions", "late_dropped", "skipped", "folded"):
             data = getattr(st, attr)
             for kpi, n in data.items():
                 ops.bump(getattr(ops, attr), kpi, n)

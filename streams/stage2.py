@@ -159,9 +159,9 @@ class Stage2:
             return                          # revoked meanwhile: the new owner publishes what it restores
         for fkey, fvalue in merger.take_feedback():     # after the changelog records that hold the same decisions
             self.feedback(fkey, fvalue)
-        for kpi, n in merger.overflow.items():
+        for kpi, n in merger.cap.overflow.items():
             self.ops.bump(self.ops.overflow, kpi, n)
-        merger.overflow.clear()
+        merger.cap.overflow.clear()
 
     async def tick(self, partitions: Iterable[int]) -> None:
         """Timer: restore newly assigned partitions, flush every merger (partitions waited out become final)."""

@@ -17,7 +17,7 @@ NASTY = ['a"b', "back\\slash", "new\nline", "ünï ✓", "}{,=~", ""]
 
 @pytest.mark.parametrize("value", NASTY)
 def test_escaped_values_parse_and_match_exactly(value: str, shop_prometheus: PrometheusServer) -> None:
-    expr = promql.selector("kpi_gmv", [promql.Matcher("region", "=", value)])
+    expr = promql.selector("kpi_gmv", [promql.PromMatcher("region", "=", value)])
     result = shop_prometheus.query(expr)  # raises on a parse error
     assert all(s["metric"].get("region", "") == value for s in result)
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog import parse_catalog
-from streams.admission import AdmissionView
-from streams.engine import OTHER, PartitionEngine
+from streams.admission import OTHER, AdmissionView
+from streams.engine import PartitionEngine
 from streams.merge import Merger
 from streams.plan import compile_plan
 from streams.records import KpiValue
@@ -348,7 +348,7 @@ def test_a_flood_closes_the_dimension_and_keeps_admitted_series_exact() -> None:
     (flagged,) = [p for p in pipe.sent if p["p"] == 1 and p["kpi"] == "n" and p["ws"] == T0 + MIN]
     assert flagged["folded"] == {"region": [0, 0]}          # the partition knew of 0 admitted values
     assert flagged["series"][f"region={OTHER}"] == [8] and flagged["series"]["region=b"] == [1]
-    assert pipe.merger.admission[("n", "region")].closed and not pipe.merger.admission[("n", "channel")].closed
+    assert pipe.merger.cap.dims[("n", "region")].closed and not pipe.merger.cap.dims[("n", "channel")].closed
     # Partition 1 had not heard that a was admitted when it folded at its bound in window 1, and a is not among its
     # series there: a may have been folded, so a gets no value in window 1 (exact: its 2 events are in __other__).
     # b is among partition 1's series: an undecided value it kept, never folded, so b is exact.
@@ -412,6 +412,7 @@ def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
             offset += 1
         assert len(eng.pending[0]["user"]) == 500
         assert eng.pending[0]["region"] == {"east"}
+    assert eng.stats.folded == {"n": sum(sizes) - 2 * 500}             # kpimon_series_folded_total: all but 500 a window
     wall[0] += 30
     eng.advance()
     partials = [p.to_record() for p in eng.take_partials() if p.window_start_ms in (T0, T0 + MIN)]
@@ -436,7 +437,7 @@ def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
         merger.add_partial(roundtrip(p))
     wall[0] += 10
     merger.poll()
-    assert merger.admission[("n", "user")].closed and len(merger.admission[("n", "user")].admitted) == 0
+    assert merger.cap.dims[("n", "user")].closed and len(merger.cap.dims[("n", "user")].admitted) == 0
     for key, value in merger.take_feedback():
         eng.admissions.apply(key, value)
     late = T0 + 40 * MIN
@@ -444,7 +445,7 @@ def test_a_cardinality_flood_keeps_stage_1_state_and_partials_bounded() -> None:
     assert not eng.pending[0]["user"]
     (win,) = [w for (_i, start), w in eng.windows.items() if start == late - late % MIN]
     assert win.series == {"": [1000], f"user={OTHER}": [1000], "region=east": [1000]}
-    assert not win.folded
+    assert not win.folded and eng.stats.folded == {"n": sum(sizes) - 2 * 500 + 1000}
 
 
 def test_a_flagged_partial_after_the_window_was_published_revises_the_unsafe_series_to_no_value() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.engine import OTHER
+from streams.admission import OTHER
 from tests.fixtures.kafka_io import produce, read_until
 from tests.streams.test_pipeline_e2e import MIN, T0, final_values, has
 
@@ -81,4 +81,5 @@ def test_cap_is_exact_across_partitions_and_keeps_its_admissions_across_a_restar
     after = [p for p in partials if T0 + 10 * MIN <= p["ws"] < T0 + 12 * MIN]
     assert after and all(s.partition("=")[2] in admitted[s.partition("=")[0]] | {OTHER}
                          for p in after for s in p["series"] if s)
+    assert (w2.sample("kpimon_series_folded_total", kpi="cap_count") or 0) > 0     # counted where it was folded
     assert "Traceback" not in w.log_path.read_text() + w2.log_path.read_text()
