@@ -74,7 +74,8 @@ async def test_a_stopped_feed_is_one_alert_then_one_resolved_notice(store: Store
     assert receiver.alerts() == [("firing", "source_silent", "firing")]
     [post] = receiver.posts
     assert post["alerts"][0]["labels"]["source"] == "orders"
-    assert "Paid Orders" in post["alerts"][0]["annotations"]["summary"]
+    assert post["alerts"][0]["labels"]["affected"] == "Paid Orders"
+    assert post["alerts"][0]["annotations"]["summary"].startswith("no events since ")
     [rec] = (await store.list_sources()).values()
     assert SourceRecord.from_dict(rec).silent_since == t0
 
