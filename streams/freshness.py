@@ -75,8 +75,19 @@ class _Local:
     max_ts: float | None = None          # newest event time seen (s)
     arrival: float = 0.0                 # wall time of the newest arrival
     first_new: float | None = None       # event time of the first arrival since the last check
+    jumps: dict[int, tuple[float, float]] = field(default_factory=dict)   # partition -> its last event-time gap
+    behind: dict[int, bool] = field(default_factory=dict)     # partition -> unread messages on the broker
     gaps: deque[float] = field(default_factory=lambda: deque(maxlen=_GAPS_KEPT))
     partitions: dict[int, float] = field(default_factory=dict)
+
+
+def _common_gap(local: _Local) -> tuple[float, float] | None:
+    """The event-time interval in which *every* partition of the source seen here had no event, if any: one
+    quiet partition (keys skewed) is not a silent source."""
+    if not local.jumps or not set(local.jumps) >= set(local.partitions):
+        return None
+    start, end = max(j[0] for j in local.jumps.values()), min(j[1] for j in local.jumps.values())
+    return (start, end) if end > start else None
 
 
 class FreshnessMonitor:
@@ -89,11 +100,17 @@ class FreshnessMonitor:
         self._local = {name: _Local() for name in policies}
         self.records: dict[str, SourceRecord] = {}      # as of the last check (for metrics)
 
-    def seen(self, source: str, partition: int, max_ts_ms: int | None) -> None:
-        """Stage 1 processed a batch of ``partition``; ``max_ts_ms`` is its newest event time so far."""
+    def seen(self, source: str, partition: int, max_ts_ms: int | None,
+             jump_ms: tuple[int, int] | None = None) -> None:
+        """Stage 1 processed a batch of ``partition``; ``max_ts_ms`` is its newest event time so far, ``jump_ms``
+        the largest forward jump of it in this batch (a gap in event time, e.g. read from a backlog)."""
         local = self._local.get(source)
         if local is None or max_ts_ms is None:
             return
+        if jump_ms is not None:
+            new, old = (jump_ms[0] / 1000, jump_ms[1] / 1000), local.jumps.get(partition)
+            if old is None or new[1] - new[0] > old[1] - old[0] or new[0] >= old[1] + self.max_silence(source):
+                local.jumps[partition] = new        # the largest gap, or a newer one well after it
         ts = max_ts_ms / 1000
         before = local.partitions.get(partition)
         local.partitions[partition] = ts
@@ -107,6 +124,12 @@ class FreshnessMonitor:
         local.max_ts, local.arrival = ts, now
         if local.first_new is None:
             local.first_new = ts
+
+    def behind(self, source: str, partition: int, unread: bool) -> None:
+        """Whether this worker has unread messages of the source's ``partition`` (it is behind, not the source)."""
+        local = self._local.get(source)
+        if local is not None:
+            local.behind[partition] = unread
 
     def max_silence(self, source: str) -> float:
         """The ``max_silence`` in effect (event-time seconds; 0: not judged)."""
@@ -136,6 +159,7 @@ class FreshnessMonitor:
             limit = prev.max_silence            # a restart keeps what was learned
         arrived = local.max_ts is not None and (prev is None or local.max_ts > prev.last_event_ts)
         first_new, local.first_new = local.first_new, None
+        jump = _common_gap(local)
         if arrived and local.max_ts is not None:
             rec = SourceRecord(name, local.max_ts, max(local.arrival, prev.last_arrival if prev else 0.0), limit,
                                self.quiet_s, prev.silent_since if prev else None, prev.gap if prev else None)
@@ -147,7 +171,14 @@ class FreshnessMonitor:
             resumed = first_new if first_new is not None else rec.last_event_ts
             await self._resume(name, rec, resumed)
             return replace(rec, silent_since=None, gap=(rec.silent_since, resumed))
-        if rec.silent_since is None and rec.judged and (self.wall() - rec.last_arrival) * self.speedup >= limit:
+        if rec.silent_since is None and jump is not None and rec.judged and jump[1] - jump[0] >= limit:
+            local.jumps.clear()
+            # a past silence read from the backlog: its empty windows are held; it is over, nobody is paged
+            log.warning("source %s sent nothing from %s to %s (event time; found while catching up): the windows "
+                        "of that gap are not alerted", name, jump[0], jump[1])
+            return replace(rec, gap=jump)
+        idle = (self.wall() - rec.last_arrival) * self.speedup >= limit
+        if rec.silent_since is None and rec.judged and idle and not any(local.behind.values()):
             rec = replace(rec, silent_since=rec.last_event_ts)
             await self._raise(rec)
         return rec

@@ -127,3 +127,36 @@ async def test_a_source_is_judged_only_once_its_rate_is_learned(store: Store, re
         wall.advance(1)
         rig.monitor.seen("web", 0, int(wall.now * 1000))
     assert rig.monitor.max_silence("web") == 300.0
+
+
+async def test_a_gap_read_from_a_backlog_holds_its_windows_and_pages_nobody(store: Store, receiver: Receiver) -> None:
+    wall = Clock()
+    rig = Rig(store, receiver, wall)
+    t0 = wall.now
+    rig.monitor.seen("orders", 0, int(t0 * 1000))
+    await rig.tick()
+    # the worker was behind: the next batch jumps 10 minutes of event time (no event at all in between)
+    wall.advance(1)
+    rig.monitor.seen("orders", 0, int((t0 + 600) * 1000), (int(t0 * 1000), int((t0 + 600) * 1000)))
+    await rig.window("paid_orders", t0 + 120, 0.0)          # an empty window inside the gap
+    await rig.tick()
+    await rig.window("paid_orders", t0 + 660, 0.0)          # after it: a real zero, told
+    await rig.tick()
+    assert receiver.alerts() == [("firing", "stopped", "firing")]
+    assert receiver.posts[0]["alerts"][0]["annotations"]["window_end"].startswith("2023-11-14T22:24")
+
+
+async def test_a_worker_behind_its_partitions_does_not_call_the_source_silent(
+    store: Store, receiver: Receiver
+) -> None:
+    wall = Clock()
+    rig = Rig(store, receiver, wall)
+    rig.monitor.seen("orders", 0, int(wall.now * 1000))
+    await rig.tick()
+    rig.monitor.behind("orders", 0, True)                    # unread messages wait on the broker
+    wall.advance(600)
+    await rig.tick()
+    assert receiver.posts == []
+    rig.monitor.behind("orders", 0, False)                   # caught up, and still nothing new: silent
+    await rig.tick()
+    assert receiver.alerts() == [("firing", "source_silent", "firing")]
