@@ -94,11 +94,26 @@ class FreshnessMonitor:
     """See the module docstring."""
 
     def __init__(self, policies: Mapping[str, SourcePolicy], service: AlertService, *, speedup: float = 1.0,
-                 quiet_s: float = 2.0, wall: Callable[[], float] = time.time) -> None:
+                 quiet_s: float = 2.0, wall: Callable[[], float] = time.time,
+                 sources_of: Mapping[str, frozenset[str]] | None = None) -> None:
         self.policies, self.service = policies, service
         self.speedup, self.quiet_s, self.wall = speedup, quiet_s, wall
+        self.sources_of = sources_of or {}
         self._local = {name: _Local() for name in policies}
         self.records: dict[str, SourceRecord] = {}      # as of the last check (for metrics)
+        self.gaps: dict[str, tuple[float, float]] = {}   # source -> its last known silence (event time, s)
+
+    def no_data(self, kpi: str, start: float, end: float) -> bool:
+        """Whether the window [start, end) of ``kpi`` lies in a known silence of every source it is computed
+        from: an empty window of a stopped feed, which is no data, not a zero (it is neither alerted on nor
+        learned by the detectors)."""
+        sources = self.sources_of.get(kpi, frozenset())
+        return bool(sources) and all(
+            (gap := self.gaps.get(s)) is not None and gap[0] <= start and end <= gap[1] for s in sources)
+
+    def _limit(self, source: str) -> float:
+        rec = self.records.get(source)
+        return self.max_silence(source) or (rec.max_silence if rec else 0.0)
 
     def seen(self, source: str, partition: int, max_ts_ms: int | None,
              jump_ms: tuple[int, int] | None = None) -> None:
@@ -111,6 +126,9 @@ class FreshnessMonitor:
             new, old = (jump_ms[0] / 1000, jump_ms[1] / 1000), local.jumps.get(partition)
             if old is None or new[1] - new[0] > old[1] - old[0] or new[0] >= old[1] + self.max_silence(source):
                 local.jumps[partition] = new        # the largest gap, or a newer one well after it
+            gap, limit = _common_gap(local), self._limit(source)
+            if gap is not None and limit and gap[1] - gap[0] >= limit:
+                self.gaps[source] = gap             # known before the flush closes the windows of the gap
         ts = max_ts_ms / 1000
         before = local.partitions.get(partition)
         local.partitions[partition] = ts
@@ -151,6 +169,8 @@ class FreshnessMonitor:
                 await store.put_source(name, rec.to_dict())
             if rec is not None:
                 self.records[name] = rec
+                if rec.gap is not None and rec.gap[1] > self.gaps.get(name, (0.0, 0.0))[1]:
+                    self.gaps[name] = rec.gap       # another worker's, or before a restart
 
     async def _check_one(self, name: str, prev: SourceRecord | None) -> SourceRecord | None:
         local = self._local[name]
@@ -170,12 +190,14 @@ class FreshnessMonitor:
         if arrived and rec.silent_since is not None:
             resumed = first_new if first_new is not None else rec.last_event_ts
             await self._resume(name, rec, resumed)
-            return replace(rec, silent_since=None, gap=(rec.silent_since, resumed))
+            self.gaps[name] = (rec.silent_since, resumed)
+            return replace(rec, silent_since=None, gap=self.gaps[name])
         if rec.silent_since is None and jump is not None and rec.judged and jump[1] - jump[0] >= limit:
             local.jumps.clear()
             # a past silence read from the backlog: its empty windows are held; it is over, nobody is paged
             log.warning("source %s sent nothing from %s to %s (event time; found while catching up): the windows "
                         "of that gap are not alerted", name, jump[0], jump[1])
+            self.gaps[name] = jump
             return replace(rec, gap=jump)
         idle = (self.wall() - rec.last_arrival) * self.speedup >= limit
         if rec.silent_since is None and rec.judged and idle and not any(local.behind.values()):

@@ -42,7 +42,7 @@ class Rig:
                              {"ops": hook(receiver.url)})
         self.wall = wall
         self.service = AlertService(config, store, clock=wall, wall_clock=wall, sources_of=SOURCES_OF)
-        self.monitor = FreshnessMonitor(POLICIES, self.service, quiet_s=2.0, wall=wall)
+        self.monitor = FreshnessMonitor(POLICIES, self.service, quiet_s=2.0, wall=wall, sources_of=SOURCES_OF)
 
     async def window(self, kpi: str, end: float, value: float) -> None:
         await self.service.observe(Sample(kpi, {}, end - 60, end, value))
@@ -101,6 +101,7 @@ async def test_a_stopped_feed_is_one_alert_then_one_resolved_notice(store: Store
     await rig.tick()
     assert receiver.alerts() == [("firing", "source_silent", "firing"), ("resolved", "source_silent", "resolved")]
     assert [a.rule for a in await store.list_alerts() if a.state in ("pending", "firing")] == []
+    assert rig.monitor.no_data("paid_orders", t0 + 60, t0 + 120)      # the silence's windows are no data now
 
 
 async def test_a_business_zero_while_events_arrive_is_told(store: Store, receiver: Receiver) -> None:
@@ -138,6 +139,9 @@ async def test_a_gap_read_from_a_backlog_holds_its_windows_and_pages_nobody(stor
     # the worker was behind: the next batch jumps 10 minutes of event time (no event at all in between)
     wall.advance(1)
     rig.monitor.seen("orders", 0, int((t0 + 600) * 1000), (int(t0 * 1000), int((t0 + 600) * 1000)))
+    # known at once, before the windows of the gap are closed: they are no data (not evaluated, not learned)
+    assert rig.monitor.no_data("paid_orders", t0 + 60, t0 + 120)
+    assert not rig.monitor.no_data("paid_orders", t0 + 580, t0 + 640) and not rig.monitor.no_data("visits", 0, 1)
     await rig.window("paid_orders", t0 + 120, 0.0)          # an empty window inside the gap
     await rig.tick()
     await rig.window("paid_orders", t0 + 660, 0.0)          # after it: a real zero, told
