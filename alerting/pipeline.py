@@ -79,10 +79,11 @@ def _silent_info(a: AlertState, status: str, config: AlertingConfig, language: s
     """A ``source_silent`` alert: the source, since when, and the KPIs it feeds (titled in ``language``)."""
     kpis = [k for k in a.labels.get("kpis", "").split(",") if k]
     titles = [m.title_in(language) if (m := config.kpis.get(k)) else k for k in kpis]
-    title, summary = source_silent_text(language, status, a.kpi, a.window_start, a.window_end, titles)
+    title, summary, affected = source_silent_text(language, status, a.kpi, a.window_start, a.window_end, titles)
+    team = {"team": a.labels["team"]} if a.labels.get("team") else {}
     return AlertInfo(
         rule=a.rule, kpi=a.kpi, kpi_title=title, severity=a.severity, status=status,
-        labels={"source": a.kpi, **({"team": a.labels["team"]} if a.labels.get("team") else {})},
+        labels={"source": a.kpi, **team, "affected": affected},
         value=None, expected=None, lower=None, upper=None, unit="", summary=summary,
         window_start=a.window_start, window_end=a.window_end, starts_at=a.starts_at or a.updated_at,
         ends_at=a.ends_at if status == "resolved" else None, fingerprint=a.fingerprint,

@@ -220,7 +220,8 @@ def simulate(catalog: str, broker: str, rate: float, speedup: float, duration: f
 
 @main.command()
 @click.option("--duration", type=float, default=None, help="wall seconds to run (default: until Ctrl-C)")
-@click.option("--incident", "incidents", multiple=True, default=("payment_outage:east@40+20",), show_default=True)
+@click.option("--incident", "incidents", multiple=True, default=("payment_outage:east@40+20", "feed_stop:payments@65+8"),
+              show_default=True, help="scripted incidents (see `kpimon simulate --help`); repeatable")
 @click.option("--speedup", type=float, default=60.0, show_default=True)
 @click.option("--rate", type=float, default=30.0, show_default=True)
 @click.option("--metrics-port", type=int, default=9108, show_default=True)

@@ -57,8 +57,10 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
                   "in production they wait for a day)")
     broker = start_broker(log_path=logdir / "broker.log")
     console.print(f"broker (Tansu, embedded) at {broker.bootstrap}")
-    sinks = Sinks(free_port(), free_port()).start()
+    sinks = Sinks(free_port(), free_port(), log_path=logdir / "alerts.jsonl").start()
     console.print(f"alert receivers: SMTP 127.0.0.1:{sinks.smtp_port}, DingTalk-style webhook 127.0.0.1:{sinks.http_port}")
+    console.print(f"every notification delivered (time, channel, state, subject, body): {sinks.log_path}",
+                  soft_wrap=True)
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sinks.smtp_port), "SMTP_STARTTLS": "false",
            "DINGTALK_WEBHOOK": f"http://127.0.0.1:{sinks.http_port}/robot/send?access_token=demo"}
     procs: list[subprocess.Popen[bytes]] = []
@@ -85,6 +87,7 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
         sinks.stop()
     for d in list(sinks.received)[-10:]:
         console.print(f"alert delivered via {d.channel}: {d.text}")
+    console.print(f"every notification delivered, in full: {sinks.log_path}", soft_wrap=True)
     console.print(f"stopped cleanly; logs in {logdir}")
     return 0
 
@@ -126,7 +129,7 @@ async def _watch(console: Console, bootstrap: str, titles: dict[str, str], durat
                 for msgs in batch.values():
                     for m in msgs:
                         _record(orjson.loads(m.value), rows, regions)
-                live.update(Group(_render(titles, rows, regions), _alerts(sinks)))
+                live.update(screen(titles, rows, regions, sinks, console.size.height))
     finally:
         await consumer.stop()
 
@@ -143,11 +146,19 @@ def _record(rec: dict[str, Any], rows: dict[str, list[tuple[float, dict[str, Any
     del series[:-6]
 
 
+def screen(titles: dict[str, str], rows: dict[str, list[tuple[float, dict[str, Any]]]],
+           regions: dict[float, dict[str, float | None]], sinks: Sinks, height: int = 24) -> Group:
+    """The live view: the alerts first (one line each, as many as fit), then the KPI table (cropped at the
+    bottom by ``Live`` if the terminal is short), so the alerts stay visible on an 80×24 terminal."""
+    return Group(_alerts(sinks, max(2, min(6, height - 16))), _render(titles, rows, regions))
+
+
 def _render(titles: dict[str, str], rows: dict[str, list[tuple[float, dict[str, Any]]]],
             regions: dict[float, dict[str, float | None]]) -> Table:
-    starts = sorted({ws for series in rows.values() for ws, _ in series})[-6:]
-    table = Table(title="kpimon — last closed 1-minute windows (simulated UTC time)")
-    table.add_column("KPI")
+    starts = sorted({ws for series in rows.values() for ws, _ in series})[-5:]     # 5 columns fit 80 wide
+    table = Table(title="last closed 1-minute windows (simulated UTC)", title_justify="left", box=None,
+                  padding=(0, 1))
+    table.add_column("KPI", no_wrap=True, overflow="ellipsis", max_width=22)
     for ws in starts:
         table.add_column(time.strftime("%H:%M", time.gmtime(ws)), justify="right")
     for kpi in WATCH:
@@ -170,11 +181,12 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
-def _alerts(sinks: Sinks) -> Table:
-    table = Table(title="alerts delivered (local SMTP and DingTalk-style receivers)")
-    table.add_column("channel")
-    table.add_column("message")
-    for d in list(sinks.received)[-6:]:
+def _alerts(sinks: Sinks, shown: int) -> Table:
+    table = Table(title=f"alerts delivered (full text: {sinks.log_path or 'not logged'})", title_justify="left",
+                  box=None, padding=(0, 1), expand=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("message", no_wrap=True, overflow="ellipsis", ratio=1)
+    for d in list(sinks.received)[-shown:]:
         table.add_row(d.channel, d.text)
     if not sinks.received:
         table.add_row("-", "none yet")

@@ -149,13 +149,15 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                            sources_of=kpi_sources(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
-                                 quiet_s=cfg.idle_ms / 2000)   # half the idle time: held before an idle close
+                                 quiet_s=cfg.idle_ms / 2000,    # half the idle time: held before an idle close
+                                 sources_of=kpi_sources(catalog))
     heartbeat = None
     if settings.heartbeat_url is not None:
         heartbeat = Heartbeat(settings.heartbeat_url.get_secret_value(), interval_s=settings.heartbeat_interval,
                               app_id=settings.app_id)
-    return Worker(plan, exported_kpis(catalog), cfg, observers=Observers(specs, service, clock, on_event=annotate),
-                  alerts=AlertShell(service, token, freshness), freshness=freshness, heartbeat=heartbeat)
+    observers = Observers(specs, service, clock, on_event=annotate, no_data=freshness.no_data)
+    return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=AlertShell(service, token, freshness),
+                  freshness=freshness, heartbeat=heartbeat)
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

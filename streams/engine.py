@@ -111,6 +111,9 @@ class PartitionEngine:
         self.lookback_windows = max(1, lookback_windows)
         self.stats = EngineStats()
         self.max_ts: int | None = None
+        #: the largest forward jump of max_ts (previous, new) since the freshness monitor last took it: a gap in
+        #: the source's event time, found even when the worker reads it from a backlog (streams.freshness)
+        self.jump: tuple[int, int] | None = None
         self.watermark: int | None = None
         self.applied: int = -1                          # offset of the last message the state holds
         self.wall_at_max = wall()
@@ -227,6 +230,8 @@ class PartitionEngine:
             self.stats.folded[name] = self.stats.folded.get(name, 0) + n
         self._input_wall = self._now         # activity: a window took it (or had it already: a replay)
         if self.max_ts is None or ts > self.max_ts:
+            if self.max_ts is not None and (self.jump is None or ts - self.max_ts > self.jump[1] - self.jump[0]):
+                self.jump = (self.max_ts, ts)
             self.max_ts = ts
             self.wall_at_max = self.wall()
             if self.watermark is None or ts > self.watermark:
@@ -409,6 +414,11 @@ class PartitionEngine:
                        -1 if win is None else win.offset, series, flagged)
 
     # ---- output ---------------------------------------------------------------------------
+    def take_jump(self) -> tuple[int, int] | None:
+        """The largest forward jump of the newest event time since the last call (ms), then forget it."""
+        jump, self.jump = self.jump, None
+        return jump
+
     def take_partials(self) -> list[Partial]:
         """Partials to publish: closes, plus revisions of closed windows changed since last call."""
         for i, start in sorted(self._revised):

@@ -74,25 +74,60 @@ class _Local:
     max_ts: float | None = None          # newest event time seen (s)
     arrival: float = 0.0                 # wall time of the newest arrival
     first_new: float | None = None       # event time of the first arrival since the last check
+    jumps: dict[int, tuple[float, float]] = field(default_factory=dict)   # partition -> its last event-time gap
+    behind: dict[int, bool] = field(default_factory=dict)     # partition -> unread messages on the broker
     gaps: deque[float] = field(default_factory=lambda: deque(maxlen=_GAPS_KEPT))
     partitions: dict[int, float] = field(default_factory=dict)
+
+
+def _common_gap(local: _Local) -> tuple[float, float] | None:
+    """The event-time interval in which *every* partition of the source seen here had no event, if any: one
+    quiet partition (keys skewed) is not a silent source."""
+    if not local.jumps or not set(local.jumps) >= set(local.partitions):
+        return None
+    start, end = max(j[0] for j in local.jumps.values()), min(j[1] for j in local.jumps.values())
+    return (start, end) if end > start else None
 
 
 class FreshnessMonitor:
     """See the module docstring."""
 
     def __init__(self, policies: Mapping[str, SourcePolicy], service: AlertService, *, speedup: float = 1.0,
-                 quiet_s: float = 2.0, wall: Callable[[], float] = time.time) -> None:
+                 quiet_s: float = 2.0, wall: Callable[[], float] = time.time,
+                 sources_of: Mapping[str, frozenset[str]] | None = None) -> None:
         self.policies, self.service = policies, service
         self.speedup, self.quiet_s, self.wall = speedup, quiet_s, wall
+        self.sources_of = sources_of or {}
         self._local = {name: _Local() for name in policies}
         self.records: dict[str, SourceRecord] = {}      # as of the last check (for metrics)
+        self.gaps: dict[str, tuple[float, float]] = {}   # source -> its last known silence (event time, s)
 
-    def seen(self, source: str, partition: int, max_ts_ms: int | None) -> None:
-        """Stage 1 processed a batch of ``partition``; ``max_ts_ms`` is its newest event time so far."""
+    def no_data(self, kpi: str, start: float, end: float) -> bool:
+        """Whether the window [start, end) of ``kpi`` lies in a known silence of every source it is computed
+        from: an empty window of a stopped feed, which is no data, not a zero (it is neither alerted on nor
+        learned by the detectors)."""
+        sources = self.sources_of.get(kpi, frozenset())
+        return bool(sources) and all(
+            (gap := self.gaps.get(s)) is not None and gap[0] <= start and end <= gap[1] for s in sources)
+
+    def _limit(self, source: str) -> float:
+        rec = self.records.get(source)
+        return self.max_silence(source) or (rec.max_silence if rec else 0.0)
+
+    def seen(self, source: str, partition: int, max_ts_ms: int | None,
+             jump_ms: tuple[int, int] | None = None) -> None:
+        """Stage 1 processed a batch of ``partition``; ``max_ts_ms`` is its newest event time so far, ``jump_ms``
+        the largest forward jump of it in this batch (a gap in event time, e.g. read from a backlog)."""
         local = self._local.get(source)
         if local is None or max_ts_ms is None:
             return
+        if jump_ms is not None:
+            new, old = (jump_ms[0] / 1000, jump_ms[1] / 1000), local.jumps.get(partition)
+            if old is None or new[1] - new[0] > old[1] - old[0] or new[0] >= old[1] + self.max_silence(source):
+                local.jumps[partition] = new        # the largest gap, or a newer one well after it
+            gap, limit = _common_gap(local), self._limit(source)
+            if gap is not None and limit and gap[1] - gap[0] >= limit:
+                self.gaps[source] = gap             # known before the flush closes the windows of the gap
         ts = max_ts_ms / 1000
         before = local.partitions.get(partition)
         local.partitions[partition] = ts
@@ -106,6 +141,12 @@ class FreshnessMonitor:
         local.max_ts, local.arrival = ts, now
         if local.first_new is None:
             local.first_new = ts
+
+    def behind(self, source: str, partition: int, unread: bool) -> None:
+        """Whether this worker has unread messages of the source's ``partition`` (it is behind, not the source)."""
+        local = self._local.get(source)
+        if local is not None:
+            local.behind[partition] = unread
 
     def max_silence(self, source: str) -> float:
         """The ``max_silence`` in effect (event-time seconds; 0: not judged)."""
@@ -127,6 +168,8 @@ class FreshnessMonitor:
                 await store.put_source(name, rec.to_dict())
             if rec is not None:
                 self.records[name] = rec
+                if rec.gap is not None and rec.gap[1] > self.gaps.get(name, (0.0, 0.0))[1]:
+                    self.gaps[name] = rec.gap       # another worker's, or before a restart
 
     async def _check_one(self, name: str, prev: SourceRecord | None) -> SourceRecord | None:
         local = self._local[name]
@@ -135,6 +178,7 @@ class FreshnessMonitor:
             limit = prev.max_silence            # a restart keeps what was learned
         arrived = local.max_ts is not None and (prev is None or local.max_ts > prev.last_event_ts)
         first_new, local.first_new = local.first_new, None
+        jump = _common_gap(local)
         if arrived and local.max_ts is not None:
             rec = SourceRecord(name, local.max_ts, max(local.arrival, prev.last_arrival if prev else 0.0), limit,
                                self.quiet_s, prev.silent_since if prev else None, prev.gap if prev else None)
@@ -145,8 +189,17 @@ class FreshnessMonitor:
         if arrived and rec.silent_since is not None:
             resumed = first_new if first_new is not None else rec.last_event_ts
             await self._resume(name, rec, resumed)
-            return replace(rec, silent_since=None, gap=(rec.silent_since, resumed))
-        if rec.silent_since is None and rec.judged and (self.wall() - rec.last_arrival) * self.speedup >= limit:
+            self.gaps[name] = (rec.silent_since, resumed)
+            return replace(rec, silent_since=None, gap=self.gaps[name])
+        if rec.silent_since is None and jump is not None and rec.judged and jump[1] - jump[0] >= limit:
+            local.jumps.clear()
+            # a past silence read from the backlog: its empty windows are held; it is over, nobody is paged
+            log.warning("source %s sent nothing from %s to %s (event time; found while catching up): the windows "
+                        "of that gap are not alerted", name, jump[0], jump[1])
+            self.gaps[name] = jump
+            return replace(rec, gap=jump)
+        idle = (self.wall() - rec.last_arrival) * self.speedup >= limit
+        if rec.silent_since is None and rec.judged and idle and not any(local.behind.values()):
             rec = replace(rec, silent_since=rec.last_event_ts)
             await self._raise(rec)
         return rec

@@ -89,6 +89,8 @@ class Observers:
     backlog: list[Sample] = field(default_factory=list)
     backlog_max: int = 10_000
     backlog_dropped: int = 0
+    # (kpi, window start, window end) -> the window lies in a silence of its sources (streams.freshness): no data
+    no_data: Callable[[str, float, float], bool] | None = None
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
     namespace: str = DETECTORS              # checkpoints in the stage-2 changelog (streams.changelog.PartitionState)
 
@@ -122,7 +124,7 @@ class Observers:
         """Feed revision-0 values to their series' detectors; return (value, verdict) pairs."""
         out = []
         bank = self.detectors.setdefault(partition, {})
-        for val in values:
+        for val in self._with_data(values):
             spec = self.detector_specs.get(val.kpi)
             if spec is None or val.revision != 0 or val.value is None or not math.isfinite(val.value):
                 continue
@@ -164,6 +166,7 @@ class Observers:
         answers: an incident that starts or ends during a Redis outage is still told."""
         if self.alerts is None:
             return 0
+        values = self._with_data(values)
         if self.clock is not None and values:
             self.clock.observe(max(v.window_end_s for v in values))
         pending = self.backlog + [_sample(val, verdicts.get((val.kpi, val.series, val.window_start_ms)))
@@ -185,6 +188,12 @@ class Observers:
                                             "start": sample.window_start, "end": None, "severity": t.severity,
                                             "text": f"{t.rule}: {t.summary}" if t.summary else t.rule})
         return changes
+
+    def _with_data(self, values: list[KpiValue]) -> list[KpiValue]:
+        """``values`` without the windows of a stopped feed (see ``no_data``)."""
+        if self.no_data is None:
+            return values
+        return [v for v in values if not self.no_data(v.kpi, v.window_start_ms / 1000, v.window_end_ms / 1000)]
 
     def _keep(self, samples: list[Sample]) -> None:
         over = len(samples) - self.backlog_max

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from streams.config import WorkerConfig
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
 from streams.exporter import OpsCounters
+from streams.freshness import FreshnessMonitor
 from streams.plan import SourcePlan
 from streams.tables import StateTable
 
@@ -40,11 +41,11 @@ class Stage1:
 
     def __init__(self, source: SourcePlan, table: StateTable, cfg: WorkerConfig, *, admissions: AdmissionView,
                  ops: OpsCounters, send: SendFn, groups: Mapping[str, str], faults: FaultInjection,
-                 on_flushed: Callable[[str, int, int | None], None] | None = None) -> None:
+                 freshness: FreshnessMonitor | None = None) -> None:
         self.source, self.table, self.cfg = source, table, cfg
         self.admissions, self.ops, self.send, self.groups, self.faults = admissions, ops, send, groups, faults
         self.engines: dict[int, PartitionEngine] = {}
-        self.on_flushed = on_flushed    # (source, partition, newest event ms) after each batch: source freshness
+        self.freshness = freshness      # told each batch's newest event time and time jump (streams.freshness)
         # one flush at a time per engine: the agent and the timer both flush, and a flush awaits its sends
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -76,9 +77,9 @@ class Stage1:
             if dead:
                 await self._dead_letters(writes, msg, dead)
         for engine in touched.values():
+            if self.freshness is not None:     # before the flush sends the windows it closes
+                self.freshness.seen(name, engine.partition, engine.max_ts, engine.take_jump())
             await self.flush(engine, writes)
-            if self.on_flushed is not None:
-                self.on_flushed(name, engine.partition, engine.max_ts)
 
     def engine(self, partition: int) -> PartitionEngine:
         """The partition's engine, restored from the table on first use."""

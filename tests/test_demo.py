@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,12 @@ def test_demo_delivers_the_outage_alerts_and_stops_cleanly() -> None:
     assert "alert delivered via email: 【告警中】严重 · 支付订单数: paid orders 0 in east" in out, out[-3000:]
     assert "alert delivered via dingtalk: 【告警中】严重 · 支付订单数: paid orders 0 in east" in out
     assert "stopped cleanly" in out
+    path = Path(out.split("every notification delivered, in full: ")[1].split()[0])
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert {d["channel"] for d in lines} == {"email", "dingtalk"}
+    outage = [d for d in lines if d["subject"].startswith("【告警中】严重 · 支付订单数: paid orders 0 in east")]
+    assert {d["channel"] for d in outage} == {"email", "dingtalk"} and all(d["state"] == "firing" for d in outage)
+    assert all(d["body"] and d["time"] for d in lines)
 
 
 def test_quick_detectors_keep_other_params_and_skip_disabled(tmp_path: Path) -> None:

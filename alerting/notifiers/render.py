@@ -103,44 +103,48 @@ _TEXT: dict[str, dict[str, str]] = {
 _SILENT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Data source {source}",
-        "firing": "no events since {since} ({minutes} min); affected KPIs: {kpis}. Their alerts are held "
-                  "until events arrive again.",
-        "resolved": "events arrive again since {until} (silent since {since}); affected KPIs: {kpis}.",
+        "firing": "no events since {since} ({minutes} min)",
+        "resolved": "events again since {until} (silent for {minutes} min)",
         "source": "Data source",
         "last_event": "Last event",
         "affected": "Affected KPIs",
+        "meanwhile": "Meanwhile",
+        "held": "Their alerts are held until events arrive again; then fresh data judges them.",
     },
     "zh": {
         "title": "数据源 {source}",
-        "firing": "自 {since} 起未收到任何事件（已 {minutes} 分钟）；受影响指标：{kpis}。这些指标的告警暂缓发送，"
-                  "直到数据恢复。",
-        "resolved": "自 {until} 起重新收到事件（中断始于 {since}）；受影响指标：{kpis}。",
+        "firing": "自 {since} 起未收到任何事件（已 {minutes} 分钟）",
+        "resolved": "自 {until} 起重新收到事件（中断 {minutes} 分钟）",
         "source": "数据源",
         "last_event": "最后事件",
         "affected": "受影响指标",
+        "meanwhile": "处理方式",
+        "held": "这些指标的告警暂缓发送，数据恢复后按新数据重新判断。",
     },
 }
 
 
 def source_silent_text(language: str, status: str, source: str, since: float, until: float,
-                       kpis: list[str]) -> tuple[str, str]:
-    """Title and summary of a ``source_silent`` alert (``since``: newest event; ``until``: now or resumption).
+                       kpis: list[str]) -> tuple[str, str, str]:
+    """Title, summary and the affected KPIs (joined) of a ``source_silent`` alert (``since``: newest event;
+    ``until``: now, or when events resumed).
 
-    >>> source_silent_text("zh", "firing", "orders", 0.0, 600.0, ["支付订单数"])[1][:43]
-    '自 1970-01-01 00:00:00 UTC 起未收到任何事件（已 10 分钟）'
+    >>> source_silent_text("zh", "firing", "orders", 0.0, 600.0, ["支付订单数", "成交总额"])
+    ('数据源 orders', '自 1970-01-01 00:00:00 UTC 起未收到任何事件（已 10 分钟）', '支付订单数、成交总额')
     """
     t = _SILENT.get(language, _SILENT["en"])
-    sep = "、" if language == "zh" else ", "
-    body = t["resolved" if status == "resolved" else "firing"].format(
-        since=fmt_time(since), until=fmt_time(until), minutes=max(1, round((until - since) / 60)),
-        kpis=sep.join(kpis) or text(language, "none"))
-    return t["title"].format(source=source), body
+    summary = t["resolved" if status == "resolved" else "firing"].format(
+        since=fmt_time(since), until=fmt_time(until), minutes=max(1, round((until - since) / 60)))
+    return t["title"].format(source=source), summary, ("、" if language == "zh" else ", ").join(kpis)
 
 
 def _silent_facts(alert: AlertInfo, language: str) -> list[tuple[str, str]]:
     t, s = _TEXT.get(language, _TEXT["en"]), _SILENT.get(language, _SILENT["en"])
     facts = [(s["source"], alert.kpi), (s["last_event"], fmt_time(alert.window_start)),
-             (t["severity"], t.get(alert.severity, alert.severity)), (t["since"], fmt_time(alert.starts_at))]
+             (s["affected"], alert.labels.get("affected", "") or t["none"])]
+    if alert.status != "resolved":
+        facts.append((s["meanwhile"], s["held"]))
+    facts += [(t["severity"], t.get(alert.severity, alert.severity)), (t["since"], fmt_time(alert.starts_at))]
     if alert.status == "resolved" and alert.ends_at is not None:
         facts.append((t["resolved_at"], fmt_time(alert.ends_at)))
     return facts

@@ -42,7 +42,7 @@ class Rig:
                              {"ops": hook(receiver.url)})
         self.wall = wall
         self.service = AlertService(config, store, clock=wall, wall_clock=wall, sources_of=SOURCES_OF)
-        self.monitor = FreshnessMonitor(POLICIES, self.service, quiet_s=2.0, wall=wall)
+        self.monitor = FreshnessMonitor(POLICIES, self.service, quiet_s=2.0, wall=wall, sources_of=SOURCES_OF)
 
     async def window(self, kpi: str, end: float, value: float) -> None:
         await self.service.observe(Sample(kpi, {}, end - 60, end, value))
@@ -74,7 +74,8 @@ async def test_a_stopped_feed_is_one_alert_then_one_resolved_notice(store: Store
     assert receiver.alerts() == [("firing", "source_silent", "firing")]
     [post] = receiver.posts
     assert post["alerts"][0]["labels"]["source"] == "orders"
-    assert "Paid Orders" in post["alerts"][0]["annotations"]["summary"]
+    assert post["alerts"][0]["labels"]["affected"] == "Paid Orders"
+    assert post["alerts"][0]["annotations"]["summary"].startswith("no events since ")
     [rec] = (await store.list_sources()).values()
     assert SourceRecord.from_dict(rec).silent_since == t0
 
@@ -100,6 +101,7 @@ async def test_a_stopped_feed_is_one_alert_then_one_resolved_notice(store: Store
     await rig.tick()
     assert receiver.alerts() == [("firing", "source_silent", "firing"), ("resolved", "source_silent", "resolved")]
     assert [a.rule for a in await store.list_alerts() if a.state in ("pending", "firing")] == []
+    assert rig.monitor.no_data("paid_orders", t0 + 60, t0 + 120)      # the silence's windows are no data now
 
 
 async def test_a_business_zero_while_events_arrive_is_told(store: Store, receiver: Receiver) -> None:
@@ -126,3 +128,39 @@ async def test_a_source_is_judged_only_once_its_rate_is_learned(store: Store, re
         wall.advance(1)
         rig.monitor.seen("web", 0, int(wall.now * 1000))
     assert rig.monitor.max_silence("web") == 300.0
+
+
+async def test_a_gap_read_from_a_backlog_holds_its_windows_and_pages_nobody(store: Store, receiver: Receiver) -> None:
+    wall = Clock()
+    rig = Rig(store, receiver, wall)
+    t0 = wall.now
+    rig.monitor.seen("orders", 0, int(t0 * 1000))
+    await rig.tick()
+    # the worker was behind: the next batch jumps 10 minutes of event time (no event at all in between)
+    wall.advance(1)
+    rig.monitor.seen("orders", 0, int((t0 + 600) * 1000), (int(t0 * 1000), int((t0 + 600) * 1000)))
+    # known at once, before the windows of the gap are closed: they are no data (not evaluated, not learned)
+    assert rig.monitor.no_data("paid_orders", t0 + 60, t0 + 120)
+    assert not rig.monitor.no_data("paid_orders", t0 + 580, t0 + 640) and not rig.monitor.no_data("visits", 0, 1)
+    await rig.window("paid_orders", t0 + 120, 0.0)          # an empty window inside the gap
+    await rig.tick()
+    await rig.window("paid_orders", t0 + 660, 0.0)          # after it: a real zero, told
+    await rig.tick()
+    assert receiver.alerts() == [("firing", "stopped", "firing")]
+    assert receiver.posts[0]["alerts"][0]["annotations"]["window_end"].startswith("2023-11-14T22:24")
+
+
+async def test_a_worker_behind_its_partitions_does_not_call_the_source_silent(
+    store: Store, receiver: Receiver
+) -> None:
+    wall = Clock()
+    rig = Rig(store, receiver, wall)
+    rig.monitor.seen("orders", 0, int(wall.now * 1000))
+    await rig.tick()
+    rig.monitor.behind("orders", 0, True)                    # unread messages wait on the broker
+    wall.advance(600)
+    await rig.tick()
+    assert receiver.posts == []
+    rig.monitor.behind("orders", 0, False)                   # caught up, and still nothing new: silent
+    await rig.tick()
+    assert receiver.alerts() == [("firing", "source_silent", "firing")]

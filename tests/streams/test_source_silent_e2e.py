@@ -39,6 +39,7 @@ kpis:
     measure: count
     alerts:
       - {name: stopped, type: threshold, below: 1, for: 0s, severity: critical, summary: "orders {value}"}
+      - {name: none, type: absence, for: 0s, zero_is_absent: true, severity: critical}
 channels:
   hook: {type: webhook, url: "${HOOK_URL}", timeout_seconds: 5}
   robot: {type: dingtalk, url: "${DING_URL}", secret: "${DING_SECRET}", language: zh}
@@ -123,15 +124,17 @@ def test_a_stopped_feed_is_one_source_silent_page_per_channel_and_one_resolved(
         assert worker.sample("kpimon_source_silent", source="orders") == 1.0
         worker.stop()                                  # a restart during the silence ...
         worker.start()
-        wait_for(lambda: (worker.sample("kpimon_window_closes_total", kpi="ss_orders") or 0) >= 2, 30,
-                 "empty windows closed after the restart")
-        time.sleep(2)
+        wait_for(lambda: worker.sample("kpimon_source_silent", source="orders") == 1.0
+                 and (worker.sample("kpimon_window_closes_total", kpi="ss_orders") or 0) >= 2, 30,
+                 "the restarted worker: still silent, empty windows closed")
+        time.sleep(1)
         assert sent() == (1, 1, 1), str([r.json for r in hook.requests])  # ... sends nothing
         feed.start()                                   # events resume
         wait_for(lambda: sent() == (2, 2, 2), 30, "one resolved notice per channel")
-        wait_for(lambda: (worker.sample("kpimon_window_closes_total", kpi="ss_orders") or 0) >= 4, 30,
+        closed = worker.sample("kpimon_window_closes_total", kpi="ss_orders") or 0
+        wait_for(lambda: (worker.sample("kpimon_window_closes_total", kpi="ss_orders") or 0) >= closed + 2, 30,
                  "fresh windows")
-        time.sleep(2)
+        time.sleep(1)
         assert sent() == (2, 2, 2)
     finally:
         feed.stop()
