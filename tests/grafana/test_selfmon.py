@@ -11,7 +11,7 @@ import yaml
 from alerting.memory_store import MemoryStore
 from alerting.service import AlertService
 from grafana.selfmon import SELF_RULES, self_rule_tests, self_rules
-from streams.exporter import KpiCollector, OpsCounters, alert_families
+from streams.exporter import KpiCollector, OpsCounters
 from streams.freshness import FreshnessMonitor
 from streams.observers import Observers
 from tests.alerting.conftest import make_config
@@ -49,8 +49,9 @@ def test_a_worker_down_rule_without_its_for_fails_its_case(tmp_path: Path) -> No
 
 def test_the_rules_read_metrics_the_worker_exports() -> None:
     service = AlertService(make_config({}, [], {}), MemoryStore())
-    families = [*KpiCollector({}, lambda: [], OpsCounters()).collect(), *alert_families(Observers({}, service)),
-                *FreshnessMonitor({}, service).metric_families()]
+    collector = KpiCollector({}, lambda: [], OpsCounters(), observers=Observers({}, service),
+                             freshness=FreshnessMonitor({}, service))
+    families = list(collector.collect())
     exported = {f.name + ("_total" if f.type == "counter" else "") for f in families}
     read = {m for r in SELF_RULES for m in re.findall(r"\bkpimon_[a-z_]+", r.expr)}
     assert read and read <= exported, read - exported
