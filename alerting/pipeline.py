@@ -232,7 +232,8 @@ class Pipeline:
         follows. Ids hash (group, fingerprint, correction seq, channel), so a retried tick queues nothing twice.
         """
         queued = 0
-        group.corrected = {fp: n for fp, n in group.corrected.items() if any(m.fingerprint == fp for m, _ in members)}
+        present = {m.fingerprint for m, _ in members}
+        group.corrected = {fp: n for fp, n in group.corrected.items() if fp in present}
         for member, a in members:
             c = a.correction
             if c is None or group.sent.get(a.fingerprint) != "firing" or group.corrected.get(a.fingerprint) == c["seq"]:

@@ -223,13 +223,12 @@ class AlertService:
 
         Anomaly rules with an open incident follow the value (:mod:`alerting.incidents`): a firing alert stays
         active until ``resolve_after`` calm windows in a row, keeping the summary it had meanwhile."""
-        open_ = isinstance(rule, AnomalyRule) and prev.state in ("pending", "firing") and prev.incident is not None
-        if not (open_ and rule.enabled and isinstance(rule, AnomalyRule)):
+        current = prev.incident if prev.state in ("pending", "firing") else None
+        if not (isinstance(rule, AnomalyRule) and rule.enabled and current is not None):
             cond = evaluate(rule, sample, firing=prev.state == "firing", baseline=baseline)
             opened = open_incident(sample) if isinstance(rule, AnomalyRule) and cond.active else None
             return cond, cond.active, opened
-        assert prev.incident is not None
-        judged, incident = judge(Incident.from_dict(prev.incident), sample, flagged=flagged(rule, sample))
+        judged, incident = judge(Incident.from_dict(current), sample, flagged=flagged(rule, sample))
         if judged.active:
             return templated(rule, sample, Condition(True, judged.summary)), True, incident
         if prev.state == "firing" and incident.calm < rule.resolve_after:
