@@ -12,7 +12,6 @@ from typing import NoReturn
 
 import click
 
-import kpimon.validation  # noqa: F401 - registers the alert/detector catalog checks
 from catalog import CatalogError, load_catalog
 from kpimon.settings import Settings, parse_listen
 
