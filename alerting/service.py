@@ -36,13 +36,13 @@ from alerting.health import STORE_ERRORS, StoreHealth
 from alerting.incidents import Incident, inside, judge, open_incident
 from alerting.lifecycle import AlertState, Transition, advance, fingerprint, new_state
 from alerting.notifiers.base import Notifier
-from alerting.notifiers.config import ChannelSpec
 from alerting.notifiers.registry import build_notifier
 from alerting.outbox import Outbox, RetryPolicy
 from alerting.pipeline import Pipeline
 from alerting.rules import Condition, baseline_start, evaluate, flagged, history_retention, templated
 from alerting.samples import Sample
 from alerting.store import Store
+from catalog.channels import ChannelSpec
 
 __all__ = ["AlertService", "alert_labels", "series_key"]
 

@@ -1,14 +1,23 @@
-"""Load and validate a catalog file; every problem is reported with file, line and field."""
+"""Load and validate a catalog file; every problem is reported with file, line and field.
+
+Validation is complete here: the schema (:mod:`catalog.model`), the references between KPIs, the alert rules,
+routes and channels (:mod:`catalog.alerts`, :mod:`catalog.channels`) and the detector kinds and parameters
+(:mod:`catalog.detectors`). Nothing registers extra checks, so what :func:`parse_catalog` accepts does not depend
+on what else the process imported.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import ValidationError
 
+from catalog.alerts import parse_routes, parse_rules
+from catalog.channels import parse_channels
+from catalog.detectors import detector_problems
 from catalog.model import Catalog, KpiSpec
 from catalog.yamlmap import Located, LocatedYAMLError, load_located
 
@@ -40,18 +49,6 @@ class CatalogError(ValueError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
-# Extra validation hooks run on the parsed catalog (e.g. alerting rules, detector kinds).
-# Each returns (path, message) pairs; kpimon wires them so this module stays a leaf.
-Validator = Callable[[Catalog], Iterable[tuple[Path, str]]]
-_validators: list[Validator] = []
-
-
-def register_validator(fn: Validator) -> Validator:
-    """Add a check that runs on every loaded catalog."""
-    _validators.append(fn)
-    return fn
-
-
 def load_catalog(path: str | FsPath) -> Catalog:
     """Read, parse and validate the catalog at ``path``; raise :class:`CatalogError`."""
     file = str(path)
@@ -78,8 +75,9 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
         issues += [_issue(file, located, _loc(err["loc"]), _msg(err)) for err in exc.errors()]
         raise CatalogError(issues) from None
     issues += [_issue(file, located, path, msg) for path, msg in _semantic(catalog)]
-    for validator in _validators:
-        issues += [_issue(file, located, path, msg) for path, msg in validator(catalog)]
+    issues += [_issue(file, located, path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)]
+    issues += [_issue(file, located, path, msg) for path, msg in _detectors(catalog)]
+    issues += [_issue(file, located, path, msg) for path, msg in _ratio_parts(catalog)]
     if issues:
         raise CatalogError(issues)
     return catalog
@@ -103,6 +101,32 @@ def _semantic(catalog: Catalog) -> Iterable[tuple[Path, str]]:
     if not catalog.kpis:
         yield ("kpis",), "the catalog defines no KPIs"
     yield from _cycles(catalog, index)
+
+
+def _alerting(catalog: Catalog) -> Iterable[tuple[Path, str]]:
+    """Channels, every KPI's alert rules and the routes (with their channel references)."""
+    _, problems = parse_channels(catalog.channels)
+    for i, kpi in enumerate(catalog.kpis):
+        problems += parse_rules(kpi.alerts, ("kpis", i, "alerts"))[1]
+    problems += parse_routes(catalog.routes, catalog.channels)[1]
+    return problems
+
+
+def _detectors(catalog: Catalog) -> Iterable[tuple[Path, str]]:
+    for i, kpi in enumerate(catalog.kpis):
+        if kpi.detector.enabled:
+            yield from detector_problems(kpi.detector.kind, kpi.detector.params, ("kpis", i, "detector"))
+
+
+def _ratio_parts(catalog: Catalog) -> Iterable[tuple[Path, str]]:
+    names = {k.name: k for k in catalog.kpis}
+    for i, kpi in enumerate(catalog.kpis):
+        if kpi.ratio is None:
+            continue
+        for role in ("numerator", "denominator"):
+            part = names.get(getattr(kpi.ratio, role))
+            if part is not None and part.ratio is not None:
+                yield ("kpis", i, "ratio", role), f"{part.name!r} is itself a ratio; a ratio's parts must be measured KPIs"
 
 
 def _ratio_checks(catalog: Catalog, kpi: KpiSpec, at: Path, index: dict[str, int]) -> Iterable[tuple[Path, str]]:

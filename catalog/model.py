@@ -1,7 +1,9 @@
 """The KPI catalog's schema: one definition per KPI, shared by every part of kpimon.
 
 Field-level checks live on the models; cross-KPI checks (references, cycles,
-matching windows) are in :mod:`catalog.load`.
+matching windows) and the schemas of ``alerts``, ``routes``, ``channels`` and
+detector ``params`` (:mod:`catalog.alerts`, :mod:`catalog.channels`,
+:mod:`catalog.detectors`) are applied by :mod:`catalog.load`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from catalog.durations import parse_duration
+from catalog.detectors import Sensitivity
+from catalog.durations import Duration, OptionalDuration, parse_duration
 
 __all__ = [
     "Catalog", "Defaults", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec", "SourceSpec",
@@ -29,10 +32,6 @@ _PCT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _seconds(value: Any) -> float:
-    return parse_duration(value)
 
 
 def _instant(value: Any) -> float:
@@ -104,11 +103,9 @@ class WindowSpec(_Strict):
     """Tumbling (``step`` omitted) or hopping window, in event time; ``grace`` is allowed lateness."""
 
     type: Literal["tumbling", "hopping"] = "tumbling"
-    size: float = 60.0
-    step: float | None = None
-    grace: float = 30.0
-
-    _parse = field_validator("size", "step", "grace", mode="before")(lambda v: None if v is None else _seconds(v))
+    size: Duration = 60.0
+    step: OptionalDuration = None
+    grace: Duration = 30.0
 
     @model_validator(mode="after")
     def _check(self) -> WindowSpec:
@@ -143,11 +140,9 @@ class SourceSpec(_Strict):
     time_field: str = "ts"
     partitions: int = Field(default=4, ge=1, le=1024)
     description: str = ""
-    max_future: float = 300.0
+    max_future: Duration = 300.0
     since: float | None = None          # epoch seconds
     max_silence: float | None = None    # seconds; None: learned from the rate; 0: off
-
-    _parse_future = field_validator("max_future", mode="before")(lambda v: _seconds(v))
 
     @field_validator("max_future")
     @classmethod
@@ -161,7 +156,7 @@ class SourceSpec(_Strict):
     def _silence(cls, value: Any) -> float | None:
         if value is None or value is False or value == "off":
             return None if value is None else 0.0
-        seconds = _seconds(value)
+        seconds = parse_duration(value)
         if seconds <= 0:
             raise ValueError("max_silence must be > 0 (e.g. 10m), or off")
         return seconds
@@ -188,10 +183,11 @@ class Target(_Strict):
 
 
 class DetectorSpec(_Strict):
-    """Which online model watches the KPI's series, and how touchy it is."""
+    """Which online model watches the KPI's series, and how touchy it is (kinds and their ``params``:
+    :mod:`catalog.detectors`)."""
 
     kind: str = "seasonal"
-    sensitivity: Literal["low", "medium", "high"] = "medium"
+    sensitivity: Sensitivity = "medium"
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
 

@@ -1,7 +1,8 @@
 """The catalog's static threshold alerts, as boards and Prometheus rules need them.
 
-``kpis[].alerts`` items are validated by kpimon's alerting package; ``grafana`` may import only the catalog, so
-this module reads the few fields it needs (``type: threshold`` items only; other fields are ignored).
+The rules are the catalog's (:mod:`catalog.alerts`), validated by the same schema alerting fires them with; this
+module keeps the enabled ``type: threshold`` ones and adds what boards and rule files need (the KPI, the Prometheus
+alert name).
 
 Examples
 --------
@@ -12,58 +13,18 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Any
 
 from catalog import Catalog, KpiSpec
-from catalog.durations import parse_duration
+from catalog.alerts import ThresholdRule, rule_adapter
 
 __all__ = ["StaticThreshold", "static_thresholds", "static_thresholds_of"]
 
 
-class StaticThreshold(BaseModel):
-    """One ``type: threshold`` alert of a KPI: fire while the value is above/below/outside the limits."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+class StaticThreshold(ThresholdRule):
+    """One enabled ``type: threshold`` rule of a KPI (named: the default name is ``threshold``)."""
 
     kpi: str
-    name: str = "threshold"
-    severity: Literal["info", "warning", "critical"] = "warning"
-    above: float | None = None
-    below: float | None = None
-    outside: tuple[float, float] | None = None
-    for_: float = Field(default=0.0, alias="for")
-    keep_firing_for: float = 0.0
-    labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
-    enabled: bool = True
-
-    @field_validator("for_", "keep_firing_for", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
-
-    @model_validator(mode="after")
-    def _limits(self) -> StaticThreshold:
-        if self.outside is not None:
-            if self.above is not None or self.below is not None:
-                raise ValueError("use either `outside: [lo, hi]` or `above`/`below`, not both")
-            if self.outside[0] >= self.outside[1]:
-                raise ValueError("outside: [lo, hi] needs lo < hi")
-        elif self.above is None and self.below is None:
-            raise ValueError("a threshold alert needs `above`, `below` or `outside: [lo, hi]`")
-        return self
-
-    @property
-    def upper_limit(self) -> float | None:
-        """The value above which the alert fires, if any."""
-        return self.outside[1] if self.outside else self.above
-
-    @property
-    def lower_limit(self) -> float | None:
-        """The value below which the alert fires, if any."""
-        return self.outside[0] if self.outside else self.below
 
     @property
     def alert(self) -> str:
@@ -76,14 +37,12 @@ def _camel(snake: str) -> str:
 
 
 def static_thresholds_of(alerts: Iterable[Mapping[str, Any]], kpi: str) -> list[StaticThreshold]:
-    """The enabled threshold alerts among one KPI's ``alerts`` items; raises ``ValueError`` on bad ones."""
+    """The enabled threshold rules among one KPI's ``alerts`` items; raises ``ValueError`` on any bad item."""
     out = []
     for item in alerts:
-        if item.get("type", "threshold") != "threshold":
-            continue
-        spec = StaticThreshold.model_validate({**item, "kpi": kpi})
-        if spec.enabled:
-            out.append(spec)
+        rule = rule_adapter.validate_python(item)
+        if isinstance(rule, ThresholdRule) and rule.enabled:
+            out.append(StaticThreshold.model_validate({**dict(rule), "name": rule.name or rule.type, "kpi": kpi}))
     return out
 
 

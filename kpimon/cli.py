@@ -1,9 +1,12 @@
-"""``kpimon`` command line. Every command has ``--help``; options also come from KPIMON_* env vars."""
+"""``kpimon`` command line. Every command has ``--help``; options also come from KPIMON_* env vars.
+
+The commands are this module's own plus the groups in :mod:`kpimon.commands`, each added by name at the end of this
+module: the list of commands is written down here, not assembled from whatever imported.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 import time
@@ -12,8 +15,10 @@ from typing import NoReturn
 
 import click
 
-import kpimon.validation  # noqa: F401 - registers the alert/detector catalog checks
 from catalog import CatalogError, load_catalog
+from kpimon.commands.alerts import alerts, threshold
+from kpimon.commands.dashboards import dashboards
+from kpimon.commands.nab import nab
 from kpimon.settings import Settings, parse_listen
 
 __all__ = ["main"]
@@ -235,20 +240,5 @@ def demo(duration: float | None, incidents: tuple[str, ...], speedup: float, rat
                       metrics_port=metrics_port))
 
 
-def _mount_optional() -> None:
-    """Commands contributed by the other packages (each module exposes click commands)."""
-    for module, names in (("kpimon.commands.nab", ("nab",)), ("kpimon.commands.alerts", ("threshold", "alerts")),
-                          ("kpimon.commands.dashboards", ("dashboards",))):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:
-            if exc.name and exc.name.startswith(("kpimon.commands", "detectors", "alerting", "grafana")):
-                continue
-            raise
-        for name in names:
-            cmd = getattr(mod, name, None)
-            if isinstance(cmd, click.Command):
-                main.add_command(cmd, name)
-
-
-_mount_optional()
+for _command in (nab, threshold, alerts, dashboards):
+    main.add_command(_command)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import kpimon.validation  # noqa: F401 - registers the alert/detector checks, as the CLI does
 from catalog import CatalogError, load_catalog, parse_catalog
 from kpimon.cli import main
 
@@ -136,3 +135,52 @@ def test_source_time_bounds() -> None:
     cat = parse_catalog(BASE.replace("{topic: events.orders}", "{topic: events.orders, max_future: 1h, since: 2026-01-01}"))
     assert cat.sources["orders"].max_future == 3600 and cat.sources["orders"].since == 1_767_225_600
     assert parse_catalog(BASE).sources["orders"].max_future == 300 and parse_catalog(BASE).sources["orders"].since is None
+
+
+FRESH = """\
+import sys
+from catalog import CatalogError, parse_catalog
+text = sys.stdin.read()
+try:
+    parse_catalog(text, "cat.yaml")
+except CatalogError as exc:
+    print(exc)
+else:
+    print("accepted")
+loaded = sorted({m.split(".")[0] for m in sys.modules} & {"alerting", "detectors", "grafana", "kpimon", "streams"})
+print("loaded:", loaded)
+"""
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("    detector: {kind: magic}\n", "cat.yaml:8:22: kpis[0].detector.kind: unknown detector kind 'magic'"),
+    ("    detector: {kind: hst, params: {n_trees: 0}}\n", "cat.yaml:8:45: kpis[0].detector.params.n_trees: Input should be greater than or equal to 1"),
+    ("    alerts: [{type: threshold, for: 5m}]\n",
+     "cat.yaml:8:14: kpis[0].alerts[0]: a threshold rule needs `above`, `below` or `outside: [lo, hi]`"),
+])
+def test_parse_catalog_alone_is_complete_in_a_fresh_interpreter(snippet: str, expected: str) -> None:
+    """No registration, no import order: `from catalog import parse_catalog` and nothing else refuses these."""
+    import subprocess
+    import sys
+
+    text = BASE.replace("    measure: count\n", "    measure: count\n" + snippet)
+    done = subprocess.run([sys.executable, "-c", FRESH], input=text, capture_output=True, text=True, cwd=REPO,
+                          check=True, timeout=60)
+    assert expected in done.stdout, done.stdout + done.stderr
+    assert "loaded: []" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(("detector", "field", "words"), [
+    ("{kind: seasonal, params: {level_rate: 2}}", "kpis.0.detector.params.level_rate", "less than or equal to 1"),
+    ("{kind: seasonal, params: {colour: red}}", "kpis.0.detector.params.colour", "unknown parameter"),
+    ("{kind: gaussian, params: {window_size: '10'}}", "kpis.0.detector.params.window_size", "valid integer"),
+    ("{kind: predictive, params: {seasonality: 12}}", "kpis.0.detector.params", "gamma must be set"),
+    ("{kind: seasonal, sensitivity: loud}", "kpis.0.detector.sensitivity", "'low', 'medium' or 'high'"),
+])
+def test_detector_errors_name_line_and_field(detector: str, field: str, words: str) -> None:
+    found = issues(BASE.replace("    measure: count\n", f"    measure: count\n    detector: {detector}\n"))
+    assert any(ln == 8 and path == field and words in msg for ln, path, msg in found), found
+
+
+def test_a_disabled_detector_is_not_checked() -> None:
+    parse_catalog(BASE.replace("    measure: count\n", "    measure: count\n    detector: {kind: magic, enabled: false}\n"))

@@ -4,8 +4,7 @@ Every notifier implements :class:`Notifier` and returns an :class:`Outcome`; it 
 delivery and never puts a secret (webhook URL, token, signing secret, SMTP password) in a reason or a log line.
 """
 
-from .base import AlertInfo, Notification, Notifier, Outcome, redact, redact_url, redact_urls
-from .config import (
+from catalog.channels import (
     ChannelSpec,
     DingTalkSpec,
     EmailSpec,
@@ -16,6 +15,8 @@ from .config import (
     WeComSpec,
     parse_channel,
 )
+
+from .base import AlertInfo, Notification, Notifier, Outcome, redact, redact_url, redact_urls
 from .registry import NOTIFIERS, build_notifier
 
 __all__ = [

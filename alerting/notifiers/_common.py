@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 
+from catalog.channels import _UrlSpec
+
 from ._http import HttpResult, post_json, status_outcome, url_secrets
 from .base import Notification, Outcome
-from .config import _UrlSpec
 
 __all__ = ["WebhookBase"]
 

@@ -19,11 +19,12 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from catalog.channels import DingTalkSpec
+
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
 from .base import Notification, Outcome
-from .config import DingTalkSpec
 
 __all__ = ["DingTalkNotifier", "dingtalk_payload", "dingtalk_sign"]
 

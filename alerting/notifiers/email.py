@@ -22,9 +22,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import ClassVar
 
+from catalog.channels import EmailSpec
+
 from . import render
 from .base import Notification, Outcome, redact
-from .config import EmailSpec
 
 __all__ = ["EmailNotifier", "build_message", "message_id"]
 

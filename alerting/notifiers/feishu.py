@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 
 import httpx
 
+from catalog.channels import FeishuSpec
+
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
 from .base import Notification, Outcome
-from .config import FeishuSpec
 
 __all__ = ["FeishuNotifier", "feishu_card", "feishu_sign"]
 

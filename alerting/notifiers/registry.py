@@ -1,7 +1,8 @@
 """The one list of notification channels: ``type`` in a channel spec -> notifier class.
 
-Adding a channel = a module in this package + a line here + ``tests/alerting/notifiers/test_<type>.py``
-(a test enforces the last part), like alertmanager's ``config/receiver/receiver.go``.
+Adding a channel = its spec in ``catalog/channels.py`` (what the catalog may say) + a module in this package + a
+line here + ``tests/alerting/notifiers/test_<type>.py`` (tests enforce that specs, notifiers and test modules
+match), like alertmanager's ``config/notifiers.go`` and ``config/receiver/receiver.go``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from catalog.channels import ChannelSpec
+
 from .base import Notifier
-from .config import ChannelSpec
 from .dingtalk import DingTalkNotifier
 from .email import EmailNotifier
 from .feishu import FeishuNotifier

@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 
 import httpx
 
+from catalog.channels import WebhookSpec
+
 from . import render
 from ._common import WebhookBase
 from .base import AlertInfo, Notification, Outcome
-from .config import WebhookSpec
 
 __all__ = ["WebhookNotifier", "alertmanager_payload"]
 

@@ -13,11 +13,12 @@ from typing import Any, ClassVar
 
 import httpx
 
+from catalog.channels import WeComSpec
+
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
 from .base import Notification, Outcome
-from .config import WeComSpec
 
 __all__ = ["WeComNotifier", "wecom_payload"]
 

@@ -156,11 +156,11 @@ def test_the_documented_catalog_shape_is_valid() -> None:
 
     import yaml
 
-    import alerting.config
+    import catalog.alerts
 
-    doc = alerting.config.__doc__ or ""
+    doc = catalog.alerts.__doc__ or ""
     data = yaml.safe_load(
-        textwrap.dedent(doc.split("Catalog shape")[1].split("::", 1)[1].split("Exceptions::")[0])
+        textwrap.dedent(doc.split("Catalog shape")[1].split("::", 1)[1].split("\n\n:func:")[0])
     )
     kpi = data["kpis"][0]
     channels: dict[str, dict[str, Any]] = {

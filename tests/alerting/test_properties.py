@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.base import Notification, Notifier, Outcome
-from alerting.notifiers.config import ChannelSpec
 from alerting.samples import Sample
 from alerting.service import AlertService
+from catalog.channels import ChannelSpec
 from tests.alerting.conftest import Clock, hook, make_config
 
 GROUP_INTERVAL = 300.0

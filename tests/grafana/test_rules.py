@@ -113,7 +113,7 @@ def test_disabled_and_invalid_thresholds() -> None:
     assert static_thresholds_of([{"type": "threshold", "above": 1, "enabled": False}], "k") == []
     with pytest.raises(ValueError, match="needs `above`"):
         static_thresholds_of([{"type": "threshold", "for": "1m"}], "k")
-    with pytest.raises(ValueError, match="lo < hi"):
+    with pytest.raises(ValueError, match="must be < upper"):
         static_thresholds_of([{"type": "threshold", "outside": [3, 1]}], "k")
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from alerting.notifiers.base import AlertInfo, Notification
-from alerting.notifiers.config import (
+from catalog.channels import (
     ChannelSpec,
     DingTalkSpec,
     FeishuSpec,

@@ -20,8 +20,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from alerting.notifiers import Notifier, Outcome, parse_channel
-from alerting.notifiers.config import ChannelSpec, EmailSpec
 from alerting.notifiers.registry import NOTIFIERS, build_notifier
+from catalog.channels import ChannelSpec, EmailSpec
 from tests.fixtures.im_servers import IMServer, Reply, unused_port
 from tests.fixtures.smtp_server import SMTPTestServer
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from alerting.notifiers.config import DingTalkSpec
 from alerting.notifiers.dingtalk import DingTalkNotifier
+from catalog.channels import DingTalkSpec
 from tests.fixtures.im_servers import IMServer, Reply
 
 from ._samples import alert, notification, spec_for

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from alerting.notifiers.config import EmailSpec
 from alerting.notifiers.email import EmailNotifier, message_id
+from catalog.channels import EmailSpec
 from tests.fixtures.im_servers import unused_port
 from tests.fixtures.smtp_server import SMTPTestServer
 

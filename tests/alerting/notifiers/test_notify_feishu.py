@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from alerting.notifiers.config import FeishuSpec
 from alerting.notifiers.feishu import FeishuNotifier
+from catalog.channels import FeishuSpec
 from tests.fixtures.im_servers import IMServer, Reply
 
 from ._samples import alert, notification, spec_for

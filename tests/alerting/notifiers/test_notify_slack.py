@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.notifiers.config import SlackSpec
 from alerting.notifiers.slack import SlackNotifier
+from catalog.channels import SlackSpec
 from tests.fixtures.im_servers import IMServer, Reply
 
 from ._samples import alert, notification, spec_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.notifiers.config import TeamsSpec
 from alerting.notifiers.teams import TeamsNotifier
+from catalog.channels import TeamsSpec
 from tests.fixtures.im_servers import IMServer, Reply
 
 from ._samples import alert, notification, spec_for

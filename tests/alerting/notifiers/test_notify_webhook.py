@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerting.notifiers.config import WebhookSpec
 from alerting.notifiers.webhook import WebhookNotifier
+from catalog.channels import WebhookSpec
 from tests.fixtures.im_servers import IMServer
 
 from ._samples import T0, alert, notification, spec_for

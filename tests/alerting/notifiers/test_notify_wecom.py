@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.notifiers.config import WeComSpec
 from alerting.notifiers.wecom import WeComNotifier
+from catalog.channels import WeComSpec
 from tests.fixtures.im_servers import IMServer, Reply
 
 from ._samples import alert, notification, spec_for

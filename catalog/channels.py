@@ -1,4 +1,7 @@
-"""Channel specs: one pydantic model per notifier kind, discriminated by ``type``.
+"""Channel specs: one pydantic model per notifier kind, discriminated by ``type`` (the catalog's ``channels``).
+
+The notifiers that send through them are ``alerting.notifiers`` (one module per kind, listed in its registry; a
+test checks every spec here has one).
 
 Secrets (SMTP passwords, signing secrets and every webhook URL *as a whole*, since IM webhook URLs carry their
 token in the path or query) are :class:`~pydantic.SecretStr`, so dumps and ``repr`` hide them; validation errors
@@ -7,9 +10,21 @@ hide the input for the same reason (``hide_input_in_errors``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from catalog.alerts import Loc, pydantic_problems
 
 __all__ = [
     "ChannelSpec",
@@ -22,6 +37,7 @@ __all__ = [
     "WebhookSpec",
     "WeComSpec",
     "parse_channel",
+    "parse_channels",
 ]
 
 Language = Literal["en", "zh"]
@@ -135,3 +151,17 @@ _ADAPTER: TypeAdapter[ChannelSpec] = TypeAdapter(ChannelSpec, config=ConfigDict(
 def parse_channel(data: object) -> ChannelSpec:
     """Validate one channel mapping (e.g. from the catalog YAML) into its spec; errors never echo secrets."""
     return _ADAPTER.validate_python(data)
+
+
+def parse_channels(channels: Mapping[str, Any]) -> tuple[dict[str, ChannelSpec], list[tuple[Loc, str]]]:
+    """The catalog's ``channels`` (name -> mapping): the valid specs and every problem, located at
+    ``("channels", name, ...)``; messages never echo an input (it may be a secret)."""
+    specs: dict[str, ChannelSpec] = {}
+    problems: list[tuple[Loc, str]] = []
+    for name, raw in channels.items():
+        try:
+            specs[name] = _ADAPTER.validate_python(raw)
+        except ValidationError as exc:
+            tag = raw.get("type") if isinstance(raw, Mapping) else None
+            problems.extend(pydantic_problems(("channels", name), exc, tag if isinstance(tag, str) else None))
+    return specs, problems

@@ -1,0 +1,20 @@
+"""The CLI's command list is written down in ``kpimon.cli``, not assembled by whatever happened to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from kpimon.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_commands_are_listed_explicitly() -> None:
+    """A fresh `kpimon --help` lists every command; none is mounted as a side effect of some other import."""
+    done = subprocess.run([sys.executable, "-m", "kpimon", "--help"], capture_output=True, text=True, cwd=REPO,
+                          check=True, timeout=120)
+    listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == {"alerts", "check", "dashboards", "demo", "nab", "simulate", "threshold", "worker"}
+    assert listed == set(main.commands)
