@@ -52,7 +52,7 @@ from streams.admission import AdmissionView, follow_admissions
 from streams.attainment import Attainment, Goal
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
-from streams.exporter import KpiCollector, KpiMeta, OpsCounters
+from streams.exporter import KpiCollector, KpiMeta, OpsCounters, partitions_ready
 from streams.merge import META_KEY, BadPartial, KpiValue, Merger, retention_ms
 from streams.observers import Observers, anomaly_record
 from streams.plan import Plan
@@ -468,6 +468,9 @@ class Worker:
             saturated.add_metric([kpi], n)
         yield saturated
         yield from alert_families(self.observers)
+        owned = () if self.app.rebalancing else self.app.consumer.assignment()   # restored once the rebalance ends
+        yield partitions_ready(((tp.topic, tp.partition) for tp in owned),
+                               [*(s.topic for s in self.plan.sources), self.cfg.topics.partials])
 
     def _on_recovered(self, active: set[TP]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from streams.merge import KpiValue
 
-__all__ = ["KpiCollector", "OpsCounters"]
+__all__ = ["KpiCollector", "OpsCounters", "partitions_ready"]
 
 
 @dataclass(slots=True)
@@ -152,6 +152,26 @@ class KpiCollector(Collector):
         for src, ts in sorted(ops.watermarks.items()):
             wm.add_metric([src], ts)
         yield wm
+
+
+def partitions_ready(owned: Iterable[tuple[str, int]], topics: Iterable[str]) -> GaugeMetricFamily:
+    """``kpimon_partitions_ready{topic}``: partitions of each topic this worker owns with their state restored
+    (pass no ``owned`` partitions while a rebalance or its restore is under way): the readiness signal after a
+    start or a rebalance.
+
+    >>> fam = partitions_ready([("t.orders", 0), ("t.orders", 2), ("kpi.partials", 1)], ["t.orders", "t.visits"])
+    >>> [(s.labels["topic"], s.value) for s in fam.samples]
+    [('t.orders', 2), ('t.visits', 0)]
+    """
+    counts: dict[str, int] = dict.fromkeys(topics, 0)
+    for topic, _partition in owned:
+        if topic in counts:
+            counts[topic] += 1
+    fam = GaugeMetricFamily("kpimon_partitions_ready", "Partitions this worker owns with their state restored "
+                            "(0 during a rebalance or restore)", labels=["topic"])
+    for topic, n in counts.items():
+        fam.add_metric([topic], n)
+    return fam
 
 
 def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) -> CounterMetricFamily:
