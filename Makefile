@@ -22,8 +22,8 @@ demo: setup  ## broker + worker + simulator with an incident; DURATION=90 for a 
 test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check kpimon catalog streams detectors alerting grafana tests bench
-	$(BIN)/mypy --strict kpimon catalog streams detectors alerting grafana
-	$(BIN)/pytest -q
+	$(BIN)/mypy --strict kpimon catalog streams detectors alerting grafana tests
+	$(BIN)/pytest -q -n 2 --dist loadgroup  # two workers; one unit per module (see tests/conftest.py)
 
 bench: setup
 	$(BIN)/python bench/pipeline_bench.py

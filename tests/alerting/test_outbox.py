@@ -11,6 +11,7 @@ from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.store import OutboxRecord
 from tests.alerting.conftest import T0, Clock, Receiver, hook, make_config
+from tests.fixtures.waiting import eventually_async
 
 KPIS = [f"kpi_{i}" for i in range(5)]
 RULES = {k: [{"type": "threshold", "name": "low", "below": 10}] for k in KPIS}
@@ -137,10 +138,8 @@ async def test_worker_killed_while_sending_then_another_delivers_once(
     await fire_all(old, clock)
     receiver.hang = True
     task = asyncio.create_task(old.tick())
-    for _ in range(100):
-        if len(receiver.hung) == 5:
-            break
-        await asyncio.sleep(0.01)
+    await eventually_async(lambda: len(receiver.hung) == 5, 15, lambda: f"5 sends in flight ({receiver.hung})",
+                           poll_s=0.01)
     task.cancel()  # killed mid-delivery: requests in flight, nothing marked
     await asyncio.gather(task, return_exceptions=True)
     receiver.hang = False

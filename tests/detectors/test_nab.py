@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from detectors.base import DetectorError
-from detectors.nab import parse_timestamp, run_nab
+from detectors.nab import FileResult, parse_timestamp, run_nab
 
 
 def write_series(path: Path, n: int, spike_at: int | None = None, repeat_ts: bool = False) -> list[str]:
@@ -40,7 +40,7 @@ def nab_folder(tmp_path: Path) -> Path:
 
 def test_results_mirror_the_data_row_by_row(nab_folder: Path) -> None:
     out = nab_folder / "results"
-    seen = []
+    seen: list[FileResult] = []
     done = run_nab("seasonal", nab_folder / "data", out, progress=seen.append, seasonality="none")
     assert [r.name for r in done] == ["artificial/flat.csv", "real/spiky.csv"] == [r.name for r in seen]
     for name, rows in (("artificial/flat.csv", 200), ("real/spiky.csv", 300)):

@@ -18,9 +18,11 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from catalog import Catalog, KpiSpec, load_catalog, parse_catalog
-from tests.fixtures.prometheus import PrometheusServer, prometheus_factory
+from tests.fixtures.prometheus import PrometheusServer
+from tests.fixtures.shop import ShopRun
+from tests.fixtures.waiting import eventually
 
-__all__ = ["MetricsEndpoint", "alerts_catalog", "kpi_metrics_endpoint", "prometheus_factory", "shop",
+__all__ = ["MetricsEndpoint", "alerts_catalog", "kpi_metrics_endpoint", "shop",
            "shop_prometheus"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,23 +114,22 @@ def _export_operational(registry: CollectorRegistry, catalog: Catalog) -> None:
 
 
 @pytest.fixture(scope="session")
-def kpi_metrics_endpoint(shop_run: Any) -> MetricsEndpoint:
+def kpi_metrics_endpoint(shop_run: ShopRun) -> MetricsEndpoint:
     """The REAL worker's /metrics: examples/shop.yaml fed by the simulator with a payment outage and
     malformed messages (tests/fixtures/shop.py). Waits until every family the boards query has series:
     detector bands (after warm-up), a firing alert, a dead letter, a delivered notification."""
-    import time
-
     needed = ("kpi_paid_orders_expected{", "kpi_paid_orders_anomaly_score{", 'state="firing"',
               "kpimon_dead_letters_total{", "kpimon_notifications_total{", "kpi_gmv_attainment_ratio ")
-    deadline = time.monotonic() + 150
-    text = ""
-    while time.monotonic() < deadline:
+    missing: list[str] = []
+
+    def complete() -> bool:
         text = shop_run.worker.metrics()
-        if all(n in text for n in needed):
-            return MetricsEndpoint(f"127.0.0.1:{shop_run.worker.metrics_port}")
-        time.sleep(1)
-    missing = [n for n in needed if n not in text]
-    raise TimeoutError(f"worker metrics still lack {missing}; worker log:\n{shop_run.worker.log_tail()}")
+        missing[:] = [n for n in needed if n not in text]
+        return not missing
+
+    eventually(complete, 150, lambda: f"worker metrics with {missing}; worker log:\n{shop_run.worker.log_tail()}",
+               poll_s=1)
+    return MetricsEndpoint(f"127.0.0.1:{shop_run.worker.metrics_port}")
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,11 @@ import pytest
 from tests.fixtures.im_servers import IMServer, Reply
 from tests.fixtures.kafka_io import produce
 from tests.fixtures.redis_server import RedisProcess
-from tests.fixtures.smtp_server import SMTPTestServer, smtp_cert, smtp_server, smtp_server_factory
-from tests.fixtures.waiting import wait_for as _wait_for
+from tests.fixtures.smtp_server import SMTPTestServer
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.slow
-__all__ = ["smtp_cert", "smtp_server", "smtp_server_factory"]  # fixtures used here
 
 T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z in ms
 CATALOG = """
@@ -43,8 +42,7 @@ routes:
 """
 
 
-def wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    return _wait_for(check, timeout_s, what, poll_s=0.25)
+POLL_S = 0.25      # the worker ticks ten times a second
 
 
 def test_worker_rides_over_a_redis_crash_with_a_notification_in_the_outbox(
@@ -60,11 +58,11 @@ def test_worker_rides_over_a_redis_crash_with_a_notification_in_the_outbox(
         worker.start()
         asyncio.run(produce(broker.bootstrap, "dl.orders", [{"ts": T0 + 1_000 + i} for i in range(3)]))
         # no more orders: the next windows close with 0 and the alert fires; its notification waits (503)
-        wait_for(lambda: len(hook.requests) >= 2, 90, "notification attempts at the failing endpoint")
+        eventually(lambda: len(hook.requests) >= 2, 90, "notification attempts at the failing endpoint", poll_s=POLL_S)
         assert worker.sample("kpimon_outbox_entries", channel="hook") == 1.0
 
         redis_process.kill(signal.SIGKILL)
-        wait_for(lambda: worker.sample("kpimon_store_up") == 0.0, 30, "kpimon_store_up 0")
+        eventually(lambda: worker.sample("kpimon_store_up") == 0.0, 30, "kpimon_store_up 0", poll_s=POLL_S)
         time.sleep(5)  # ten ticks a second... of failures: still one log line
         assert (worker.sample("kpimon_store_errors_total") or 0) >= 5
         hook.clear_replies()  # the endpoint is back; Redis is not: nothing can be claimed yet
@@ -73,14 +71,14 @@ def test_worker_rides_over_a_redis_crash_with_a_notification_in_the_outbox(
         assert len(hook.requests) == before
 
         redis_process.start()  # same port, same AOF
-        wait_for(lambda: worker.sample("kpimon_store_up") == 1.0, 30, "kpimon_store_up 1")
-        wait_for(lambda: len(hook.requests) > before, 30, "the notification after recovery")
-        wait_for(lambda: worker.sample("kpimon_outbox_entries", channel="hook") == 0.0, 30, "an empty outbox")
+        eventually(lambda: worker.sample("kpimon_store_up") == 1.0, 30, "kpimon_store_up 1", poll_s=POLL_S)
+        eventually(lambda: len(hook.requests) > before, 30, "the notification after recovery", poll_s=POLL_S)
+        eventually(lambda: worker.sample("kpimon_outbox_entries", channel="hook") == 0.0, 30, "an empty outbox", poll_s=POLL_S)
         time.sleep(3)  # a few more ticks: no second copy
         delivered = hook.requests[before:]
         assert len(delivered) == 1 and delivered[0].json["status"] == "firing"
         assert {r.headers["Idempotency-Key"] for r in hook.requests} == {delivered[0].headers["Idempotency-Key"]}
-        assert worker.proc is not None and worker.proc.poll() is None  # never crashed
+        assert worker.exit_code() is None  # never crashed
     finally:
         worker.stop()
         hook.close()
@@ -113,12 +111,12 @@ def test_endpoint_outage_with_a_worker_kill_every_notification_once_in_order(
     try:
         worker.start()
         asyncio.run(produce(broker.bootstrap, "dl.orders", [{"ts": T0 + 1_000 + i} for i in range(3)]))
-        wait_for(lambda: len(hook.requests) >= 1, 90, "the firing notification's first attempt")
+        eventually(lambda: len(hook.requests) >= 1, 90, "the firing notification's first attempt", poll_s=POLL_S)
         # orders again, in the worker's current window: the alert resolves, then fires again on the next empty one
         mark = worker.sample("kpimon_watermark_timestamp_seconds", source="orders") or T0 / 1000
         late = [{"ts": int((mark + 20 * k) * 1000)} for k in range(1, 6)]  # some land in an open window
         asyncio.run(produce(broker.bootstrap, "dl.orders", late))
-        wait_for(lambda: (worker.sample("kpimon_outbox_entries", channel="mail") or 0) >= 3, 60, "3 waiting mails")
+        eventually(lambda: (worker.sample("kpimon_outbox_entries", channel="mail") or 0) >= 3, 60, "3 waiting mails", poll_s=POLL_S)
         smtp_server.failing = "451 4.3.0 Try again later"
         smtp_server.start()  # back, answering 451
         worker.kill9()  # killed during the outage
@@ -127,8 +125,8 @@ def test_endpoint_outage_with_a_worker_kill_every_notification_once_in_order(
         smtp_server.failing = None
         before = len(hook.requests)
         hook.clear_replies()
-        wait_for(lambda: worker.sample("kpimon_outbox_entries", channel="mail") == 0.0
-                 and worker.sample("kpimon_outbox_entries", channel="hook") == 0.0, 90, "an empty outbox")
+        eventually(lambda: worker.sample("kpimon_outbox_entries", channel="mail") == 0.0
+                 and worker.sample("kpimon_outbox_entries", channel="hook") == 0.0, 90, "an empty outbox", poll_s=POLL_S)
         time.sleep(2)  # a few more ticks: no second copy
     finally:
         worker.stop()

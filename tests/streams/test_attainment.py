@@ -10,9 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from streams.attainment import Attainment, Goal
 from streams.records import KpiValue
 from tests.fixtures.kafka_io import produce, read_until
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worker import WorkerFactory, WorkerProcess
 
 T0 = 1_767_571_200_000          # 2026-01-05T00:00:00Z in ms
 MIN = 60_000
@@ -79,7 +82,7 @@ def test_checkpoint_restore_then_republished_values_do_not_count_twice() -> None
     checkpoints = dict(att.take_checkpoints(2))
     assert list(checkpoints) == ["orders"] and att.take_checkpoints(2) == []
     before = att.ratio("orders")
-    assert before == pytest.approx((sum(range(1, 8)) + 10) / 100)
+    assert before is not None and before == pytest.approx((sum(range(1, 8)) + 10) / 100)
 
     restarted = Attainment({"orders": GOAL, "other": GOAL})
     restarted.restore(2, checkpoints | {"gone": b"{}", "orders|123": b"{}"})   # no goals: ignored
@@ -117,18 +120,16 @@ def _events(window: int, n: int, offset_ms: int = 1000) -> list[bytes]:
     return [orjson.dumps({"ts": at(window) + offset_ms + i}) for i in range(n)]
 
 
-def _wait_ratio(w, expected: float, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline, seen = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        seen = w.sample(RATIO)
-        if seen is not None and seen == pytest.approx(expected):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: {RATIO} is {seen}, expected {expected}\n{w.log_tail()}")
+def _wait_ratio(w: WorkerProcess, expected: float, timeout_s: float, what: str) -> None:
+    def reached() -> bool:
+        return w.sample(RATIO) == pytest.approx(expected)
+
+    eventually(reached, timeout_s, lambda: f"{what}: {RATIO} = {expected} (now {w.sample(RATIO)})\n{w.log_tail()}",
+               poll_s=0.3)
 
 
 @pytest.mark.slow
-def test_restarted_worker_resumes_attainment_of_the_period(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_restarted_worker_resumes_attainment_of_the_period(broker: Broker, worker_factory: WorkerFactory) -> None:
     # speedup 1 and a long idle time: windows close on event time only, so every number is known
     w = worker_factory(CATALOG, "attain", speedup=1.0, idle_ms=600_000)
     counts = [3, 5, 2, 4, 6, 1, 7]                             # windows 0..6: 28 events

@@ -12,8 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from streams.aggregations import DISTINCT_STANDARD_ERROR
 from tests.fixtures.kafka_io import produce, read_until
+from tests.fixtures.worker import WorkerFactory
 from tests.streams.test_pipeline_e2e import final_values, has
 
 CATALOG = Path(__file__).with_name("distinct.yaml")
@@ -25,7 +27,7 @@ REGIONS = ("east", "west", "north")
 pytestmark = pytest.mark.slow
 
 
-def test_a_window_with_60k_distinct_users_is_estimated_and_the_worker_stays_up(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_with_60k_distinct_users_is_estimated_and_the_worker_stays_up(broker: Broker, worker_factory: WorkerFactory) -> None:
     worker = worker_factory(CATALOG, "dst")
     # Every user visits twice, on both partitions; ids as long as real ones (the old exact set was ~1.9 MB).
     events = [{"ts": T0 + (i * 7919) % MIN, "user": f"user-{i:010d}", "region": REGIONS[i % 3]}
@@ -38,8 +40,8 @@ def test_a_window_with_60k_distinct_users_is_estimated_and_the_worker_stays_up(b
         records = asyncio.run(read_until(broker.bootstrap, "dst.kpi.values", has("d_users", T0 + 2 * MIN),
                                          timeout_s=90))
     except TimeoutError:
-        pytest.fail(f"no value; worker exit code {worker.proc.poll()}:\n{worker.log_tail(20)}")
-    assert worker.proc.poll() is None, worker.log_tail()
+        pytest.fail(f"no value; worker exit code {worker.exit_code()}:\n{worker.log_tail(20)}")
+    assert worker.exit_code() is None, worker.log_tail()
     vals = final_values(records, "d_users")
     tolerance = 3 * DISTINCT_STANDARD_ERROR
     assert final_values(records, "d_visits")[(T0 / 1000, "")]["value"] == 2 * USERS

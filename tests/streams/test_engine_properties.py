@@ -4,6 +4,7 @@ replays counted once, absence closes windows with zero."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import orjson
 from hypothesis import given, settings
@@ -66,7 +67,7 @@ def test_aggregations_merge_to_the_same_result_as_one_pass(xs: list[float], part
     assert abs(sketch.result(state) - true_p90) <= RELATIVE_ACCURACY * true_p90 * 1.0001  # type: ignore[operator]
 
 
-def _run(events_by_partition: dict[int, list[list[dict]]], replay: bool = False) -> dict[tuple[str, int, str], float | None]:
+def _run(events_by_partition: dict[int, list[list[dict[str, Any]]]], replay: bool = False) -> dict[tuple[str, int, str], float | None]:
     wall = [T0 / 1000]          # a wall clock near the events: others are future_time / bad_time
     merger = Merger(PLAN, wall=lambda: wall[0])
     for p, messages in events_by_partition.items():
@@ -87,11 +88,11 @@ def _run(events_by_partition: dict[int, list[list[dict]]], replay: bool = False)
 @given(st.integers(0, 10**6))
 def test_split_over_partitions_and_replays_equal_one_pass(seed: int) -> None:
     rng = random.Random(seed)
-    events = [{"ts": T0 + rng.randrange(5 * 60_000), "x": rng.randrange(1, 100), "region": rng.choice("ab")}
+    events: list[dict[str, Any]] = [{"ts": T0 + rng.randrange(5 * 60_000), "x": rng.randrange(1, 100), "region": rng.choice("ab")}
               for _ in range(rng.randrange(1, 120))]
     events.sort(key=lambda e: e["ts"])       # in order: out-of-order beyond grace is a dead letter by design
     one = _run({0: [[e] for e in events]})
-    split: dict[int, list[list[dict]]] = {0: [], 1: [], 2: []}
+    split: dict[int, list[list[dict[str, Any]]]] = {0: [], 1: [], 2: []}
     for i in range(0, len(events), 7):
         split[rng.randrange(3)].append(events[i:i + 7])
     assert _run(split, replay=True) == one

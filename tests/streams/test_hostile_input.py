@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from tests.fixtures.kafka_io import produce, read_until
-from tests.fixtures.worker import WorkerProcess
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worker import WorkerFactory, WorkerProcess
 from tests.streams.test_pipeline_e2e import MIN, final_values, has
 
 CATALOG = Path(__file__).with_name("hostile.yaml")
@@ -40,7 +43,9 @@ def deep(n: int) -> bytes:
 
 
 def dead_letters(bootstrap: str, app: str, topic: str, n: int) -> list[dict[str, Any]]:
-    mine = lambda r: [d for d in r if d["topic"] == topic]  # noqa: E731
+    def mine(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [d for d in records if d["topic"] == topic]
+
     return mine(asyncio.run(read_until(bootstrap, f"{app}.kpi.deadletter", lambda r: len(mine(r)) >= n)))
 
 
@@ -50,20 +55,20 @@ def value(bootstrap: str, app: str, kpi: str, ws: int) -> Any:
 
 
 def still_fine(w: WorkerProcess) -> None:
-    assert w.proc is not None and w.proc.poll() is None, w.log_tail()
+    assert w.exit_code() is None, w.log_tail()
     assert rss_mb(w) < MAX_RSS_MB
     assert "Traceback" not in w.log_path.read_text(errors="replace"), w.log_tail()
 
 
 @pytest.fixture(scope="module")
-def hostile(broker, tmp_path_factory):  # type: ignore[no-untyped-def]
+def hostile(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     w = WorkerProcess(CATALOG, broker, "hostile", tmp_path_factory.mktemp("hostile") / "worker.log")
     w.start()
     yield w
     w.stop()
 
 
-def test_an_event_dated_2100_is_future_time_and_moves_no_watermark(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_an_event_dated_2100_is_future_time_and_moves_no_watermark(broker: Broker, hostile: WorkerProcess) -> None:
     asyncio.run(produce(broker.bootstrap, "h.future", [{"ts": 4_102_444_800_000}, good(5)]))   # 2100-01-01
     dead = dead_letters(broker.bootstrap, "hostile", "h.future", 1)
     assert [d["reason"] for d in dead] == ["future_time"]
@@ -72,14 +77,14 @@ def test_an_event_dated_2100_is_future_time_and_moves_no_watermark(broker, hosti
     still_fine(hostile)
 
 
-def test_ts_zero_as_first_event_is_bad_time_not_a_walk_from_1970(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_ts_zero_as_first_event_is_bad_time_not_a_walk_from_1970(broker: Broker, hostile: WorkerProcess) -> None:
     asyncio.run(produce(broker.bootstrap, "h.zero", [{"ts": 0}, good(5)]))
     assert [d["reason"] for d in dead_letters(broker.bootstrap, "hostile", "h.zero", 1)] == ["bad_time"]
     assert value(broker.bootstrap, "hostile", "hz_count", B) == 5
     still_fine(hostile)
 
 
-def test_unrepresentable_times_are_bad_time(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_unrepresentable_times_are_bad_time(broker: Broker, hostile: WorkerProcess) -> None:
     bad = [b'{"ts": 1e30}', b'{"ts": 100000000000000000000000}', b'{"ts": "99999-01-01T00:00:00Z"}',
            b'{"ts": -5}', b'{"ts": "0000-01-01"}']
     asyncio.run(produce(broker.bootstrap, "h.huge", [*bad, good(5)]))
@@ -90,7 +95,7 @@ def test_unrepresentable_times_are_bad_time(broker, hostile) -> None:  # type: i
     still_fine(hostile)
 
 
-def test_input_nested_300_deep_is_a_dead_letter_with_its_original_bytes(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_input_nested_300_deep_is_a_dead_letter_with_its_original_bytes(broker: Broker, hostile: WorkerProcess) -> None:
     one = orjson.dumps({"ts": B + 1000})
     as_item = b"[" + one + b", " + deep(300) + b"]"                  # an array item nested 300 deep
     in_field = b'{"junk": ' + deep(300) + b"}"                       # a bad event (no ts), a deep unknown field
@@ -104,7 +109,7 @@ def test_input_nested_300_deep_is_a_dead_letter_with_its_original_bytes(broker, 
     still_fine(hostile)
 
 
-def test_amounts_that_overflow_a_sum_are_dead_letters_and_values_stay_finite(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_amounts_that_overflow_a_sum_are_dead_letters_and_values_stay_finite(broker: Broker, hostile: WorkerProcess) -> None:
     asyncio.run(produce(broker.bootstrap, "h.big", [good(2, amount=1e308), good(4, B + MIN, amount=2.5)]))
     dead = dead_letters(broker.bootstrap, "hostile", "h.big", 1)
     assert [d["reason"] for d in dead] == ["overflow"]
@@ -118,7 +123,7 @@ def test_amounts_that_overflow_a_sum_are_dead_letters_and_values_stay_finite(bro
     still_fine(hostile)
 
 
-def test_a_huge_dimension_value_is_a_dead_letter_not_a_series(broker, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_huge_dimension_value_is_a_dead_letter_not_a_series(broker: Broker, hostile: WorkerProcess) -> None:
     huge = "x" * 500_000       # as a series key it would ride in every partial and changelog record, and a label
     asyncio.run(produce(broker.bootstrap, "h.long", [good(1, region=huge), good(3, region="east")]))
     dead = dead_letters(broker.bootstrap, "hostile", "h.long", 1)
@@ -145,7 +150,7 @@ kpis:
 """
 
 
-def test_idle_watermark_after_a_restart_in_a_silence_follows_the_wall_clock(broker, worker_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_idle_watermark_after_a_restart_in_a_silence_follows_the_wall_clock(broker: Broker, worker_factory: WorkerFactory, tmp_path: Path) -> None:
     speedup = 60.0
     catalog = tmp_path / "silent.yaml"
     catalog.write_text(ONE_SOURCE % ("h.silent", "hs_count"))
@@ -158,14 +163,12 @@ def test_idle_watermark_after_a_restart_in_a_silence_follows_the_wall_clock(brok
     w2 = worker_factory(catalog, "silence", speedup=speedup)
     # Idle since `seen_by` at the latest, so the watermark is at least B + 1002 + (now - seen_by) × speedup,
     # less a tick or two of staleness. One that restarted the idle clock at the restart trails by the downtime.
-    deadline, wm, bound = time.monotonic() + 60, None, 0.0
-    while time.monotonic() < deadline:
+    def caught_up() -> float | None:
         bound = B + 1002 + (time.time() - seen_by) * speedup * 1000 - 3 * speedup * 1000
         wm = watermark_ms(w2, "one")
-        if wm is not None and wm >= bound:
-            break
-        time.sleep(0.5)
-    assert wm is not None and wm >= bound, (wm, bound, w2.log_tail())
+        return wm if wm is not None and wm >= bound else None
+
+    wm = eventually(caught_up, 60, lambda: f"watermark {watermark_ms(w2, 'one')} caught up\n{w2.log_tail()}")
     # events at the (simulated) present are counted in their window, closed by the idle watermark
     ws = int(wm + 10 * MIN) // MIN * MIN
     asyncio.run(produce(broker.bootstrap, "h.silent", [good(4, ws)]))
@@ -175,7 +178,7 @@ def test_idle_watermark_after_a_restart_in_a_silence_follows_the_wall_clock(brok
 
 
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
-def test_an_agent_failure_exits_the_worker_non_zero(broker, worker_factory, tmp_path, stage) -> None:  # type: ignore[no-untyped-def]
+def test_an_agent_failure_exits_the_worker_non_zero(broker: Broker, worker_factory: WorkerFactory, tmp_path: Path, stage: str) -> None:
     catalog = tmp_path / "fault.yaml"
     catalog.write_text(ONE_SOURCE % (f"h.fault.{stage}", "hx_count"))
     w = worker_factory(catalog, f"fault-{stage}", env={"KPIMON_FAULT_INJECT": stage})  # test-only hook

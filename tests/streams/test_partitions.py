@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from kpimon.embedded import free_port
+from kpimon.embedded import Broker, free_port
 from streams.plan import compile_plan
 from streams.topics import (
     STAGE2_TABLE,
@@ -28,7 +28,7 @@ from streams.topics import (
     stage1_table,
 )
 from tests.fixtures.kafka_io import produce, read_until
-from tests.fixtures.worker import REPO
+from tests.fixtures.worker import REPO, WorkerFactory
 from tests.streams.test_pipeline_e2e import MIN, T0, final_values, has
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ async def create_topics(bootstrap: str, counts: dict[str, int]) -> None:
         await admin.close()
 
 
-def test_worker_adopts_the_partition_count_of_an_existing_source_topic(broker, worker_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_worker_adopts_the_partition_count_of_an_existing_source_topic(broker: Broker, worker_factory: WorkerFactory, tmp_path: Path) -> None:
     # The catalog says 1 partition; a producer got there first and the topic has 3.
     asyncio.run(create_topics(broker.bootstrap, {"t.adopt": 3}))
     w = worker_factory(catalog(tmp_path, "t.adopt", 1), "adopt")
@@ -69,11 +69,11 @@ def test_worker_adopts_the_partition_count_of_an_existing_source_topic(broker, w
     records = asyncio.run(read_until(broker.bootstrap, "adopt.kpi.values", has("p_count", T0 + 2 * MIN), timeout_s=30))
     assert final_values(records, "p_count")[(T0 / 1000, "")]["value"] == 10 + 20 + 30
     assert final_values(records, "p_sum")[(T0 / 1000, "")]["value"] == 10 * 1 + 20 * 2 + 30 * 3
-    assert w.proc is not None and w.proc.poll() is None, w.log_tail()
+    assert w.exit_code() is None, w.log_tail()
     assert "Traceback" not in w.log_path.read_text()
 
 
-def test_worker_refuses_a_source_topic_that_disagrees_with_its_state_topic(broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_worker_refuses_a_source_topic_that_disagrees_with_its_state_topic(broker: Broker, tmp_path: Path) -> None:
     # State from a run on 2 partitions, then the source topic was recreated with 3.
     state = changelog_topic("clash", stage1_table("src"))
     asyncio.run(create_topics(broker.bootstrap, {"t.clash": 3, state: 2}))
@@ -89,7 +89,7 @@ def test_worker_refuses_a_source_topic_that_disagrees_with_its_state_topic(broke
     assert "recreate 't.clash' with 2 partitions" in line and f"delete '{state}'" in line
 
 
-def test_prepare_topics_settles_counts_from_existing_topics(broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_prepare_topics_settles_counts_from_existing_topics(broker: Broker, tmp_path: Path) -> None:
     """Without a worker: a missing source topic is created with its state topic's count, kpimon's own
     ``kpi.partials`` keeps the count it has, and a partials/state-topic clash is refused."""
     from catalog import load_catalog

@@ -7,14 +7,17 @@ import asyncio
 import math
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from streams.aggregations import RELATIVE_ACCURACY
 from tests.fixtures.kafka_io import produce, read_until
+from tests.fixtures.worker import WorkerFactory, WorkerProcess
 
 CATALOG = Path(__file__).with_name("e2e.yaml")
 T0 = 1_767_571_200_000          # 2026-01-05T00:00:00Z, a Monday, in ms
@@ -35,7 +38,7 @@ def final_values(records: list[dict[str, Any]], kpi: str) -> dict[tuple[float, s
     return out
 
 
-def has(kpi: str, window_start_ms: int, series: str = "", revision: int = 0):  # type: ignore[no-untyped-def]
+def has(kpi: str, window_start_ms: int, series: str = "", revision: int = 0) -> Callable[[list[dict[str, Any]]], bool]:
     def check(records: list[dict[str, Any]]) -> bool:
         vals = final_values(records, kpi)
         r = vals.get((window_start_ms / 1000, series))
@@ -55,16 +58,14 @@ def exact_events() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def e2e_worker(broker, tmp_path_factory):  # type: ignore[no-untyped-def]
-    from tests.fixtures.worker import WorkerProcess
-
+def e2e_worker(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     w = WorkerProcess(CATALOG, broker, "e2e", tmp_path_factory.mktemp("e2e") / "worker.log")
     w.start()
     yield w
     w.stop()
 
 
-def test_exact_values_per_kpi_window_and_dimension(broker, e2e_worker) -> None:  # type: ignore[no-untyped-def]
+def test_exact_values_per_kpi_window_and_dimension(broker: Broker, e2e_worker: WorkerProcess) -> None:
     events = exact_events()
     # Two partitions, batched messages (JSON arrays, NDJSON) and single-event messages mixed.
     p0 = [orjson.dumps(events[:150])]
@@ -81,7 +82,8 @@ def test_exact_values_per_kpi_window_and_dimension(broker, e2e_worker) -> None: 
         in_w = [e for e in events if ws <= e["ts"] < ws + MIN]
         amounts = sorted(e["amount"] for e in in_w)
         def value(kpi: str, series: str = "") -> float | None:
-            return final_values(records, kpi)[(ws / 1000, series)]["value"]  # noqa: B023
+            got: float | None = final_values(records, kpi)[(ws / 1000, series)]["value"]  # noqa: B023
+            return got
         assert value("e_count") == len(in_w)
         assert value("e_sum") == pytest.approx(sum(amounts), rel=1e-12)
         assert value("e_avg") == pytest.approx(sum(amounts) / len(amounts), rel=1e-12)
@@ -105,7 +107,7 @@ def test_exact_values_per_kpi_window_and_dimension(broker, e2e_worker) -> None: 
     assert e2e_worker.sample("kpimon_events_total", source="exact") == len(events)
 
 
-def test_absence_closes_windows_with_zero(broker, e2e_worker) -> None:  # type: ignore[no-untyped-def]
+def test_absence_closes_windows_with_zero(broker: Broker, e2e_worker: WorkerProcess) -> None:
     asyncio.run(produce(broker.bootstrap, "t.absent", [{"ts": T0 + 5_000 + i} for i in range(7)]))
     # No more events: the idle watermark closes the next windows on time, with 0.
     records = asyncio.run(read_until(broker.bootstrap, "e2e.kpi.values", has("a_count", T0 + 3 * MIN)))
@@ -115,7 +117,7 @@ def test_absence_closes_windows_with_zero(broker, e2e_worker) -> None:  # type: 
     assert vals[((T0 + 2 * MIN) / 1000, "")]["value"] == 0
 
 
-def test_bad_input_goes_to_dead_letters_and_worker_keeps_counting(broker, e2e_worker) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_goes_to_dead_letters_and_worker_keeps_counting(broker: Broker, e2e_worker: WorkerProcess) -> None:
     ts = T0 + 1000
     bad = [
         b'{"ts": 1767571201000, "amount": ',                                  # malformed JSON
@@ -147,10 +149,10 @@ def test_bad_input_goes_to_dead_letters_and_worker_keeps_counting(broker, e2e_wo
     records = asyncio.run(read_until(broker.bootstrap, "e2e.kpi.values", has("s_last", T0)))
     assert final_values(records, "s_last")[(T0 / 1000, "")]["value"] == 9
     assert e2e_worker.sample("kpimon_dead_letters_total", source="bad", reason="wrong_type") == 3
-    assert e2e_worker.proc.poll() is None
+    assert e2e_worker.exit_code() is None
 
 
-def test_late_events_revise_within_grace_and_dead_letter_beyond(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_late_events_revise_within_grace_and_dead_letter_beyond(broker: Broker, worker_factory: WorkerFactory) -> None:
     # speedup 1 so the watermark moves only with event time here
     w = worker_factory(CATALOG, "late", speedup=1.0, idle_ms=600_000)
     asyncio.run(produce(broker.bootstrap, "t.late", [{"ts": T0 + 10_000}, {"ts": T0 + 65_000}]))
@@ -163,7 +165,9 @@ def test_late_events_revise_within_grace_and_dead_letter_beyond(broker, worker_f
     assert final_values(records, "l_count")[(T0 / 1000, "")]["value"] == 3.0
     # watermark far ahead, then an event for the first window: too late
     asyncio.run(produce(broker.bootstrap, "t.late", [{"ts": T0 + 10 * MIN}, {"ts": T0 + 40_000}]))
-    late_only = lambda r: [d for d in r if d["topic"] == "t.late"]  # noqa: E731 - this worker reads every test source
+    def late_only(records: list[dict[str, Any]]) -> list[dict[str, Any]]:   # this worker reads every test source
+        return [d for d in records if d["topic"] == "t.late"]
+
     dead = late_only(asyncio.run(read_until(broker.bootstrap, "late.kpi.deadletter", lambda r: len(late_only(r)) >= 1)))
     assert [d["reason"] for d in dead] == ["too_late"]
     assert orjson.loads(dead[0]["original"])["ts"] == T0 + 40_000

@@ -12,7 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from tests.fixtures.kafka_io import produce, read_until
+from tests.fixtures.waiting import eventually
+from tests.fixtures.worker import WorkerFactory, WorkerProcess
 from tests.streams.test_pipeline_e2e import MIN, T0, final_values, has
 
 CATALOG = Path(__file__).with_name("e2e.yaml")
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def batches(n_windows: int, per_window: int, seed: int) -> list[list[dict[str, Any]]]:
     rng = random.Random(seed)
-    out = []
+    out: list[list[dict[str, Any]]] = []
     for w in range(n_windows):
         evs = [{"ts": T0 + w * MIN + rng.randrange(MIN), "region": rng.choice("abcd"), "amount": rng.randrange(1, 100)}
                for _ in range(per_window)]
@@ -30,7 +33,22 @@ def batches(n_windows: int, per_window: int, seed: int) -> list[list[dict[str, A
     return out
 
 
-def test_two_workers_share_partitions_and_totals_stay_exact(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def ready_counts(workers: list[WorkerProcess]) -> list[dict[str, float]]:
+    """Per worker, ``kpimon_partitions_ready`` by topic."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [{s.labels["topic"]: s.value for fam in text_string_to_metric_families(w.metrics())
+             for s in fam.samples if s.name == "kpimon_partitions_ready"} for w in workers]
+
+
+def shared_and_restored(workers: list[WorkerProcess], partitions: dict[str, int]) -> bool:
+    """Every worker owns some partitions of each topic, restored, and together exactly all of them."""
+    counts = ready_counts(workers)
+    return all(all(c.get(t, 0) > 0 for c in counts) and sum(c.get(t, 0) for c in counts) == n
+               for t, n in partitions.items())
+
+
+def test_two_workers_share_partitions_and_totals_stay_exact(broker: Broker, worker_factory: WorkerFactory) -> None:
     w1 = worker_factory(SCALE_CATALOG, "scale")
     w2 = worker_factory(SCALE_CATALOG, "scale", topic_prefix="scale.")
     msgs = batches(4, 400, seed=11)
@@ -52,7 +70,7 @@ def test_two_workers_share_partitions_and_totals_stay_exact(broker, worker_facto
     assert sum(per_worker) >= len(events)
 
 
-def test_kill_9_mid_stream_loses_no_closed_window_and_counts_exactly(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_mid_stream_loses_no_closed_window_and_counts_exactly(broker: Broker, worker_factory: WorkerFactory) -> None:
     w = worker_factory(CATALOG, "crash", speedup=60.0, idle_ms=3000)
     msgs = batches(6, 500, seed=5)
     msgs.sort(key=lambda b: min(e["ts"] for e in b))
@@ -82,7 +100,7 @@ def test_kill_9_mid_stream_loses_no_closed_window_and_counts_exactly(broker, wor
         assert sums[(ws / 1000, "")]["value"] == sum(e["amount"] for e in in_w)
 
 
-def test_second_worker_joining_restores_moved_state_exactly(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_second_worker_joining_restores_moved_state_exactly(broker: Broker, worker_factory: WorkerFactory) -> None:
     """Worker 2 joins after worker 1 wrote state for every partition: the moved partitions restore it from
     their changelogs (kpimon reads them itself, streams/recovery.py) and the totals stay exact."""
     w1 = worker_factory(SCALE_CATALOG, "rb", idle_ms=600_000)   # windows close on event time only
@@ -91,13 +109,13 @@ def test_second_worker_joining_restores_moved_state_exactly(broker, worker_facto
     half = len(msgs) // 2
     asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(b) for b in msgs[:half]]))
     first = sum(len(b) for b in msgs[:half])
-    deadline = time.monotonic() + 60
-    while (w1.sample("kpimon_events_total", source="rebalance") or 0) < first:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    eventually(lambda: (w1.sample("kpimon_events_total", source="rebalance") or 0) >= first, 60,
+               f"worker 1 counting the first {first} events")
     time.sleep(2)
     w2 = worker_factory(SCALE_CATALOG, "rb", idle_ms=600_000, topic_prefix="rb.")
-    time.sleep(20)          # let the group rebalance and the moved partitions restore (no metric tells us)
+    # the group has rebalanced and the moved partitions are restored: each worker owns some, none twice
+    eventually(lambda: shared_and_restored([w1, w2], {"t.rebalance": 4, "rb.kpi.partials": 4}), 90,
+               lambda: f"partitions shared and restored ({ready_counts([w1, w2])})\n{w2.log_tail()}")
     closer = [{"ts": T0 + 6 * MIN, "region": "a", "amount": 1}]
     asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(b) for b in msgs[half:]]))
     for p in range(4):

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,7 +143,7 @@ class Pipeline:
 def make_events(rng: random.Random, windows: int, per_window: int) -> list[dict[str, Any]]:
     weights_r = [rng.random() for _ in REGIONS]
     weights_c = [rng.random() for _ in CHANNELS]
-    events = []
+    events: list[dict[str, Any]] = []
     for w in range(windows):
         for _ in range(per_window):
             events.append({"ts": T0 + w * MIN + rng.randrange(MIN), "x": rng.randrange(1, 100),
@@ -283,7 +284,7 @@ def test_floods_at_a_tiny_bound_never_export_a_wrong_number(seed: int) -> None:
     fold at the bound before they hear, dimensions close; whatever is exported is still exact."""
     rng = random.Random(seed)
     regions = [f"r{i}" for i in range(rng.randrange(4, 20))]
-    events = []
+    events: list[dict[str, Any]] = []
     for w in range(5):
         for _ in range(rng.randrange(8, 40)):
             events.append({"ts": T0 + w * MIN + rng.randrange(MIN), "x": rng.randrange(1, 100),
@@ -371,7 +372,7 @@ def test_a_flood_closes_the_dimension_and_keeps_admitted_series_exact() -> None:
     assert win.series == {"": [1], f"region={OTHER}": [1], "channel=web": [1]} and not win.folded
 
 
-def test_the_flood_limit_is_reported_by_name(caplog) -> None:  # type: ignore[no-untyped-def]
+def test_the_flood_limit_is_reported_by_name(caplog: pytest.LogCaptureFixture) -> None:
     """A flooded partition that has not heard of an admission yet folds that value's events too (a in window 2 here).
     Stage 2 knows from the flag which admitted values may have lost events there: they get no value in that window,
     their events are in __other__, and the warning names them."""

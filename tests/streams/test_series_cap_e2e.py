@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from streams.admission import OTHER
 from tests.fixtures.kafka_io import produce, read_until
+from tests.fixtures.worker import WorkerFactory
 from tests.streams.test_pipeline_e2e import MIN, T0, final_values, has
 
 CATALOG = Path(__file__).with_name("seriescap.yaml")
@@ -49,7 +51,7 @@ def check_exact(records: list[dict[str, Any]], events: list[dict[str, Any]], win
     return admitted
 
 
-def test_cap_is_exact_across_partitions_and_keeps_its_admissions_across_a_restart(broker, worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_cap_is_exact_across_partitions_and_keeps_its_admissions_across_a_restart(broker: Broker, worker_factory: WorkerFactory) -> None:
     w = worker_factory(CATALOG, "cap")
     # Issue #11 as measured: partition 1 meets region a only after c, d and e; stage 2 admits a.
     first = [{"ts": T0 + 1000 + i, "region": r, "channel": "web", "amount": 1} for i, r in enumerate("cdeaaaaaaa")]

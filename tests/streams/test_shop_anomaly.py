@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 import statistics
-import time
 from typing import Any
 
 import pytest
 
 from detectors.seasonal import THRESHOLDS
+from kpimon.embedded import Broker
 from tests.fixtures.kafka_io import read_until
-from tests.fixtures.waiting import wait_for
+from tests.fixtures.shop import ShopRun
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def _east_paid(r: dict[str, Any]) -> bool:
     return bool(r["kpi"] == "paid_orders" and r["labels"] == EAST)
 
 
-def test_outage_gives_an_anomaly_verdict_on_the_right_series(broker, shop_run) -> None:  # type: ignore[no-untyped-def]
+def test_outage_gives_an_anomaly_verdict_on_the_right_series(broker: Broker, shop_run: ShopRun) -> None:
     # The outage starts inside a window, so its first window may be a partial drop (say 5 instead of 25):
     # the incident is announced on that window or on the first zero, then held back (announced once).
     def outage_flagged(records: list[dict[str, Any]]) -> bool:
@@ -49,12 +50,13 @@ def test_outage_gives_an_anomaly_verdict_on_the_right_series(broker, shop_run) -
     assert not any(r["kpi"] == "paid_orders" and r["labels"].get("region") not in (None, "east") and r["value"] == 0
                    for r in records)
     # a worker restarted by an earlier test exports a restored detector's band after its next window
-    deadline = time.monotonic() + 60
-    text = shop_run.worker.metrics()
-    while 'kpi_paid_orders_expected{channel="",region="east"}' not in text and time.monotonic() < deadline:
-        time.sleep(1)
+    band = 'kpi_paid_orders_expected{channel="",region="east"}'
+
+    def with_band() -> str | None:
         text = shop_run.worker.metrics()
-    assert 'kpi_paid_orders_expected{channel="",region="east"}' in text
+        return text if band in text else None
+
+    text = eventually(with_band, 60, band, poll_s=1)
     assert 'kpi_paid_orders_anomaly_score{channel="",region="east"}' in text
 
 
@@ -67,9 +69,9 @@ def test_outage_anomaly_alert_stays_firing_until_the_value_is_back(broker, shop_
                 if {"kpi:paid_orders", f"alert:{state}", "region:east"} <= set(a["tags"])
                 and a["text"].startswith("unusual:")]
 
-    fired = wait_for(lambda: unusual("firing"), 240, "the anomaly alert on east's paid orders firing")
+    fired = eventually(lambda: unusual("firing"), 240, "the anomaly alert on east's paid orders firing")
     try:
-        resolved = wait_for(lambda: unusual("resolved"), 240, "the anomaly alert on east's paid orders resolved")
+        resolved = eventually(lambda: unusual("resolved"), 240, "the anomaly alert on east's paid orders resolved")
     except TimeoutError as exc:
         east = [(a["time"], a["tags"], a["text"]) for a in shop_run.grafana.annotations if "region:east" in a["tags"]]
         raise AssertionError(f"{exc}; east annotations: {east}") from None

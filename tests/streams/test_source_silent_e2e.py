@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from tests.fixtures.im_servers import IMServer
 from tests.fixtures.redis_server import RedisProcess
 from tests.fixtures.smtp_server import SMTPTestServer, smtp_cert, smtp_server, smtp_server_factory
-from tests.fixtures.waiting import wait_for as _wait_for
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -92,7 +92,7 @@ class Feed:
 
 
 def wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    return _wait_for(check, timeout_s, what, poll_s=0.25)
+    return eventually(check, timeout_s, what, poll_s=0.25)
 
 
 def test_a_stopped_feed_is_one_source_silent_page_per_channel_and_one_resolved(

@@ -26,7 +26,9 @@ from typing import Any
 import orjson
 import pytest
 
+from kpimon.embedded import Broker
 from tests.fixtures.kafka_io import produce_to, read_all, read_until
+from tests.fixtures.worker import WorkerFactory
 
 CATALOG = Path(__file__).with_name("torture.yaml")
 MIN = 60_000
@@ -74,7 +76,7 @@ def series_of(record: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(record["labels"].items()))
 
 
-def test_repeated_kill_9_loses_nothing_and_never_publishes_two_values(broker, worker_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_repeated_kill_9_loses_nothing_and_never_publishes_two_values(broker: Broker, worker_factory: WorkerFactory, tmp_path: Path) -> None:
     rng = random.Random(20261201)
     t0 = (int(time.time() * 1000) // MIN - 3 * WINDOWS) * MIN       # three hours ago, on a minute
     messages = make_input(t0, seed=7)

@@ -1,0 +1,326 @@
+"""The seasonal detector: one point is judged by the channels against the baseline, then learned; the
+package docstring describes the model."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from array import array
+from typing import Any
+
+from detectors.base import SENSITIVITIES, DetectorError, Verdict, check_point
+from detectors.drift import LevelShift
+from detectors.seasonal.baseline import Baseline, _zeros
+from detectors.seasonal.channels import Channels, _widening, score_from_z, z_for_score
+from detectors.seasonal.codec import check_version, dump_state, load_state
+from detectors.seasonal.tuning import (
+    _BEAT,
+    _HELD,
+    _HM_WARM_S,
+    _HOUR_MAX,
+    _HOUR_RATE,
+    _KNOTS,
+    _MEAN_RATE,
+    _RANGE_GAIN,
+    _RANGE_GROWN,
+    _RANGE_SLACK,
+    _RANGE_YOUNG,
+    _SEASONALITIES,
+    _SIGMA_PER_DEV,
+    _TAIL_START,
+    _TAIL_Z,
+    _TOD_COUNT,
+    _TOD_MARGIN,
+    _WARM_CLIP_N,
+    _WARM_S,
+    _WK_KNOTS,
+    THRESHOLDS,
+    _Season,
+)
+
+__all__ = ["SeasonalDetector"]
+
+
+class SeasonalDetector(Baseline, Channels):
+    """Seasonal robust baseline with drift handling (kind ``"seasonal"``).
+
+    Parameters
+    ----------
+    sensitivity : {"low", "medium", "high"}
+        Picks the score threshold from :data:`THRESHOLDS`.
+    seasonality : {"weekly", "daily", "none"}
+        Profiles to learn: time of day plus a time-of-week correction, time of
+        day only, or none (a plain robust level).
+    level_rate : float
+        Weight of a new point in the fast level (0 < rate <= 1).
+    season_rate : float
+        How far a profile knot moves towards the data per day of data.
+    dev_rate : float
+        Weight of a new point in the mean absolute residual.
+    clip : float
+        Residuals are clipped at this many standard deviations before learning.
+    warmup : int
+        Points before the first verdict counts.
+    drift_limit : float
+        CUSUM alarm level; larger needs a longer shift before it becomes normal
+        (at least ``drift_limit / 3`` points in a row).
+    memory_days : float
+        How long a past deviation keeps similar ones from alarming (e-folding
+        time; the recent-mean channel forgets 4x faster).
+    holdoff_h : float
+        Hours after an alarm during which only a clearly worse score alarms
+        again (0 turns the hold-off off).
+    utc_offset_h : float
+        Local time offset, so "time of day" and "weekend" are local.
+
+    Examples
+    --------
+    >>> det = SeasonalDetector(seasonality="none")
+    >>> for i in range(60):
+    ...     _ = det.update(60.0 * i, 100.0 + (i % 3))
+    >>> v = det.update(3600.0, 100.0)
+    >>> v.is_anomaly, v.warming_up, v.lower < v.expected < v.upper
+    (False, False, True)
+    >>> det.update(3660.0, 500.0).is_anomaly
+    True
+    """
+
+    kind = "seasonal"
+    __slots__ = ()  # all in Fields
+
+    def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
+                 level_rate: float = 0.1, season_rate: float = 0.3, dev_rate: float = 0.005,
+                 clip: float = 3.0, warmup: int = 30, drift_limit: float = 24.0,
+                 memory_days: float = 6.0, holdoff_h: float = 4.0, utc_offset_h: float = 0.0) -> None:
+        self.params: dict[str, Any] = {
+            "sensitivity": sensitivity, "seasonality": seasonality, "level_rate": level_rate,
+            "season_rate": season_rate, "dev_rate": dev_rate, "clip": clip, "warmup": warmup,
+            "drift_limit": drift_limit, "memory_days": memory_days, "holdoff_h": holdoff_h,
+            "utc_offset_h": utc_offset_h}
+        _validate(self.params)
+        self.threshold = THRESHOLDS[sensitivity]
+        self._zband = z_for_score(self.threshold)
+        self._cusum = LevelShift(slack=1.0, limit=float(drift_limit), clip=4.0)
+        self.n = 0
+        self.t_first = self.t_last = 0.0
+        self.dt = 0.0  # typical sampling interval in seconds, 0 until known
+        self.level = 0.0  # fast level: the short-term wander
+        self.slow = 0.0  # slow level (one day): what the profile is measured against
+        self.dev = 0.0  # mean absolute residual against the fast expectation
+        self.sdev = 0.0  # the same against the slow one (clips the profile's learning)
+        self.recent = 0.0  # fast average of (capped) residuals: small shifts show here first
+        self.shift = 0.0  # the same, uncapped: the size of a shift in progress
+        self.tail = _TAIL_Z * _TAIL_START  # running 99.5% quantile of |z|: calibrates heavy tails
+        # Fading largest deviations: point above, point below, recent mean above, below
+        self.peaks = [0.0] * 4
+        self.hi = self.lo = 0.0  # fading range of the values seen: far outside it is news
+        seasonal, weekly = seasonality != "none", seasonality == "weekly"
+        self.daily = _zeros(_KNOTS if seasonal else 0)
+        self.hours = array("f", [1.0] * 24) if seasonal else array("f")  # noise scale per hour of the day
+        self.weekly = _zeros(_WK_KNOTS if weekly else 0)  # 2-hour correction over the week
+        self.dayf = _zeros(7 if weekly else 0)  # level of each day of the week against the week's (0: unknown)
+        self.tod = _zeros(24)  # |z| of the last alarm per hour of the day, fading
+        self.tod_n = _zeros(24)  # alarms per hour of the day, fading
+        # Hours channel, float32 like the knots: mean residual over hours, its mean |.|, its fading
+        # peaks above and below, points it has seen (see _HM_*)
+        self.hours_mean = _zeros(5)
+        self.week = 0.0  # level over about a week (day factors are measured against it)
+        self.day_sum = self.day_n = 0.0  # the current day's values so far
+        self.day = -1  # the current (local) day number
+        self.quiet_until = -math.inf  # alarms are held back until then (unless clearly worse)
+        self.alarm_score = 0.0  # score of the last alarm, negative when it was below the expected value
+
+    @classmethod
+    def _test_params(cls) -> list[dict[str, Any]]:
+        """Configurations the conformance suite runs (see :mod:`detectors.checks`)."""
+        return [{}, {"seasonality": "none", "sensitivity": "high"}, {"seasonality": "daily", "holdoff_h": 0}]
+
+    # -- protocol -------------------------------------------------------------------------
+
+    def score_one(self, ts: float, value: float) -> Verdict:
+        """Judge one point without learning from it."""
+        ts, value = check_point(ts, value)
+        verdict, r, _, sigma, _, _ = self._judge(ts, value)
+        if verdict.warming_up or not self._cusum.would_fire(r / sigma):
+            return verdict
+        return _with_drift(verdict)
+
+    def learn_one(self, ts: float, value: float) -> None:
+        """Learn from one point."""
+        ts, value = check_point(ts, value)
+        verdict, r, rc, sigma, season, news = self._judge(ts, value)
+        self._learn(verdict, r, rc, sigma, season, news)
+
+    def update(self, ts: float, value: float) -> Verdict:
+        """Score one point, then learn from it; return the verdict."""
+        ts, value = check_point(ts, value)
+        verdict, r, rc, sigma, season, news = self._judge(ts, value)
+        if self._learn(verdict, r, rc, sigma, season, news):
+            return _with_drift(verdict)
+        return verdict
+
+    # -- one point: judge, then learn (the baseline and channels do the parts) -----------
+
+    def _judge(self, ts: float, value: float) -> tuple[Verdict, float, float, float, _Season, float]:
+        """Verdict plus what learning needs: residual, its capped value, sigma, season, |z| if news."""
+        season = self._season_at(ts)
+        expected = self.level + season[0]
+        r = value - expected
+        sigma = _SIGMA_PER_DEV * self.dev
+        floor = 1e-3 * abs(self.level) + 1e-9  # a perfectly flat series must not make 0.1% a disaster
+        if sigma < floor:
+            sigma = floor
+        if self.n < self.params["warmup"] or (self.daily and ts - self.t_first < _WARM_S):
+            return Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season, 0.0
+        if self.hours:  # noisier hours of the day widen sigma (quieter ones do not narrow it)
+            hs = 0.5 * (self.hours[season[6]] + self.hours[season[7]])  # this hour and the nearer neighbour
+            if hs > 1.0:
+                sigma *= hs if hs < _HOUR_MAX else _HOUR_MAX
+        sigma_raw = sigma  # the range channel's slack: noise, not tails (spiky series keep their spikes)
+        sigma *= _widening(self.tail)  # heavier tails than a normal: widen sigma to match them
+        pk = self.peaks
+        up_p, up_m = self._sigmas(sigma, pk[0], pk[2])
+        lo_p, lo_m = self._sigmas(sigma, pk[1], pk[3])
+        zb = self._zband
+        # the mean channel sees a point at most at the edge of the point band, so a spike moves
+        # it a bounded amount (but its own scale can be smaller than 0.3 x the point scale)
+        rc = zb * up_p if r > zb * up_p else (-zb * lo_p if r < -zb * lo_p else r)
+        m = self.recent + _MEAN_RATE * (rc - self.recent)
+        z = max(r / up_p, m / up_m) if r > 0.0 else max(-r / lo_p, -m / lo_m)
+        hm = self.hours_mean
+        if hm[4] * self.dt >= _HM_WARM_S:  # the hours channel: a lasting shift of a few hours' mean
+            a = self._hm_rate()
+            h = hm[0] + a * (rc - hm[0])
+            up_h, lo_h = self._hm_scales(sigma)
+            hz = h / up_h if r > 0.0 else -h / lo_h
+            if hz > z:
+                z = hz
+            hu = (zb * up_h - (1.0 - a) * hm[0]) / a
+            hl = (-zb * lo_h - (1.0 - a) * hm[0]) / a
+        else:
+            hu, hl = math.inf, -math.inf
+        score = score_from_z(z)
+        width = self._width()
+        if self._range_ready(ts, season[3]):
+            slack = (_RANGE_SLACK + _RANGE_YOUNG * max(0.0, 1.0 - self.n / _RANGE_GROWN)) * sigma_raw
+            beyond = (value - self.hi if value > self.hi else self.lo - value) - slack
+            outside = _RANGE_GAIN * beyond / width
+            if outside > score:
+                score = outside if outside < 1.0 else 1.0
+            margin = self.threshold / _RANGE_GAIN * width + slack
+        else:
+            margin = math.inf
+        # the values that would not alarm: all four channels inside their bands
+        upper = min(zb * up_p, (zb * up_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
+                    self.hi + margin - expected, hu)
+        lower = max(-zb * lo_p, (-zb * lo_m - (1.0 - _MEAN_RATE) * self.recent) / _MEAN_RATE,
+                    self.lo - margin - expected, hl)
+        thr = self.threshold
+        news = 0.0
+        if score >= thr:
+            news = abs(r) / sigma
+            t = self.tod
+            h = season[6] if t[season[6]] > t[season[7]] else season[7]
+            seen = t[h] if self.tod_n[h] >= _TOD_COUNT else 0.0
+            same = self.alarm_score > 0.0 if r > 0.0 else self.alarm_score < 0.0  # same direction
+            if ts < self.quiet_until and same and score < abs(self.alarm_score) + _BEAT:
+                score = thr - _HELD  # the incident was announced: held back unless clearly worse
+            elif news < _TOD_MARGIN * seen:
+                score = thr - _HELD  # like the alarms at this time of day lately (a nightly job)
+        verdict = Verdict(ts, value, score, expected, expected + min(lower, 0.0), expected + max(upper, 0.0),
+                          score >= thr, False, False)
+        return verdict, r, rc, sigma, season, news
+
+    def _learn(self, verdict: Verdict, r: float, rc: float, sigma: float, season: _Season, news: float) -> bool:
+        """Move the baseline towards the point; return True when a level shift was accepted."""
+        p = self.params
+        ts, value = verdict.ts, verdict.value
+        self._learn_interval(ts)
+        self.n += 1
+        self._learn_range(value)
+        if verdict.warming_up:  # running means first, so the start does not crawl up from zero
+            self.level += max(p["level_rate"], 1.0 / self.n) * r
+            if self.n > 1:  # the first residual is the value itself (against level 0): no spread
+                # r is against the mean of the n - 1 points before: its spread is sqrt(n / (n - 1))
+                # times a point's, which would leave a young sigma too wide (and 5-sigma drops quiet)
+                k = self.n - 1
+                e = abs(r) * math.sqrt(k / self.n)
+                if k > _WARM_CLIP_N:  # clipped here too: one early outlier must not set sigma for days
+                    e = min(e, p["clip"] * _SIGMA_PER_DEV * self.dev)
+                self.dev += max(p["dev_rate"], 1.0 / k) * (e - self.dev)
+            if self.daily and self.dt > 0.0 and self.n > p["warmup"]:  # a one-day warm-up learns the profile
+                self._learn_profile(value, season)
+            return False
+        if verdict.is_anomaly:
+            self.quiet_until = ts + 3600.0 * p["holdoff_h"]
+            self.alarm_score = verdict.score if r > 0.0 else -verdict.score
+        c = p["clip"] * sigma
+        rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
+        self.level += p["level_rate"] * rh
+        if self.daily and self.dt > 0.0:
+            self._learn_profile(value, season)
+        if self.hours and self.dev > 0.0:  # mean |residual| at this hour, in units of the overall one
+            h = season[6]
+            rate = _HOUR_RATE * self.dt / 3600.0
+            self.hours[h] += (rate if rate < 1.0 else 1.0) * (min(abs(r), c) / self.dev - self.hours[h])
+        self.dev += p["dev_rate"] * (min(abs(r), c) - self.dev)
+        self._learn_surprise(r, rc, sigma, season[6], news)
+        self.shift += _MEAN_RATE * (r - self.shift)
+        if self._cusum.step(r / sigma, r) is None:
+            return False
+        self.level += self.shift  # jump to the new normal instead of crawling there
+        self.slow += self.shift
+        if self.week:
+            self.week += self.shift
+            self.day_sum += self.shift * self.day_n
+        self.recent = self.shift = 0.0
+        self.hours_mean[0] = 0.0
+        return True
+
+    # -- state ----------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain-JSON state (about 2 KB): parameters, the learned numbers, packed knots."""
+        params = {k: v for k, v in self.params.items() if v != _DEFAULTS[k]}  # what differs from the defaults
+        return dump_state(self, params)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SeasonalDetector:
+        """Rebuild a detector from :meth:`to_state` output (refuses other state versions)."""
+        check_version(state)
+        try:
+            det = cls(**state["params"])
+            load_state(det, state)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DetectorError(f"not a valid seasonal detector state: {exc!r}") from exc
+        return det
+
+
+_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(SeasonalDetector.__init__).parameters.items()
+    if p.default is not inspect.Parameter.empty}
+
+
+def _with_drift(v: Verdict) -> Verdict:
+    return Verdict(v.ts, v.value, v.score, v.expected, v.lower, v.upper, v.is_anomaly, True, v.warming_up)
+
+
+def _validate(p: dict[str, Any]) -> None:
+    """Raise DetectorError naming the first bad parameter."""
+    if p["sensitivity"] not in SENSITIVITIES:
+        raise DetectorError(f"sensitivity must be one of {SENSITIVITIES}, got {p['sensitivity']!r}")
+    if p["seasonality"] not in _SEASONALITIES:
+        raise DetectorError(f"seasonality must be one of {_SEASONALITIES}, got {p['seasonality']!r}")
+    for name in ("level_rate", "season_rate", "dev_rate"):
+        if not isinstance(p[name], (int, float)) or not 0.0 < p[name] <= 1.0:
+            raise DetectorError(f"{name} must be in (0, 1], got {p[name]!r}")
+    for name in ("clip", "drift_limit", "memory_days"):
+        if not isinstance(p[name], (int, float)) or not 0.0 < p[name] < math.inf:
+            raise DetectorError(f"{name} must be a positive number, got {p[name]!r}")
+    if isinstance(p["warmup"], bool) or not isinstance(p["warmup"], int) or p["warmup"] < 1:
+        raise DetectorError(f"warmup must be a positive integer, got {p['warmup']!r}")
+    if isinstance(p["holdoff_h"], bool) or not isinstance(p["holdoff_h"], (int, float)) or not (
+            0.0 <= p["holdoff_h"] < math.inf):
+        raise DetectorError(f"holdoff_h must be a number of hours >= 0, got {p['holdoff_h']!r}")
+    if not isinstance(p["utc_offset_h"], (int, float)) or not -24.0 < p["utc_offset_h"] < 24.0:
+        raise DetectorError(f"utc_offset_h must be within (-24, 24), got {p['utc_offset_h']!r}")
