@@ -59,8 +59,10 @@ from pydantic import (
     model_validator,
 )  # noqa: E501
 
+from alerting.actions import ActionLinks
 from alerting.durations import parse_duration
 from alerting.notifiers.config import ChannelSpec
+from alerting.notifiers.fmt import check_timezone
 
 __all__ = [
     "AbsenceRule",
@@ -103,13 +105,20 @@ class _RuleBase(_Model):
     for_: Duration = Field(default=0.0, alias="for")
     keep_firing_for: Duration = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
+    # A template (``{value}``, ``{kpi}``, label names); one string (English) or one per language.
+    summary: str | dict[str, str] | None = None
     enabled: bool = True
 
     @field_validator("for_", "keep_firing_for", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    def summary_in(self, language: str) -> str | None:
+        """The summary template written in ``language`` (a plain string counts as English), else ``None``."""
+        if isinstance(self.summary, str):
+            return self.summary if language == "en" else None
+        return (self.summary or {}).get(language)
 
     @field_validator("labels")
     @classmethod
@@ -258,13 +267,19 @@ class RouteSpec(_Model):
 
 
 class KpiMeta(_Model):
-    """What alerting needs to know about a KPI. ``dashboard_url`` may use ``{kpi}`` and label names."""
+    """What alerting needs to know about a KPI. ``dashboard_url`` may use ``{kpi}`` and label names (``None``:
+    no board link). ``kind`` picks how values are written (``count`` integers, ``money`` with the currency of
+    ``unit``, ``ratio`` a percentage, ``value`` 3 significant digits); ``min_value``/``max_value`` are the
+    possible range an expected band is clipped to (a count is never below 0)."""
 
     name: str
     title: dict[str, str] = Field(default_factory=dict)
     unit: str = ""
     owner: str = ""
     dashboard_url: str | None = None
+    kind: Literal["count", "money", "ratio", "value"] = "value"
+    min_value: float | None = None
+    max_value: float | None = None
 
     @field_validator("title", mode="before")
     @classmethod
@@ -284,6 +299,10 @@ class AlertingConfig:
     routes: tuple[RouteSpec, ...]
     channels: Mapping[str, ChannelSpec]
     kpis: Mapping[str, KpiMeta] = field(default_factory=dict)
+    #: IANA zone every time in a message is shown in (the catalog's ``defaults.timezone``)
+    timezone: str = "UTC"
+    #: signs ack / silence / false-alarm links; ``None``: messages carry no such links
+    actions: ActionLinks | None = None
 
     def rule(self, kpi: str, name: str) -> AlertRuleSpec | None:
         """The rule ``name`` of ``kpi`` or ``None``."""
@@ -375,6 +394,8 @@ def build_alerting_config(
     kpis: Mapping[str, KpiMeta],
     *,
     kpi_locs: Mapping[str, Loc] | None = None,
+    timezone: str = "UTC",
+    actions: ActionLinks | None = None,
 ) -> AlertingConfig:
     """Validate everything at once; raise :class:`AlertingConfigError` with every problem, or return the config.
 
@@ -393,6 +414,12 @@ def build_alerting_config(
             )
     rules = _build_rules(kpi_rules, kpis, problems, kpi_locs or {})
     built_routes = _build_routes(routes, channels, problems)
+    try:
+        check_timezone(timezone)
+    except ValueError as exc:
+        problems.append((("defaults", "timezone"), str(exc)))
     if problems:
         raise AlertingConfigError(problems)
-    return AlertingConfig(rules=rules, routes=built_routes, channels=built_channels, kpis=dict(kpis))
+    return AlertingConfig(
+        rules=rules, routes=built_routes, channels=built_channels, kpis=dict(kpis), timezone=timezone, actions=actions
+    )

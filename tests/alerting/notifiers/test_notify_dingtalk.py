@@ -36,9 +36,9 @@ async def test_signed_markdown_in_chinese_is_accepted(dingtalk_server: IMServer)
     assert body["markdown"]["title"].startswith("【告警中】严重 · 支付订单数")
     text = body["markdown"]["text"]
     for expected in (
-        "当前值: 9 orders",
-        "正常区间 30 – 55 orders",
-        "维度: channel=app, region=east",
+        "当前值: 9 单",
+        "正常区间 30 – 55 单",
+        "序列: channel=app, region=east",
         "@13800001111",
     ):
         assert expected in text

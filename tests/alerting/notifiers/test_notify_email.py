@@ -45,7 +45,7 @@ async def test_starttls_auth_multipart_in_chinese(smtp_server: SMTPTestServer) -
     assert msg.get_content_type() == "multipart/alternative"
     plain, html = msg.iter_parts()
     assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
-    assert "当前值: 9 orders" in plain.get_content()
+    assert "当前值: 9 单" in plain.get_content()
     assert "<th" in html.get_content() and "查看看板" in html.get_content()
 
 

@@ -33,7 +33,7 @@ async def test_signed_card_in_chinese_is_accepted(feishu_server: IMServer) -> No
     assert card["header"]["title"]["content"].startswith("【告警中】严重")
     div = card["elements"][0]
     assert div["tag"] == "div" and div["text"]["tag"] == "lark_md"
-    assert "**当前值**: 9 orders" in div["text"]["content"]
+    assert "**当前值**: 9 单" in div["text"]["content"]
     button = card["elements"][1]["actions"][0]
     assert button["text"]["content"] == "查看看板" and button["url"].startswith("http://grafana.local/")
 
