@@ -68,6 +68,8 @@ def _num(alert: AlertInfo, value: float | None, language: str) -> str:
 def _limit(alert: AlertInfo, value: float, language: str) -> str:
     if alert.condition.startswith(("drop_", "rise_")):
         return f"{value:g}%"
+    if alert.value_kind in ("count", "value"):
+        return fmt.number(value, alert.value_kind, "", language)  # "below 1", not "below 1 orders"
     return _num(alert, value, language)
 
 
@@ -138,14 +140,15 @@ def _head_status(n: Notification) -> str:
 
 
 def _group_series(alerts: Sequence[AlertInfo], language: str) -> str:
-    """The series of a group in few words: ``region=east、west`` when one label varies, else each in full."""
+    """The series of a group in few words: ``region=east、west、合计`` when one label varies, else each in full."""
     labels = [_series_labels(a) for a in alerts]
-    keys = sorted({k for lab in labels for k in lab})
-    varying = [k for k in keys if len({lab.get(k) for lab in labels}) > 1]
+    named = [lab for lab in labels if lab]
+    varying = sorted({k for lab in named for k in lab if len({x.get(k) for x in named}) > 1})
     sep = word(language, "list_sep")
-    if len(varying) == 1 and all(set(lab) == set(labels[0]) for lab in labels):
-        items = [lab[varying[0]] for lab in labels]
-        prefix = f"{varying[0]}="
+    if len(varying) == 1 and all(set(lab) == set(named[0]) for lab in named):
+        key = varying[0]
+        items = [lab[key] if lab else word(language, "total") for lab in labels]
+        prefix = f"{key}="
     else:
         items, prefix = [series_text(a, language) for a in alerts], ""
     shown = items[:_HEAD_SERIES]
@@ -180,7 +183,10 @@ def title(n: Notification) -> str:
 
 
 def heading(alert: AlertInfo, n: Notification) -> str:
-    """One alert's line in a body: ``region=east, channel=app: 0 orders, below 1``."""
+    """One alert's line in a body: ``region=east, channel=app: 0 orders, below 1`` (or the rule's own summary,
+    which names its series itself)."""
+    if alert.status == "firing" and alert.summaries.get(n.language):
+        return alert.summaries[n.language]
     return f"{series_text(alert, n.language)}{word(n.language, 'colon')}{_state_phrase(alert, n)}"
 
 
@@ -209,8 +215,7 @@ def _impact(alert: AlertInfo, n: Notification) -> str | None:
     if alert.value is None or alert.expected is None:
         return None
     expected = fmt.clip(alert.expected, alert.value_min, alert.value_max) or 0.0
-    lasted = (_duration(alert, n) or 0.0) + span  # the window that fired counts too
-    windows = max(1, round(lasted / span))
+    windows = max(1, round((_duration(alert, n) or 0.0) / span))
     delta = (alert.value - expected) * windows
     if round(delta) == 0:
         return None

@@ -22,7 +22,7 @@ async def test_blocks_payload_is_accepted(slack_server: IMServer) -> None:
     outcome = await _notifier(slack_server).send(notification(tricky))
     assert outcome.delivered and slack_server.problems == []
     body = slack_server.requests[0].json
-    assert body["text"] == "[FIRING] critical · Paid orders · segment=<vip> & co: 9 orders, below 10 orders"
+    assert body["text"] == "[FIRING] critical · Paid orders · segment=<vip> & co: 9 orders, below 10"
     header, section, buttons, context = body["blocks"]
     assert header["type"] == "header" and header["text"]["type"] == "plain_text"
     text = section["text"]["text"]

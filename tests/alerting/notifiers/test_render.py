@@ -12,13 +12,13 @@ from ._samples import T0, alert, notification
 
 def test_english_plain_text_has_every_fact() -> None:
     text = render.plain_text(notification(at=T0 + 120 + 1200))
-    assert text.splitlines()[0] == "[FIRING] critical · Paid orders · channel=app, region=east: 9 orders, below 10 orders"
+    assert text.splitlines()[0] == "[FIRING] critical · Paid orders · channel=app, region=east: 9 orders, below 10"
     for expected in (
         "Series: channel=app, region=east",
         "Value: 9 orders",
-        "Threshold: below 10 orders",
+        "Threshold: below 10",
         "Expected: 42 orders (normal range 30 – 55 orders)",
-        "Impact: ≈ −693 orders vs expected over 21 min",  # (9 - 42) x 21 one-minute windows
+        "Impact: ≈ −660 orders vs expected over 20 min",  # (9 - 42) x 20 one-minute windows
         "Window: 2025-11-28 10:00 – 10:01 UTC",
         "Since: 2025-11-28 10:02 UTC (for 20 min)",
         "Severity: critical",
@@ -48,8 +48,8 @@ def test_group_headline_lists_label_values_not_placeholders() -> None:
     regions = ["east", "west", "north", "south"]
     alerts = [alert(labels={"region": r}, fingerprint=r, value=0.0) for r in regions]
     en, zh = notification(*alerts), notification(*alerts, language="zh")
-    assert render.title(en) == "[FIRING:4] critical · Paid orders: below 10 orders · region=east, north, south, west"
-    assert render.title(zh) == "【告警中:4】严重 · 支付订单数：低于 10 单 · region=east、north、south、west"
+    assert render.title(en) == "[FIRING:4] critical · Paid orders: below 10 · region=east, north, south, west"
+    assert render.title(zh) == "【告警中:4】严重 · 支付订单数：低于 10 · region=east、north、south、west"
     many = [alert(labels={"region": f"r{i}"}, fingerprint=str(i)) for i in range(8)]
     assert render.title(notification(*many)).endswith("r0, r1, r2, r3, r4, +3 more")
 
@@ -57,7 +57,7 @@ def test_group_headline_lists_label_values_not_placeholders() -> None:
 def test_custom_summary_is_used_in_its_language_only() -> None:
     custom = alert(summaries={"en": "paid orders 9 in east"})
     assert render.title(notification(custom)).endswith(": paid orders 9 in east")
-    assert render.title(notification(custom, language="zh")).endswith("：9 单，低于 10 单")
+    assert render.title(notification(custom, language="zh")).endswith("：9 单，低于 10")
 
 
 def test_numbers_by_kind_and_clipped_bands() -> None:
