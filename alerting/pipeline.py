@@ -81,6 +81,7 @@ def _summaries(rule: AlertRuleSpec | None, a: AlertState, meta: KpiMeta | None) 
         template = rule.summary_in(lang)
         if template:
             kind, unit = (meta.kind, meta.unit) if meta else ("value", "")
+            unit = unit if kind in ("money", "ratio") else ""  # "paid orders {value}": the number, no unit
             value = fmt.number(a.value, kind, unit, lang, none=word(lang, "no_data"))
             fields = {"value": value, "kpi": meta.title_in(lang) if meta else a.kpi, **a.series}
             out[lang] = fill_summary(template, fields, word(lang, "total"))

@@ -536,6 +536,10 @@ class Worker:
             http = make_api(service.store, self.api_token)    # /api/* needs the bearer token
         else:
             http = web.Application()
+        if service is not None and service.config.actions is not None:
+            from alerting.action_api import add_action_routes
+
+            add_action_routes(http, service.store, service.config.actions)  # ack / silence links in messages
         http.router.add_get("/metrics", self._metrics)
         http.router.add_get("/healthz", lambda _r: _ok())
         self._runner = web.AppRunner(http, access_log=None)
