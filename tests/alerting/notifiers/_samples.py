@@ -15,7 +15,7 @@ from alerting.notifiers.config import (
     WebhookSpec,
     WeComSpec,
 )
-from tests.fixtures.im_servers import IMServer
+from tests.fixtures.im import IMServer
 
 T0 = 1_764_324_000.0  # 2025-11-28 10:00:00 UTC
 

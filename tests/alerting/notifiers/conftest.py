@@ -1,6 +1,6 @@
 """Fixtures for notifier tests: the fake vendor servers and the SMTP server (real sockets, no mocks)."""
 
-from tests.fixtures.im_servers import (  # noqa: F401 - re-exported as fixtures
+from tests.fixtures.im import (  # noqa: F401 - re-exported as fixtures
     dingtalk_server,
     feishu_server,
     im_server,

@@ -8,7 +8,7 @@ import pytest
 
 from alerting.notifiers.config import EmailSpec
 from alerting.notifiers.email import EmailNotifier, message_id
-from tests.fixtures.im_servers import unused_port
+from tests.fixtures.im import unused_port
 from tests.fixtures.smtp_server import SMTPTestServer
 
 from ._samples import notification

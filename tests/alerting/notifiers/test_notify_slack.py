@@ -6,7 +6,7 @@ import pytest
 
 from alerting.notifiers.config import SlackSpec
 from alerting.notifiers.slack import SlackNotifier
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -58,3 +58,11 @@ async def test_plain_text_errors(slack_server: IMServer, status: int, code: str,
     outcome = await _notifier(slack_server).send(notification())
     assert (outcome.delivered, outcome.retryable) == (False, retryable)
     assert code in outcome.reason
+
+
+async def test_action_buttons_are_accepted(slack_server: IMServer) -> None:
+    acts = {"ack": "https://k.example/act/a", "silence": "https://k.example/act/s"}
+    await _notifier(slack_server).send(notification(alert(actions=acts)))
+    assert slack_server.problems == []
+    [buttons] = [b for b in slack_server.requests[0].json["blocks"] if b["type"] == "actions"]
+    assert [e["url"] for e in buttons["elements"]][1:] == list(acts.values())

@@ -6,7 +6,7 @@ import pytest
 
 from alerting.notifiers.config import WeComSpec
 from alerting.notifiers.wecom import WeComNotifier
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 

@@ -13,7 +13,7 @@ from alerting.memory_store import MemoryStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from tests.alerting.conftest import Clock
-from tests.fixtures.im_servers import IMServer
+from tests.fixtures.im import IMServer
 from tests.fixtures.smtp_server import SMTPTestServer
 
 REGIONS = ("east", "west", "north", "south")
