@@ -36,7 +36,7 @@ class StaticThreshold(BaseModel):
     for_: float = Field(default=0.0, alias="for")
     keep_firing_for: float = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
+    summary: str | dict[str, str] | None = None   # one string, or one per language (alerting's messages)
     enabled: bool = True
 
     @field_validator("for_", "keep_firing_for", mode="before")

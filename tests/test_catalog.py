@@ -136,3 +136,11 @@ def test_source_time_bounds() -> None:
     cat = parse_catalog(BASE.replace("{topic: events.orders}", "{topic: events.orders, max_future: 1h, since: 2026-01-01}"))
     assert cat.sources["orders"].max_future == 3600 and cat.sources["orders"].since == 1_767_225_600
     assert parse_catalog(BASE).sources["orders"].max_future == 300 and parse_catalog(BASE).sources["orders"].since is None
+
+
+def test_timezone_is_an_iana_name() -> None:
+    assert parse_catalog(BASE + "defaults: {timezone: Asia/Shanghai}\n", "cat.yaml").defaults.timezone == "Asia/Shanghai"
+    assert parse_catalog(BASE, "cat.yaml").defaults.timezone == "UTC"
+    found = issues(BASE + "defaults: {timezone: Beijing}\n")
+    assert any(path == "defaults.timezone" and "unknown time zone 'Beijing'" in msg and "Asia/Shanghai" in msg
+               for _, path, msg in found), found

@@ -105,7 +105,7 @@ TEXT: dict[str, dict[str, str]] = {
         "normal_at": "已恢复正常（{0}）",
         "lasted": "持续 {0}",
         "for_duration": "已持续 {0}",
-        "unacked_for": "{0} 未确认",
+        "unacked_for": "{0}未确认",
         "series_count": "{0} 个序列",
         "total": "合计",
         "more_series": "另 {0} 个",

@@ -101,7 +101,7 @@ def test_escalation_headline_differs_from_the_notification() -> None:
     assert render.title(escalated) != render.title(n)
     assert render.title(escalated).startswith("[ESCALATED] critical")
     assert render.title(escalated).endswith(", unacknowledged for 30 min")
-    assert render.title(replace(escalated, language="zh")).endswith("，30 分钟 未确认")
+    assert render.title(replace(escalated, language="zh")).endswith("，30 分钟未确认")
 
 
 def test_action_links_only_while_firing() -> None:
