@@ -173,13 +173,13 @@ def title(n: Notification) -> str:
     shown = shown_alerts(n)
     top = shown[0]
     subject = f"{head}{_severity(lang, top.severity)} · {kpi_title(top, lang)}"
+    tail = ""
+    if n.kind == "escalation" and n.at is not None:
+        tail = word(lang, "sep") + word(lang, "unacked_for").format(fmt.duration(n.at - top.starts_at, lang))
     if len(counted) <= 1:
-        tail = ""
-        if n.kind == "escalation" and n.at is not None:
-            tail = word(lang, "sep") + word(lang, "unacked_for").format(fmt.duration(n.at - top.starts_at, lang))
         return f"{subject} · {series_text(top, lang)}{word(lang, 'colon')}{_state_phrase(top, n)}{tail}"
     what = word(lang, "back_to_normal") if n.status == "resolved" else condition(top, lang)
-    return f"{subject}{word(lang, 'colon')}{what} · {_group_series(counted, lang)}"
+    return f"{subject}{word(lang, 'colon')}{what} · {_group_series(counted, lang)}{tail}"
 
 
 def heading(alert: AlertInfo, n: Notification) -> str:

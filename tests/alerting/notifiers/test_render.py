@@ -127,3 +127,9 @@ def test_colors() -> None:
 
 def test_both_languages_have_every_entry() -> None:
     assert set(TEXT["en"]) == set(TEXT["zh"])
+
+
+def test_grouped_escalation_says_how_long_it_waited() -> None:
+    alerts = [alert(labels={"region": r}, fingerprint=r) for r in ("east", "west")]
+    n = replace(notification(*alerts, at=T0 + 120 + 900), kind="escalation")
+    assert render.title(n) == "[ESCALATED:2] critical · Paid orders: below 10 · region=east, west, unacknowledged for 15 min"
