@@ -20,6 +20,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,7 +86,7 @@ def apply_overrides(
             continue
         applied += 1
     new_rules = {kpi: tuple(specs) for kpi, specs in rules.items()}
-    return AlertingConfig(new_rules, config.routes, config.channels, config.kpis), applied, problems
+    return dataclasses.replace(config, rules=new_rules), applied, problems
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerting.actions import ActionLinks
+from alerting.notifiers.fmt import check_timezone
 from catalog.alerts import (
     AbsenceRule,
     AlertRuleSpec,
@@ -85,6 +87,9 @@ class KpiMeta(BaseModel):
     unit: str = ""
     owner: str = ""
     dashboard_url: str | None = None
+    kind: Literal["count", "money", "ratio", "value"] = "value"
+    min_value: float | None = None
+    max_value: float | None = None
 
     @field_validator("title", mode="before")
     @classmethod
@@ -104,6 +109,10 @@ class AlertingConfig:
     routes: tuple[RouteSpec, ...]
     channels: Mapping[str, ChannelSpec]
     kpis: Mapping[str, KpiMeta] = field(default_factory=dict)
+    #: IANA zone every time in a message is shown in (the catalog's ``defaults.timezone``)
+    timezone: str = "UTC"
+    #: signs ack / silence / false-alarm links; ``None``: messages carry no such links
+    actions: ActionLinks | None = None
 
     def rule(self, kpi: str, name: str) -> AlertRuleSpec | None:
         """The rule ``name`` of ``kpi`` or ``None``."""
@@ -127,6 +136,8 @@ def build_alerting_config(
     kpis: Mapping[str, KpiMeta],
     *,
     kpi_locs: Mapping[str, Loc] | None = None,
+    timezone: str = "UTC",
+    actions: ActionLinks | None = None,
 ) -> AlertingConfig:
     """Validate everything at once; raise :class:`AlertingConfigError` with every problem, or return the config.
 
@@ -143,6 +154,12 @@ def build_alerting_config(
         problems += found
     built_routes, found = parse_routes(routes, channels)
     problems += found
+    try:
+        check_timezone(timezone)
+    except ValueError as exc:
+        problems.append((("defaults", "timezone"), str(exc)))
     if problems:
         raise AlertingConfigError(problems)
-    return AlertingConfig(rules=rules, routes=built_routes, channels=built_channels, kpis=dict(kpis))
+    return AlertingConfig(
+        rules=rules, routes=built_routes, channels=built_channels, kpis=dict(kpis), timezone=timezone, actions=actions
+    )

@@ -1,7 +1,7 @@
 """Grouping: which alerts share a notification, and when that notification is due.
 
 Alerts are routed (first matching route, or every matching one with ``continue: true``) and grouped by the
-route's ``group_by`` labels. A new group waits ``group_wait`` so related alerts arrive in one message; later
+route's ``group_by`` labels and their rule (``alertname``). A new group waits ``group_wait`` so related alerts arrive in one message; later
 changes (a new firing alert, a resolved one) are sent at most every ``group_interval``; an unchanged group with
 unacknowledged firing alerts is repeated every ``repeat_interval``. Like Alertmanager's dispatcher, but state is
 a small serialisable :class:`GroupState` so a restarted worker continues where the old one stopped.
@@ -48,8 +48,18 @@ def match_routes(routes: Sequence[RouteSpec], labels: Mapping[str, str]) -> list
 
 
 def group_key(rid: str, route: RouteSpec, labels: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """The group key (readable prefix + hash) and the group labels of an alert on route ``rid``."""
+    """The group key (readable prefix + hash) and the group labels of an alert on route ``rid``.
+
+    A group always holds one rule (``alertname`` is implied in ``group_by``): a message then states one
+    condition and lists the series it holds for, so a feed that stops yields one message per rule, not one
+    per series, and never one mixing unrelated conditions.
+
+    >>> from alerting.config import RouteSpec
+    >>> group_key("r0", RouteSpec(channels=["ops"]), {"kpi": "orders", "alertname": "low", "region": "east"})[1]
+    {'kpi': 'orders', 'alertname': 'low'}
+    """
     glabels = {name: labels.get(name, "") for name in route.group_by}
+    glabels.setdefault("alertname", labels.get("alertname", ""))
     digest = hashlib.sha256(json.dumps([rid, sorted(glabels.items())]).encode()).hexdigest()[:12]
     return f"{rid}:{digest}", glabels
 

@@ -62,14 +62,15 @@ def dump_notification(notification: Notification) -> str:
     """Serialise a notification (and its alerts) to JSON."""
     data = asdict(notification)
     for alert in data["alerts"]:
-        alert["labels"] = dict(alert["labels"])
+        for key in ("labels", "kpi_titles", "summaries", "actions"):
+            alert[key] = dict(alert[key])
     return json.dumps(data, separators=(",", ":"))
 
 
 def load_notification(payload: str) -> Notification:
     """Inverse of :func:`dump_notification`."""
     data = json.loads(payload)
-    alerts = tuple(AlertInfo(**a) for a in data.pop("alerts"))
+    alerts = tuple(AlertInfo(**{**a, "limits": tuple(a.get("limits", ()))}) for a in data.pop("alerts"))
     return Notification(alerts=alerts, **data)
 
 

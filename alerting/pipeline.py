@@ -16,15 +16,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerting.acks import AckMuter
-from alerting.config import AlertingConfig, RouteSpec
+from alerting.config import (
+    AbsenceRule,
+    AlertingConfig,
+    AlertRuleSpec,
+    AnomalyRule,
+    ChangeRule,
+    KpiMeta,
+    RouteSpec,
+    ThresholdRule,
+)
 from alerting.escalation import Candidate, due_escalations, mark_escalated
 from alerting.freshness import SOURCE_SILENT, SourceRecord, is_held
 from alerting.grouping import GroupState, Member, apply_flush, flush_reason, group_key, match_routes, route_id
 from alerting.grouping import to_notify as _to_notify
 from alerting.lifecycle import AlertState
+from alerting.notifiers import fmt
 from alerting.notifiers.base import AlertInfo, Notification
 from alerting.notifiers.render import source_silent_text
+from alerting.notifiers.templates import LANGUAGES, word
 from alerting.outbox import Outbox
+from alerting.rules import fill_summary
 from alerting.silences import SilenceMuter
 from alerting.store import Store
 
@@ -41,16 +53,59 @@ class _Safe(dict[str, str]):
         return "%24__all"
 
 
+def _condition(rule: AlertRuleSpec | None, a: AlertState) -> tuple[str, tuple[float, ...]]:
+    """The condition key and limits the renderer words (see :class:`AlertInfo`)."""
+    if isinstance(rule, ThresholdRule):
+        if rule.outside is not None:
+            return "outside", tuple(rule.outside)
+        if rule.below is not None and (rule.above is None or a.value is None or a.value < rule.below):
+            return "below", (rule.below,)
+        return ("above", (rule.above,)) if rule.above is not None else ("", ())
+    if isinstance(rule, ChangeRule):
+        when = "previous" if rule.compare_to == "previous" else "last_week"
+        if rule.below_pct is not None:
+            return f"drop_{when}", (rule.below_pct,)
+        return f"rise_{when}", (rule.above_pct or 0.0,)
+    if isinstance(rule, AnomalyRule):
+        # rules.py words a drift verdict as a level shift; a rule on both verdicts may fire on either
+        drift = rule.fire_on == ["drift"] or a.summary.startswith("level shift")
+        return ("drift", ()) if drift else ("anomaly", ())
+    if isinstance(rule, AbsenceRule):
+        return "absent", ()
+    return "", ()
+
+
+def _summaries(rule: AlertRuleSpec | None, a: AlertState, meta: KpiMeta | None) -> dict[str, str]:
+    """The rule's own summary, filled in each language it is written in (numbers formatted for the KPI)."""
+    if rule is None or rule.summary is None:
+        return {}
+    out = {}
+    for lang in LANGUAGES:
+        template = rule.summary_in(lang)
+        if template:
+            kind, unit = (meta.kind, meta.unit) if meta else ("value", "")
+            unit = unit if kind in ("money", "ratio") else ""  # "paid orders {value}": the number, no unit
+            value = fmt.number(a.value, kind, unit, lang, none=word(lang, "no_data"))
+            fields = {"value": value, "kpi": meta.title_in(lang) if meta else a.kpi, **a.series}
+            out[lang] = fill_summary(template, fields, word(lang, "total"))
+    return out
+
+
 def alert_info(
-    a: AlertState, status: str, config: AlertingConfig, language: str, *, correction: bool = False
+    a: AlertState, status: str, config: AlertingConfig, language: str, now: float = 0.0, *, correction: bool = False
 ) -> AlertInfo:
-    """What notifiers see of ``a``, titled in ``language`` (with its correction for a correction notice)."""
+    """What notifiers see of ``a``, titled in ``language`` (and carrying every language's title; with its
+    correction for a correction notice)."""
     if a.rule == SOURCE_SILENT:
         return _silent_info(a, status, config, language)
     meta = config.kpis.get(a.kpi)
+    rule = config.rule(a.kpi, a.rule)
     url = None
     if meta is not None and meta.dashboard_url:
         url = meta.dashboard_url.format_map(_Safe(kpi=a.kpi, **a.series))
+    cond, limits = _condition(rule, a)
+    starts = a.starts_at or a.updated_at
+    actions = config.actions.urls(a.fingerprint, starts, now=now) if config.actions and status == "firing" else {}
     return AlertInfo(
         rule=a.rule,
         kpi=a.kpi,
@@ -66,10 +121,20 @@ def alert_info(
         summary=a.summary,
         window_start=a.window_start,
         window_end=a.window_end,
-        starts_at=a.starts_at or a.updated_at,
+        starts_at=starts,
         ends_at=a.ends_at if status == "resolved" else None,
         fingerprint=a.fingerprint,
         dashboard_url=url,
+        kind=rule.type if rule else "",
+        condition=cond,
+        limits=limits,
+        value_kind=meta.kind if meta else "value",
+        value_min=meta.min_value if meta else None,
+        value_max=meta.max_value if meta else None,
+        owner=meta.owner if meta else "",
+        kpi_titles=dict(meta.title) if meta else {},
+        summaries=_summaries(rule, a, meta),
+        actions=actions,
         correction=dict(a.correction) if correction and a.correction else None,
         drift_since=a.incident.get("level_since") if a.incident else None,
     )
@@ -79,14 +144,15 @@ def _silent_info(a: AlertState, status: str, config: AlertingConfig, language: s
     """A ``source_silent`` alert: the source, since when, and the KPIs it feeds (titled in ``language``)."""
     kpis = [k for k in a.labels.get("kpis", "").split(",") if k]
     titles = [m.title_in(language) if (m := config.kpis.get(k)) else k for k in kpis]
-    title, summary, affected = source_silent_text(language, status, a.kpi, a.window_start, a.window_end, titles)
+    title, summary, affected = source_silent_text(language, status, a.kpi, a.window_start, a.window_end, titles,
+                                                  config.timezone)
     team = {"team": a.labels["team"]} if a.labels.get("team") else {}
     return AlertInfo(
         rule=a.rule, kpi=a.kpi, kpi_title=title, severity=a.severity, status=status,
         labels={"source": a.kpi, **team, "affected": affected},
         value=None, expected=None, lower=None, upper=None, unit="", summary=summary,
         window_start=a.window_start, window_end=a.window_end, starts_at=a.starts_at or a.updated_at,
-        ends_at=a.ends_at if status == "resolved" else None, fingerprint=a.fingerprint,
+        ends_at=a.ends_at if status == "resolved" else None, fingerprint=a.fingerprint, kind=SOURCE_SILENT,
     )  # fmt: skip
 
 
@@ -145,7 +211,7 @@ class Pipeline:
                 del groups[key]
                 continue
             before = group.to_dict()
-            queued += await self._correct(config, group, route, members)
+            queued += await self._correct(config, group, route, members, now)
             queued += await self._flush(config, group, route, members, now)
             queued += await self._escalate(config, group, route, members, now)
             if group.to_dict() != before:
@@ -205,26 +271,34 @@ class Pipeline:
         alerts: Sequence[tuple[Member, AlertState]],
         kind: str,
         seq: int | str,
+        now: float,
     ) -> list[Notification]:
         status = "firing" if any(m.status == "firing" for m, _ in alerts) else "resolved"
         fix = kind == "correction"
         status = "correction" if fix else status
-        infos = tuple(alert_info(a, m.status, config, route.language, correction=fix) for m, a in alerts)
+        infos = tuple(alert_info(a, m.status, config, route.language, now, correction=fix) for m, a in alerts)
+        # A channel named twice (or in a route and its escalation) is one receiver: it gets one message.
         return [
             Notification(
-                id=_note_id(group.key, group.incarnation, kind, seq, channel),
+                id=_note_id(group.key, group.incarnation, "escalate" if kind == "escalation" else kind, seq, channel),
                 group_key=group.key,
                 receiver=channel,
                 status=status,
                 alerts=infos,
                 language=route.language,
                 external_url=route.external_url,
+                kind=kind,
+                at=now,
+                timezone=config.timezone,
+                # the group's first message on this channel: later ones (updates, resolution) reply to it
+                thread=_note_id(group.key, group.incarnation, "notify", 0, channel),
             )
-            for channel in channels
+            for channel in dict.fromkeys(channels)
         ]
 
     async def _correct(
-        self, config: AlertingConfig, group: GroupState, route: RouteSpec, members: list[tuple[Member, AlertState]]
+        self, config: AlertingConfig, group: GroupState, route: RouteSpec, members: list[tuple[Member, AlertState]],
+        now: float,
     ) -> int:
         """Queue one correction notice per new correction of an alert whose firing this group told.
 
@@ -239,7 +313,7 @@ class Pipeline:
             if c is None or group.sent.get(a.fingerprint) != "firing" or group.corrected.get(a.fingerprint) == c["seq"]:
                 continue
             seq = f"{a.fingerprint}:{c['seq']}"
-            for note in self._notes(config, group, route, route.channels, [(member, a)], "correction", seq):
+            for note in self._notes(config, group, route, route.channels, [(member, a)], "correction", seq, now):
                 await self.outbox.put(note)
                 queued += 1
             group.corrected[a.fingerprint] = int(c["seq"])
@@ -261,10 +335,10 @@ class Pipeline:
         alerts = [(m, a) for m, a in members if m.fingerprint in chosen]
         shown = alerts if route.send_resolved else [(m, a) for m, a in alerts if m.status == "firing"]
         if shown:
-            for note in self._notes(config, group, route, route.channels, shown, "notify", group.seq):
+            for note in self._notes(config, group, route, route.channels, shown, "notify", group.seq, now):
                 await self.outbox.put(note)
         apply_flush(group, [m for m, _ in alerts], now)
-        return len(route.channels) if shown else 0
+        return len(set(route.channels)) if shown else 0
 
     async def _escalate(
         self,
@@ -282,12 +356,12 @@ class Pipeline:
         if due and route.escalate is not None:
             alerts = [firing[c.fingerprint] for c in due]
             notes = self._notes(
-                config, group, route, route.escalate.channels, alerts, "escalate", group.escalation_seq
+                config, group, route, route.escalate.channels, alerts, "escalation", group.escalation_seq, now
             )
             for note in notes:
                 await self.outbox.put(note)
         mark_escalated(group, due, set(firing))
-        return len(route.escalate.channels) if due and route.escalate else 0
+        return len(set(route.escalate.channels)) if due and route.escalate else 0
 
     async def _collect_garbage(
         self, alerts: Sequence[AlertState], groups: Mapping[str, GroupState], muted: set[str], now: float

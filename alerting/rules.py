@@ -14,12 +14,13 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerting.config import AbsenceRule, AlertRuleSpec, AnomalyRule, ChangeRule, ThresholdRule
 from alerting.samples import Sample
 
-__all__ = ["WEEK", "Condition", "baseline_start", "evaluate", "flagged", "history_retention", "templated"]
+__all__ = ["WEEK", "Condition", "baseline_start", "evaluate", "fill_summary", "flagged", "history_retention", "templated"]
 
 WEEK = 7 * 86400.0
 
@@ -33,9 +34,28 @@ class Condition:
 
 
 class _Fields(dict[str, str]):
-    # A typo in a catalog summary template must not break alerting: unknown fields render as {name}.
+    # A typo in a catalog summary template must not break alerting, nor leave a literal "{region}" in a
+    # message: a field the series lacks (the total series has no region) reads as ``missing``.
+    def __init__(self, missing: str, **fields: str) -> None:
+        super().__init__(**fields)
+        self.missing = missing
+
     def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+        return self.missing
+
+
+def fill_summary(template: str, fields: Mapping[str, str], missing: str = "total") -> str:
+    """``template`` with ``{name}`` fields filled from ``fields``; unknown ones read as ``missing``.
+
+    >>> fill_summary("paid orders {value} in {region}", {"value": "0"})
+    'paid orders 0 in total'
+    >>> fill_summary("bad {brace", {})
+    'bad {brace'
+    """
+    try:
+        return template.format_map(_Fields(missing, **fields))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template  # a malformed template is shown as written rather than dropped
 
 
 def _fmt(value: float | None) -> str:
@@ -126,9 +146,10 @@ def evaluate(
 
 def templated(rule: AlertRuleSpec, sample: Sample, cond: Condition) -> Condition:
     """``cond`` with the rule's ``summary`` template applied while active (``{detail}`` is the built-in text)."""
-    if rule.summary and cond.active:
-        fields = _Fields(value=_fmt(sample.value), kpi=sample.kpi, detail=cond.summary, **sample.labels)
-        return Condition(True, rule.summary.format_map(fields))
+    template = rule.summary_in("en") or (next(iter(rule.summary.values()), None) if isinstance(rule.summary, dict) else None)
+    if template and cond.active:
+        fields = {"value": _fmt(sample.value), "kpi": sample.kpi, "detail": cond.summary, **sample.labels}
+        return Condition(True, fill_summary(template, fields))
     return cond
 
 

@@ -92,8 +92,15 @@ class _RuleBase(_Model):
     for_: Duration = Field(default=0.0, alias="for")
     keep_firing_for: Duration = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
+    # A template (``{value}``, ``{kpi}``, label names); one string (English) or one per language.
+    summary: str | dict[str, str] | None = None
     enabled: bool = True
+
+    def summary_in(self, language: str) -> str | None:
+        """The summary template written in ``language`` (a plain string counts as English), else ``None``."""
+        if isinstance(self.summary, str):
+            return self.summary if language == "en" else None
+        return (self.summary or {}).get(language)
 
     @field_validator("labels")
     @classmethod

@@ -48,7 +48,8 @@ class _Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, populate_by_name=True)
 
-    language: Language = "en"
+    # None: the route's language (every route says which language its people read); set: this channel's wins.
+    language: Language | None = None
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
 

@@ -278,6 +278,21 @@ class Defaults(_Strict):
     max_series_per_kpi: int = Field(default=200, ge=1)
     language: str = "en"
     distinct: DistinctSpec = Field(default_factory=DistinctSpec)
+    # IANA zone of every time shown in alert messages (e.g. Asia/Shanghai)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC"
+            ) from None
+        return value
 
 
 class GrafanaSettings(_Strict):

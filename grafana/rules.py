@@ -69,9 +69,10 @@ def recording_rules(catalog: Catalog) -> list[Rule]:
 
 
 def _summary(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> str:
-    if rule.summary:
-        return rule.summary
     lang, title = catalog.defaults.language, kpi.title_in(catalog.defaults.language)
+    own = rule.summary.get(lang) or rule.summary.get("en") if isinstance(rule.summary, dict) else rule.summary
+    if own:
+        return own
     if rule.outside is not None:
         lo, hi = rule.outside
         return text(lang, "summary_outside").format(title=title, lo=_num(lo), hi=_num(hi))

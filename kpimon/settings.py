@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     grafana_url: str | None = None       # annotations of alerts and drift; token from GRAFANA_TOKEN
     api_token: SecretStr | None = None   # one token, or name:token pairs (see alerting.http_api)
     api_token_file: str | None = None    # the same from a file: kept out of `ps` and shell history
+    public_url: str | None = None        # the worker's HTTP port as people reach it: ack/silence links in messages
+    action_secret: SecretStr | None = None  # signs those links (default: derived from the API token)
     speedup: float = Field(default=1.0, gt=0)
     # outbox retries (wall-clock seconds, whatever the speedup): give up after max_age, backoff base doubling to cap
     delivery_max_age: float = Field(default=86400.0, gt=0)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
+from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.memory_store import MemoryStore
+from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
-from catalog import Catalog
+from catalog import Catalog, KpiSpec
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import ExportedKpi
@@ -24,6 +27,8 @@ from streams.heartbeat import Heartbeat
 from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import compile_plan
 from streams.topics import TopicLayout, Topics
+
+ValueKind = Literal["count", "money", "ratio", "value"]
 
 __all__ = ["AlertShell", "alerting_config", "build_worker", "exported_kpis", "run_worker"]
 
@@ -46,11 +51,17 @@ class AlertShell:
         await self.service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
 
     def http_app(self) -> web.Application:
-        if not self.api_token:
-            return web.Application()
-        from alerting.http_api import make_api
+        if self.api_token:
+            from alerting.http_api import make_api
 
-        return make_api(self.service.store, self.api_token)
+            http = make_api(self.service.store, self.api_token)    # /api/* needs the bearer token
+        else:
+            http = web.Application()
+        if self.service.config.actions is not None:
+            from alerting.action_api import add_action_routes
+
+            add_action_routes(http, self.service.store, self.service.config.actions)  # ack / silence links in messages
+        return http
 
     async def aclose(self) -> None:
         await self.service.aclose()
@@ -67,22 +78,65 @@ def exported_kpis(catalog: Catalog) -> dict[str, ExportedKpi]:
     return out
 
 
-def dashboard_template(catalog: Catalog, kpi: str) -> str:
-    """Link to the KPI's value panel; ``{dim}`` placeholders are filled with the alert's series labels."""
+def dashboard_template(catalog: Catalog, kpi: str, base_url: str | None = None) -> str | None:
+    """Link to the KPI's value panel; ``{dim}`` placeholders are filled with the alert's series labels.
+
+    ``None`` (no link) unless a Grafana base URL is configured: ``base_url`` (``KPIMON_GRAFANA_URL``) or the
+    catalog's ``grafana.url`` when the catalog sets it; a made-up ``localhost`` link helps nobody."""
     from grafana.dashboards import PANEL
     from grafana.links import dashboard_url
 
+    base = base_url or (catalog.grafana.url if "url" in catalog.grafana.model_fields_set else None)
+    if not base:
+        return None
     spec = catalog.kpi(kpi)
-    url = f"{dashboard_url(catalog.grafana.url, catalog, kpi)}?viewPanel={PANEL['value']}"
+    url = f"{dashboard_url(base, catalog, kpi)}?viewPanel={PANEL['value']}"
     return url + "".join(f"&var-{dim}={{{dim}}}" for dim in spec.dimensions)
 
 
-def alerting_config(catalog: Catalog) -> AlertingConfig:
+def value_kind(catalog: Catalog, spec: KpiSpec) -> tuple[ValueKind, float | None, float | None]:
+    """How a KPI's values are written in messages and the range its band is clipped to.
+
+    Counts and distinct counts are integers >= 0; a ratio with scale 1 a percentage in [0, 1]; money (a
+    currency unit) >= 0 for sums, averages and percentiles of amounts; anything else unclipped.
+    """
+    measure = spec.parsed_measure
+    if spec.ratio is not None:
+        return ("ratio", 0.0, 1.0) if spec.ratio.scale == 1 and spec.unit in ("", "ratio") else ("value", 0.0, None)
+    if measure is not None and measure.kind in ("count", "distinct"):
+        return "count", 0.0, None
+    if spec.unit.upper() in CURRENCIES:
+        return "money", (0.0 if measure is not None and measure.kind != "last" else None), None
+    return "value", None, None
+
+
+def alerting_config(catalog: Catalog, settings: Settings | None = None) -> AlertingConfig:
     """The catalog's alerts, routes and channels, validated (raises AlertingConfigError)."""
-    metas = {k.name: AlertKpiMeta(name=k.name, title=k.title or {"en": k.name}, unit=k.unit, owner=k.owner,
-                                  dashboard_url=dashboard_template(catalog, k.name)) for k in catalog.kpis}
+    grafana = settings.grafana_url if settings else None
+    metas = {}
+    for k in catalog.kpis:
+        kind, lo, hi = value_kind(catalog, k)
+        metas[k.name] = AlertKpiMeta(name=k.name, title=k.title or {"en": k.name}, unit=k.unit, owner=k.owner,
+                                     dashboard_url=dashboard_template(catalog, k.name, grafana), kind=kind,
+                                     min_value=lo, max_value=hi)
     return build_alerting_config({k.name: k.alerts for k in catalog.kpis}, catalog.routes, catalog.channels, metas,
-                                 kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)})
+                                 kpi_locs={k.name: ("kpis", i) for i, k in enumerate(catalog.kpis)},
+                                 timezone=catalog.defaults.timezone, actions=action_links(settings))
+
+
+def action_links(settings: Settings | None) -> ActionLinks | None:
+    """Signed ack / silence / false-alarm links when ``KPIMON_PUBLIC_URL`` says where people reach the worker;
+    signed with ``KPIMON_ACTION_SECRET``, else a key derived from the API token(s) all workers share."""
+    if settings is None or not settings.public_url:
+        return None
+    secret = settings.action_secret.get_secret_value() if settings.action_secret else ""
+    if not secret and settings.api_token:
+        secret = hashlib.sha256(b"kpimon-action-links\0" + settings.api_token.get_secret_value().encode()).hexdigest()
+    if not secret:
+        log.warning("KPIMON_PUBLIC_URL is set but there is neither KPIMON_ACTION_SECRET nor an API token: "
+                    "messages carry no ack / silence / false-alarm links")
+        return None
+    return ActionLinks(settings.public_url, secret)
 
 
 def kpi_sources(catalog: Catalog) -> dict[str, frozenset[str]]:
@@ -145,8 +199,8 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     retry = RetryPolicy(base_s=settings.delivery_backoff_base, cap_s=settings.delivery_backoff_cap,
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
-    service = AlertService(alerting_config(catalog), store, clock=clock.now, wall_clock=time.time, retry=retry,
-                           sources_of=kpi_sources(catalog))
+    service = AlertService(alerting_config(catalog, settings), store, clock=clock.now, wall_clock=time.time,
+                           retry=retry, sources_of=kpi_sources(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
                                  quiet_s=cfg.idle_ms / 2000,    # half the idle time: held before an idle close

@@ -241,6 +241,6 @@ def _goal(plan: Plan, name: str, target: float, per: str) -> Goal:
     if kp is None:                       # a ratio: compared by its latest value
         ratio = plan.ratios.get(name)
         definition = f"ratio:{ratio.numerator}/{ratio.denominator}*{ratio.scale:g}" if ratio else ""
-        return Goal(target, per, additive=False, definition=definition)
+        return Goal(target, per, additive=False, definition=definition, tz=plan.timezone)
     additive = kp.kind in ("count", "sum") and kp.advance_ms == kp.size_ms
-    return Goal(target, per, additive, keep_ms=retention_ms(kp), definition=kp.state_key)
+    return Goal(target, per, additive, keep_ms=retention_ms(kp), definition=kp.state_key, tz=plan.timezone)

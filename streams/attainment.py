@@ -1,7 +1,7 @@
 """Target attainment: how much of a KPI's target the current period has reached. Pure.
 
 Additive KPIs (count and sum over tumbling windows) accumulate the total series' final window values
-over the current period (UTC hour, day, week from Monday, or month); others (averages, ratios,
+over the current period (hour, day, week from Monday, or month, in the catalog's ``defaults.timezone``); others (averages, ratios,
 percentiles, hopping windows, ``per: window``) compare their latest value with the target. The period
 follows event time: the first value of a window in a later period starts the new period, and values of
 an earlier period are ignored.
@@ -27,7 +27,9 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -41,12 +43,27 @@ _FORMAT = 1
 _SPAN = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
 
-def period_start(ts: float, per: str) -> float:
-    """Start of the period containing ``ts`` (epoch seconds, UTC).
+def period_start(ts: float, per: str, tz: str = "UTC") -> float:
+    """Start of the period containing ``ts`` (epoch seconds) in time zone ``tz``: a China business day starts
+    at 00:00 Asia/Shanghai, not at 08:00.
 
     >>> period_start(1767657600.0 + 3 * 86400 + 5, "week")   # Thursday 2026-01-08 → Monday 2026-01-05
     1767571200.0
+    >>> period_start(1767657600.0 + 3600, "day", "Asia/Shanghai") == 1767657600.0 - 8 * 3600
+    True
     """
+    if tz != "UTC":
+        zone = ZoneInfo(tz)
+        local = datetime.fromtimestamp(ts, zone).replace(tzinfo=None)
+        if per == "hour":
+            start = local.replace(minute=0, second=0, microsecond=0)
+        else:
+            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            if per == "week":
+                start -= timedelta(days=start.weekday())
+            elif per == "month":
+                start = start.replace(day=1)
+        return start.replace(tzinfo=zone).timestamp()  # the offset at the period's start (DST-safe)
     if per == "month":
         t = time.gmtime(ts)
         return float(time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, 0)) - time.timezone)
@@ -64,6 +81,7 @@ class Goal:
     additive: bool               # count/sum over tumbling windows: the period's windows add up
     keep_ms: int = 0             # how long after a newer window a window can still be revised
     definition: str = ""         # the KPI's state key: a checkpoint of another definition is not restored
+    tz: str = "UTC"              # the catalog's defaults.timezone: where days, weeks and months begin
 
 
 @dataclass
@@ -84,13 +102,14 @@ class _Track:
         return self.base + sum(v for _, v in self.windows.values())
 
     def to_doc(self) -> dict[str, Any]:
-        return {"v": _FORMAT, "def": self.goal.definition, "per": self.goal.per, "period": self.period,
+        return {"v": _FORMAT, "def": self.goal.definition, "per": self.goal.per, "tz": self.goal.tz, "period": self.period,
                 "base": self.base, "through": self.through,
                 "windows": [[ws, rev, value] for ws, (rev, value) in sorted(self.windows.items())],
                 "latest": list(self.latest) if self.latest is not None else None}
 
     def load(self, doc: Mapping[str, Any]) -> None:
-        if doc.get("v") != _FORMAT or doc.get("def") != self.goal.definition or doc.get("per") != self.goal.per:
+        if (doc.get("v") != _FORMAT or doc.get("def") != self.goal.definition or doc.get("per") != self.goal.per
+                or doc.get("tz", "UTC") != self.goal.tz):  # periods of another zone do not add up here
             raise ValueError("checkpoint of another format, definition or period")
         period, through, latest = doc["period"], doc["through"], doc["latest"]
         self.period = None if period is None else float(period)
@@ -130,7 +149,7 @@ class Attainment:
         return changed
 
     def _accumulate(self, track: _Track, ws: int, rev: int, value: float) -> bool:
-        period = period_start(ws / 1000, track.goal.per)
+        period = period_start(ws / 1000, track.goal.per, track.goal.tz)
         if track.period is None or period > track.period:
             track.period, track.base, track.through, track.windows = period, 0.0, None, {}
         elif period < track.period:

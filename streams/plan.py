@@ -70,6 +70,7 @@ class Plan:
     kpis: dict[str, KpiPlan]
     ratios: dict[str, RatioPlan]
     groups: dict[str, str] = field(default_factory=dict)   # KPI name -> merge group (ratio-connected KPIs)
+    timezone: str = "UTC"                                   # where target days/weeks/months begin
 
     def source_of(self, kpi: str) -> SourcePlan:
         src = self.kpis[kpi].source
@@ -100,7 +101,7 @@ def compile_plan(catalog: Catalog) -> Plan:
         sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples,
                                   max_future_ms=int(src.max_future * 1000),
                                   since_ms=None if src.since is None else int(src.since * 1000)))
-    return Plan(tuple(sources), kpis, ratios, _groups(kpis, ratios))
+    return Plan(tuple(sources), kpis, ratios, _groups(kpis, ratios), timezone=catalog.defaults.timezone)
 
 
 def _filter_of(catalog: Catalog, name: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import pytest
 # rewrite its asserts and warns)
 pytest_plugins = [
     "tests.fixtures.broker",
-    "tests.fixtures.im_servers",
+    "tests.fixtures.im",
     "tests.fixtures.prometheus",
     "tests.fixtures.redis_server",
     "tests.fixtures.smtp_server",

@@ -184,3 +184,11 @@ def test_detector_errors_name_line_and_field(detector: str, field: str, words: s
 
 def test_a_disabled_detector_is_not_checked() -> None:
     parse_catalog(BASE.replace("    measure: count\n", "    measure: count\n    detector: {kind: magic, enabled: false}\n"))
+
+
+def test_timezone_is_an_iana_name() -> None:
+    assert parse_catalog(BASE + "defaults: {timezone: Asia/Shanghai}\n", "cat.yaml").defaults.timezone == "Asia/Shanghai"
+    assert parse_catalog(BASE, "cat.yaml").defaults.timezone == "UTC"
+    found = issues(BASE + "defaults: {timezone: Beijing}\n")
+    assert any(path == "defaults.timezone" and "unknown time zone 'Beijing'" in msg and "Asia/Shanghai" in msg
+               for _, path, msg in found), found

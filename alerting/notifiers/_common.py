@@ -47,8 +47,11 @@ class WebhookBase:
         return f"{type(self).__name__}(url=<redacted>, timeout_seconds={self._timeout})"
 
     def _localize(self, n: Notification) -> Notification:
-        # The channel's configured language wins: a Chinese-speaking team's robot always gets Chinese.
-        return n if n.language == self.language else dataclasses.replace(n, language=self.language)
+        # A channel's own language wins (a Chinese-speaking team's robot always gets Chinese); without one the
+        # route's language, which the notification carries, is used.
+        if self.language is None or n.language == self.language:
+            return n
+        return dataclasses.replace(n, language=self.language)
 
     async def _post(self, url: str, payload: Any, headers: dict[str, str] | None = None) -> Outcome:
         result = await post_json(url, payload, timeout=self._timeout, client=self._client, headers=headers)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -26,6 +26,14 @@ class AlertInfo:
 
     ``labels`` holds the series' dimension labels (e.g. ``{"region": "east"}``) plus the rule's own labels.
     Times are epoch seconds. ``severity`` is ``info|warning|critical``; ``status`` is ``firing|resolved``.
+
+    The rest says what the renderer needs to write the message in any language without parsing ``summary``
+    (which is English, for logs and webhooks): ``kind`` is the rule type, ``condition`` one of
+    ``below|above|outside|drop_previous|drop_last_week|rise_previous|rise_last_week|anomaly|drift|absent``
+    with its ``limits`` (thresholds in the KPI's unit, change rules in percent); ``value_kind``
+    (``count|money|ratio|value``) picks the number format and ``value_min``/``value_max`` the possible range
+    bands are clipped to. ``kpi_titles`` and ``summaries`` (the rule's own summary, already filled in) are per
+    language; ``actions`` maps ``ack|silence|false_alarm`` to signed links.
     """
 
     rule: str
@@ -46,6 +54,16 @@ class AlertInfo:
     ends_at: float | None
     fingerprint: str
     dashboard_url: str | None = None
+    kind: str = ""
+    condition: str = ""
+    limits: tuple[float, ...] = ()
+    value_kind: str = "value"
+    value_min: float | None = None
+    value_max: float | None = None
+    owner: str = ""
+    kpi_titles: Mapping[str, str] = field(default_factory=dict)
+    summaries: Mapping[str, str] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
     # a correction notice: {"start", "end", "was", "now", "raised_at", "retracted"} (see render.correction_text)
     correction: Mapping[str, Any] | None = None
     # an anomaly described as a new level ("drift: new level 0 since 10:40"): since when
@@ -60,6 +78,10 @@ class Notification:
     webhooks, ``Message-ID`` for email). ``status`` is ``resolved`` only when every alert is resolved, and
     ``correction`` for a correction notice (a revised window changed the value an alert was raised on; each
     alert carries its ``correction`` and its current status, ``resolved`` when the correction retracted it).
+    ``kind`` picks the headline template (``notify``, ``escalation``, ``correction``; new kinds are a template entry
+    in :mod:`alerting.notifiers.templates`); ``at`` is when it was made (durations are measured to it),
+    ``timezone`` the IANA zone every time is shown in, ``thread`` the id of the group's first notification
+    on this channel (e-mail replies thread under it).
     """
 
     id: str
@@ -69,6 +91,10 @@ class Notification:
     alerts: tuple[AlertInfo, ...]
     language: str = "en"
     external_url: str | None = None
+    kind: str = "notify"
+    at: float | None = None
+    timezone: str = "UTC"
+    thread: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,15 @@ def dingtalk_sign(timestamp_ms: int, secret: str) -> str:
 
 
 def dingtalk_payload(n: Notification, at_mobiles: list[str]) -> dict[str, Any]:
-    """A ``markdown`` message; mentioned mobiles must also appear as ``@mobile`` in the text to notify."""
+    """A ``markdown`` message, or an ``actionCard`` with ack / silence / false-alarm buttons when the alerts
+    carry action links (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages, 独立跳转
+    ActionCard). An ActionCard cannot @-mention, so with ``at_mobiles`` the links stay inline in markdown;
+    mentioned mobiles must also appear as ``@mobile`` in the text to notify."""
+    buttons = _buttons(n)
+    if buttons and not at_mobiles:
+        text = _card_text(n)
+        card = {"title": render.title(n), "text": text, "btnOrientation": "1", "btns": buttons}
+        return {"msgtype": "actionCard", "actionCard": card}
     text = render.markdown(n, newline="\n\n")
     if at_mobiles:
         text += "\n\n" + " ".join(f"@{m}" for m in at_mobiles)
@@ -53,6 +61,23 @@ def dingtalk_payload(n: Notification, at_mobiles: list[str]) -> dict[str, Any]:
         "markdown": {"title": render.title(n), "text": text},
         "at": {"atMobiles": list(at_mobiles), "isAtAll": False},
     }
+
+
+def _buttons(n: Notification) -> list[dict[str, str]]:
+    """The top alert's links as buttons (one card holds one set; the board link of others stays in the text)."""
+    shown = render.shown_alerts(n)
+    if not shown or not any(shown[0].actions.values()):
+        return []
+    return [{"title": label, "actionURL": url} for label, url in render.links(shown[0], n.language)]
+
+
+def _card_text(n: Notification) -> str:
+    # The markdown body without the top alert's link line (those are the buttons).
+    top = render.shown_alerts(n)[0]
+    lines = render.markdown(n, newline="\n").split("\n")
+    own = {url for _, url in render.links(top, n.language)}
+    kept = [line for line in lines if not (line.startswith("> [") and any(f"({u})" in line for u in own))]
+    return "\n\n".join(kept)
 
 
 class DingTalkNotifier(WebhookBase):

@@ -4,7 +4,8 @@ Uses the standard library's :mod:`smtplib` in a worker thread (``asyncio.to_thre
 dependency. Every socket operation is bounded by ``timeout_seconds``. SMTP replies map to outcomes the way
 RFC 5321 §4.2.1 defines them: 4yz is a transient failure (retry), 5yz permanent (do not).
 The ``Message-ID`` is derived from the notification id, so a retried message keeps its id and mail systems
-can deduplicate it.
+can deduplicate it; later notifications of the same group (updates, the resolution, an escalation) carry
+``In-Reply-To``/``References`` to the group's first e-mail, so they thread under it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def build_message(n: Notification, spec: EmailSpec) -> EmailMessage:
     msg["To"] = ", ".join(spec.to)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id(n.id, spec.from_)
+    if n.thread and n.thread != n.id:
+        # RFC 5322 §3.6.4: a reply names its parent; mail clients thread the group's updates and its
+        # resolution under the first (firing) e-mail.
+        root = message_id(n.thread, spec.from_)
+        msg["In-Reply-To"] = root
+        msg["References"] = root
     msg["X-Kpimon-Group-Key"] = _ID_UNSAFE.sub("_", n.group_key)[:200]
     msg.set_content(render.plain_text(n))
     msg.add_alternative(render.html_body(n), subtype="html")
@@ -85,7 +92,7 @@ class EmailNotifier:
     async def send(self, notification: Notification) -> Outcome:
         """Send the notification in the channel's language; never raises for delivery failures."""
         n = notification
-        if n.language != self._spec.language:
+        if self._spec.language is not None and n.language != self._spec.language:
             n = dataclasses.replace(n, language=self._spec.language)
         msg = build_message(n, self._spec)
         try:

@@ -42,21 +42,25 @@ def feishu_sign(timestamp: int, secret: str) -> str:
 
 
 def feishu_card(n: Notification) -> dict[str, Any]:
-    """An interactive card: coloured header, one ``lark_md`` block per alert, a dashboard button."""
+    """An interactive card: coloured header, one ``lark_md`` block per alert, then its buttons (board, and
+    ack / silence / false alarm when configured: https://open.feishu.cn/document/common-capabilities/message-card/message-cards-content/using-button-components)."""
     template = {"red": "red", "orange": "orange", "blue": "blue", "green": "green"}[render.color(n)]
     elements: list[dict[str, Any]] = []
     for alert in render.shown_alerts(n):
-        lines = [f"**{alert.kpi_title}** — {render.subject(alert, n.language)}"]
-        lines += [f"**{k}**: {v}" for k, v in render.alert_facts(alert, n.language)]
+        lines = [f"**{render.heading(alert, n)}**"]
+        lines += [f"**{k}**: {v}" for k, v in render.alert_facts(alert, n)]
         elements.append({"tag": "div", "text": {"tag": "lark_md", "content": "\n".join(lines)}})
-        if alert.dashboard_url:
-            button = {
+        buttons = [
+            {
                 "tag": "button",
-                "text": {"tag": "plain_text", "content": render.text(n.language, "dashboard")},
-                "url": alert.dashboard_url,
-                "type": "primary",
+                "text": {"tag": "plain_text", "content": label},
+                "url": url,
+                "type": "primary" if i == 0 else "default",
             }
-            elements.append({"tag": "action", "actions": [button]})
+            for i, (label, url) in enumerate(render.links(alert, n.language))
+        ]
+        if buttons:
+            elements.append({"tag": "action", "actions": buttons})
         elements.append({"tag": "hr"})
     footer = [line for line in (render.more_line(n), n.external_url) if line]
     if footer:

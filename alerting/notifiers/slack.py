@@ -21,6 +21,7 @@ __all__ = ["SlackNotifier", "slack_payload"]
 # Block Kit limits a section's text to 3000 characters and a message to 50 blocks
 # (https://api.slack.com/reference/block-kit/blocks#section).
 _SECTION_LIMIT = 3000
+_MAX_BLOCKS = 50
 
 
 def _escape(text: str) -> str:
@@ -29,24 +30,30 @@ def _escape(text: str) -> str:
 
 
 def slack_payload(n: Notification) -> dict[str, Any]:
-    """The webhook JSON: a header, one section per alert, a context line; ``text`` is the fallback."""
+    """The webhook JSON: a header, per alert a section and its link buttons (board, ack / silence / false
+    alarm: https://api.slack.com/reference/block-kit/block-elements#button), a context line; ``text`` is
+    the fallback."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": render.title(n)[:150], "emoji": True}}
     ]
     for alert in render.shown_alerts(n):
-        lines = [f"*{_escape(alert.kpi_title)}* — {_escape(render.subject(alert, n.language))}"]
-        lines += [f"*{_escape(k)}:* {_escape(v)}" for k, v in render.alert_facts(alert, n.language)]
-        if alert.dashboard_url:
-            lines.append(f"<{alert.dashboard_url}|{render.text(n.language, 'dashboard')}>")
+        lines = [f"*{_escape(render.heading(alert, n))}*"]
+        lines += [f"*{_escape(k)}:* {_escape(v)}" for k, v in render.alert_facts(alert, n)]
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:_SECTION_LIMIT]}}
         )
+        buttons = [
+            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url, "action_id": f"a{i}"}
+            for i, (label, url) in enumerate(render.links(alert, n.language))
+        ]
+        if buttons:
+            blocks.append({"type": "actions", "elements": buttons})
     footer = [line for line in (render.more_line(n), n.external_url) if line]
     if footer:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(" · ".join(footer))}]}
         )
-    return {"text": render.title(n), "blocks": blocks}
+    return {"text": render.title(n), "blocks": blocks[:_MAX_BLOCKS]}
 
 
 class SlackNotifier(WebhookBase):

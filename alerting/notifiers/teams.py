@@ -26,7 +26,8 @@ _DELIVERY_FAILED = re.compile(r"delivery failed.*?HTTP error (\d{3})", re.IGNORE
 
 
 def adaptive_card(n: Notification) -> dict[str, Any]:
-    """An Adaptive Card 1.4: a coloured title, a FactSet per alert, a dashboard button per alert."""
+    """An Adaptive Card 1.4: a coloured title, per alert a heading, a FactSet and an ActionSet of its links
+    (board, ack / silence / false alarm: ``Action.OpenUrl``)."""
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -37,20 +38,20 @@ def adaptive_card(n: Notification) -> dict[str, Any]:
             "color": _STYLE[render.color(n)],
         }
     ]
-    actions: list[dict[str, Any]] = []
     for alert in render.shown_alerts(n):
-        body.append({"type": "TextBlock", "text": f"**{alert.kpi_title}** — {render.subject(alert, n.language)}", "wrap": True})
-        facts = [{"title": k, "value": v} for k, v in render.alert_facts(alert, n.language)]
+        body.append({"type": "TextBlock", "text": f"**{render.heading(alert, n)}**", "wrap": True})
+        facts = [{"title": k, "value": v} for k, v in render.alert_facts(alert, n)]
         body.append({"type": "FactSet", "facts": facts})
-        if alert.dashboard_url and len(actions) < 5:  # Teams renders at most a handful of actions
-            label = f"{render.text(n.language, 'dashboard')}: {alert.kpi_title}"
-            actions.append({"type": "Action.OpenUrl", "title": label, "url": alert.dashboard_url})
+        actions = [
+            {"type": "Action.OpenUrl", "title": label, "url": url}
+            for label, url in render.links(alert, n.language)
+        ]
+        if actions:
+            body.append({"type": "ActionSet", "actions": actions})
     for line in (render.more_line(n), n.external_url):
         if line:
             body.append({"type": "TextBlock", "text": line, "isSubtle": True, "wrap": True})
     card: dict[str, Any] = {"$schema": _CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
-    if actions:
-        card["actions"] = actions
     card["msteams"] = {"width": "Full"}
     return card
 

@@ -38,7 +38,7 @@ def _labels(a: AlertInfo) -> dict[str, str]:
     return {"alertname": a.rule, "kpi": a.kpi, "severity": a.severity, **dict(a.labels)}
 
 
-def _annotations(a: AlertInfo) -> dict[str, str]:
+def _annotations(a: AlertInfo, tz: str = "UTC") -> dict[str, str]:
     raw: dict[str, object] = {
         "summary": a.summary,
         "kpi_title": a.kpi_title,
@@ -52,7 +52,7 @@ def _annotations(a: AlertInfo) -> dict[str, str]:
         "dashboard_url": a.dashboard_url,
     }
     if a.correction is not None:
-        raw["correction"] = render.correction_text(a, "en")
+        raw["correction"] = render.correction_text(a, "en", tz)
     # Annotations are string-to-string in alertmanager; absent values are left out rather than "None".
     return {k: repr(v) if isinstance(v, float) else str(v) for k, v in raw.items() if v not in (None, "")}
 
@@ -78,7 +78,7 @@ def alertmanager_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]
         {
             "status": a.status,
             "labels": lab,
-            "annotations": _annotations(a),
+            "annotations": _annotations(a, n.timezone),
             "startsAt": _rfc3339(a.starts_at),
             "endsAt": _rfc3339(a.ends_at),
             "generatorURL": a.dashboard_url or "",
@@ -96,7 +96,7 @@ def alertmanager_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]
         "receiver": n.receiver,
         "groupLabels": {k: v for k, v in common.items() if k in ("alertname", "kpi")},
         "commonLabels": common,
-        "commonAnnotations": _common([_annotations(a) for a in alerts]),
+        "commonAnnotations": _common([_annotations(a, n.timezone) for a in alerts]),
         "externalURL": n.external_url or "",
         "alerts": items,
     }

@@ -190,7 +190,7 @@ async def test_repeat_behind_an_undelivered_one_is_superseded_counted_and_logged
 async def test_permanent_failure_is_dropped_and_the_stream_goes_on(
     redis_store: RedisStore, receiver: Receiver
 ) -> None:
-    from tests.fixtures.im_servers import unused_port
+    from tests.fixtures.im import unused_port
 
     clock = Clock()
     channels = {"ops": hook(receiver.url), "gone": hook(f"http://127.0.0.1:{unused_port()}/x")}

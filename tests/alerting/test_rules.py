@@ -65,7 +65,7 @@ def test_absence_rule() -> None:
 
 def test_summary_template_with_unknown_field_does_not_break() -> None:
     rule = ThresholdRule(below=10, summary="{kpi} low: {value} ({detail}) {nope}")
-    assert evaluate(rule, s(3)).summary == "orders low: 3 (3 is below 10) {nope}"
+    assert evaluate(rule, s(3)).summary == "orders low: 3 (3 is below 10) total"
 
 
 def test_non_finite_values_are_no_data() -> None:

@@ -124,3 +124,9 @@ def test_custom_summary_and_recording_rules(alerts_catalog: Catalog) -> None:
     cat = parse_catalog("sources: {o: {topic: t}}\nkpis: [{name: orders, source: o, measure: count, alerts: "
                         "[{type: threshold, below: 1, summary: 'No orders!'}]}]\n")
     assert alerting_rules(cat)[0]["rules"][0]["annotations"]["summary"] == "No orders!"
+
+
+def test_summary_per_language_picks_the_catalog_language() -> None:
+    cat = parse_catalog("defaults: {language: zh}\nsources: {o: {topic: t}}\nkpis: [{name: orders, source: o, "
+                        "measure: count, alerts: [{type: threshold, below: 1, summary: {en: 'No orders', zh: '没有订单'}}]}]\n")
+    assert alerting_rules(cat)[0]["rules"][0]["annotations"]["summary"] == "没有订单"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 from tests.fixtures.kafka_io import produce
 from tests.fixtures.redis_server import RedisProcess
 from tests.fixtures.smtp_server import SMTPTestServer

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from kpimon.embedded import Broker
-from streams.attainment import Attainment, Goal
+from streams.attainment import Attainment, Goal, period_start
 from streams.records import KpiValue
 from tests.fixtures.kafka_io import produce, read_until
 from tests.fixtures.waiting import eventually
@@ -38,6 +38,20 @@ def test_same_window_twice_counts_once() -> None:
     assert not att.observe(val(at(0), 10), 0)                  # re-published on restore: no change
     assert not att.observe(val(at(1), 7, series="region=east"), 0)   # only the total series counts
     assert att.ratio("orders") == pytest.approx(0.30)
+
+
+def test_a_china_business_day_starts_at_midnight_in_shanghai() -> None:
+    # 2026-01-05 07:59 and 08:01 UTC are 15:59 and 16:01 in Shanghai: the same business day (no reset at 08:00)
+    day = 1767571200.0  # 2026-01-05 00:00 UTC
+    assert period_start(day + 7.98 * 3600, "day", "Asia/Shanghai") == period_start(day + 8.02 * 3600, "day", "Asia/Shanghai")
+    assert period_start(day + 16.5 * 3600, "day", "Asia/Shanghai") == day + 16 * 3600  # 00:30 on the 6th, local
+    assert period_start(day + 16.5 * 3600, "week", "Asia/Shanghai") == day - 8 * 3600  # Monday the 5th, 00:00 local
+    assert period_start(day + 40 * 86400, "month", "Asia/Shanghai") == day + 27 * 86400 - 8 * 3600  # Feb 1st local
+    goal = Goal(1000.0, "day", additive=True, tz="Asia/Shanghai")
+    att = Attainment({"orders": goal})
+    att.observe(KpiValue("orders", "", int((day + 15.9 * 3600) * 1000), int((day + 15.9 * 3600) * 1000) + MIN, 100, 0), 0)
+    att.observe(KpiValue("orders", "", int((day + 16.1 * 3600) * 1000), int((day + 16.1 * 3600) * 1000) + MIN, 50, 0), 0)
+    assert att.ratio("orders") == pytest.approx(0.05)  # midnight in Shanghai started a new day
 
 
 def test_revised_window_replaces_its_contribution() -> None:

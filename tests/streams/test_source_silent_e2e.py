@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.fixtures.im_servers import IMServer
+from tests.fixtures.im import IMServer
 from tests.fixtures.redis_server import RedisProcess
 from tests.fixtures.smtp_server import SMTPTestServer, smtp_cert, smtp_server, smtp_server_factory
 from tests.fixtures.waiting import eventually

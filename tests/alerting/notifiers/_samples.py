@@ -15,7 +15,7 @@ from catalog.channels import (
     WebhookSpec,
     WeComSpec,
 )
-from tests.fixtures.im_servers import IMServer
+from tests.fixtures.im import IMServer
 
 T0 = 1_764_324_000.0  # 2025-11-28 10:00:00 UTC
 
@@ -40,6 +40,13 @@ def alert(**overrides: Any) -> AlertInfo:
         ends_at=None,
         fingerprint="f00dfeed",
         dashboard_url="http://grafana.local/d/kpi-paid-orders?var-region=east",
+        kind="threshold",
+        condition="below",
+        limits=(10.0,),
+        value_kind="count",
+        value_min=0.0,
+        owner="payments",
+        kpi_titles={"en": "Paid orders", "zh": "支付订单数"},
     )
     return replace(base, **overrides)
 

@@ -13,7 +13,7 @@ def test_discriminated_union_and_defaults() -> None:
         {"type": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=t0ken"}
     )
     assert isinstance(spec, DingTalkSpec)
-    assert (spec.language, spec.timeout_seconds, spec.secret, spec.at_mobiles) == ("en", 5.0, None, [])
+    assert (spec.language, spec.timeout_seconds, spec.secret, spec.at_mobiles) == (None, 5.0, None, [])
 
 
 def test_secrets_are_hidden() -> None:

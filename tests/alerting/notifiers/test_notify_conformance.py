@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from alerting.notifiers import Notifier, Outcome, parse_channel
 from alerting.notifiers.registry import NOTIFIERS, build_notifier
 from catalog.channels import ChannelSpec, EmailSpec
-from tests.fixtures.im_servers import IMServer, Reply, unused_port
+from tests.fixtures.im import IMServer, Reply, unused_port
 from tests.fixtures.smtp_server import SMTPTestServer
 
 from ._samples import notification, spec_for

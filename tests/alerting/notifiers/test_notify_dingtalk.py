@@ -10,7 +10,7 @@ import pytest
 
 from alerting.notifiers.dingtalk import DingTalkNotifier
 from catalog.channels import DingTalkSpec
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -36,9 +36,9 @@ async def test_signed_markdown_in_chinese_is_accepted(dingtalk_server: IMServer)
     assert body["markdown"]["title"].startswith("【告警中】严重 · 支付订单数")
     text = body["markdown"]["text"]
     for expected in (
-        "当前值: 9 orders",
-        "正常区间 30 – 55 orders",
-        "维度: channel=app, region=east",
+        "当前值: 9 单",
+        "正常区间 30 – 55 单",
+        "序列: channel=app, region=east",
         "@13800001111",
     ):
         assert expected in text
@@ -109,3 +109,23 @@ async def test_large_group_is_cut_with_a_count(dingtalk_server: IMServer) -> Non
     assert outcome.delivered
     text = dingtalk_server.requests[0].json["markdown"]["text"]
     assert "… and 15 more alert(s)" in text and "[FIRING:25]" in text
+
+
+ACTIONS = {"ack": "https://k.example/act/a", "silence": "https://k.example/act/s", "false_alarm": "https://k.example/act/f"}
+
+
+async def test_action_links_become_an_action_card(dingtalk_server: IMServer) -> None:
+    outcome = await _notifier(dingtalk_server).send(notification(alert(actions=ACTIONS), language="zh"))
+    assert outcome.delivered and dingtalk_server.problems == []
+    body = dingtalk_server.requests[0].json
+    assert body["msgtype"] == "actionCard"
+    card = body["actionCard"]
+    assert [b["title"] for b in card["btns"]] == ["查看看板", "确认", "静默 2 小时", "误报"]
+    assert [b["actionURL"] for b in card["btns"]][1:] == list(ACTIONS.values())
+    assert "/act/" not in card["text"]  # the links are the buttons, not repeated in the text
+
+
+async def test_mentions_keep_markdown_with_inline_links(dingtalk_server: IMServer) -> None:
+    await _notifier(dingtalk_server, at_mobiles=["13800001111"]).send(notification(alert(actions=ACTIONS)))
+    body = dingtalk_server.requests[0].json
+    assert body["msgtype"] == "markdown" and "[Acknowledge](https://k.example/act/a)" in body["markdown"]["text"]

@@ -8,7 +8,7 @@ import pytest
 
 from alerting.notifiers.email import EmailNotifier, message_id
 from catalog.channels import EmailSpec
-from tests.fixtures.im_servers import unused_port
+from tests.fixtures.im import unused_port
 from tests.fixtures.smtp_server import SMTPTestServer
 
 from ._samples import notification
@@ -45,7 +45,7 @@ async def test_starttls_auth_multipart_in_chinese(smtp_server: SMTPTestServer) -
     assert msg.get_content_type() == "multipart/alternative"
     plain, html = msg.iter_parts()
     assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
-    assert "当前值: 9 orders" in plain.get_content()
+    assert "当前值: 9 单" in plain.get_content()
     assert "<th" in html.get_content() and "查看看板" in html.get_content()
 
 

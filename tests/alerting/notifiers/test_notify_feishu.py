@@ -9,7 +9,7 @@ import pytest
 
 from alerting.notifiers.feishu import FeishuNotifier
 from catalog.channels import FeishuSpec
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -33,7 +33,7 @@ async def test_signed_card_in_chinese_is_accepted(feishu_server: IMServer) -> No
     assert card["header"]["title"]["content"].startswith("【告警中】严重")
     div = card["elements"][0]
     assert div["tag"] == "div" and div["text"]["tag"] == "lark_md"
-    assert "**当前值**: 9 orders" in div["text"]["content"]
+    assert "**当前值**: 9 单" in div["text"]["content"]
     button = card["elements"][1]["actions"][0]
     assert button["text"]["content"] == "查看看板" and button["url"].startswith("http://grafana.local/")
 
@@ -85,3 +85,13 @@ async def test_body_codes(feishu_server: IMServer, status: int, code: int, msg: 
 async def test_legacy_statuscode_body(feishu_server: IMServer) -> None:
     feishu_server.reply(Reply(200, {"StatusCode": 0, "StatusMessage": "success"}))
     assert (await _notifier(feishu_server).send(notification())).delivered
+
+
+async def test_action_buttons(feishu_server: IMServer) -> None:
+    acts = {"ack": "https://k.example/act/a", "silence": "https://k.example/act/s", "false_alarm": "https://k.example/act/f"}
+    outcome = await _notifier(feishu_server).send(notification(alert(actions=acts)))
+    assert outcome.delivered and feishu_server.problems == []
+    card = feishu_server.requests[0].json["card"]
+    [row] = [e for e in card["elements"] if e["tag"] == "action"]
+    assert [b["text"]["content"] for b in row["actions"]] == ["Open dashboard", "Acknowledge", "Silence 2 h", "False alarm"]
+    assert [b["url"] for b in row["actions"]][1:] == list(acts.values())

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from alerting.notifiers.registry import build_notifier
-from tests.fixtures.im_servers import VENDORS, IMServer, Reply
+from tests.fixtures.im import VENDORS, IMServer, Reply
 
 from ._samples import notification, spec_for
 

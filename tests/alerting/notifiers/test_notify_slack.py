@@ -6,7 +6,7 @@ import pytest
 
 from alerting.notifiers.slack import SlackNotifier
 from catalog.channels import SlackSpec
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -22,20 +22,22 @@ async def test_blocks_payload_is_accepted(slack_server: IMServer) -> None:
     outcome = await _notifier(slack_server).send(notification(tricky))
     assert outcome.delivered and slack_server.problems == []
     body = slack_server.requests[0].json
-    assert body["text"].startswith("[FIRING] critical · 支付订单数: paid_orders below 10 for 2m")
-    header, section, context = body["blocks"]
+    assert body["text"] == "[FIRING] critical · Paid orders · segment=<vip> & co: 9 orders, below 10"
+    header, section, buttons, context = body["blocks"]
     assert header["type"] == "header" and header["text"]["type"] == "plain_text"
     text = section["text"]["text"]
     assert section["text"]["type"] == "mrkdwn"
-    assert "*Value:* 9 orders" in text and "*Expected:* 42 orders (band 30 – 55 orders)" in text
+    assert "*Value:* 9 orders" in text and "*Expected:* 42 orders (normal range 30 – 55 orders)" in text
     assert "segment=&lt;vip&gt; &amp; co" in text  # mrkdwn control characters escaped
-    assert "<http://grafana.local/d/kpi-paid-orders?var-region=east|Open dashboard>" in text
+    [board] = buttons["elements"]
+    assert board["type"] == "button" and board["url"] == "http://grafana.local/d/kpi-paid-orders?var-region=east"
+    assert board["text"]["text"] == "Open dashboard"
     assert context["elements"][0]["text"] == "http://kpimon.local"
 
 
 async def test_chinese_blocks(slack_server: IMServer) -> None:
     await _notifier(slack_server, language="zh").send(notification())
-    assert "*当前值:* 9 orders" in slack_server.requests[0].json["blocks"][1]["text"]["text"]
+    assert "*当前值:* 9 单" in slack_server.requests[0].json["blocks"][1]["text"]["text"]
 
 
 @pytest.mark.parametrize(
@@ -56,3 +58,11 @@ async def test_plain_text_errors(slack_server: IMServer, status: int, code: str,
     outcome = await _notifier(slack_server).send(notification())
     assert (outcome.delivered, outcome.retryable) == (False, retryable)
     assert code in outcome.reason
+
+
+async def test_action_buttons_are_accepted(slack_server: IMServer) -> None:
+    acts = {"ack": "https://k.example/act/a", "silence": "https://k.example/act/s"}
+    await _notifier(slack_server).send(notification(alert(actions=acts)))
+    assert slack_server.problems == []
+    [buttons] = [b for b in slack_server.requests[0].json["blocks"] if b["type"] == "actions"]
+    assert [e["url"] for e in buttons["elements"]][1:] == list(acts.values())

@@ -6,7 +6,7 @@ import pytest
 
 from alerting.notifiers.teams import TeamsNotifier
 from catalog.channels import TeamsSpec
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -30,8 +30,9 @@ async def test_adaptive_card_is_accepted(teams_server: IMServer) -> None:
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
     assert card["body"][0]["color"] == "attention"
     facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
-    assert facts["当前值"] == "9 orders" and facts["级别"] == "严重"
-    assert card["actions"][0]["type"] == "Action.OpenUrl"
+    assert facts["当前值"] == "9 单" and facts["级别"] == "严重"
+    [board] = card["body"][3]["actions"]
+    assert board == {"type": "Action.OpenUrl", "title": "查看看板", "url": alert().dashboard_url}
 
 
 async def test_resolved_card_is_good(teams_server: IMServer) -> None:

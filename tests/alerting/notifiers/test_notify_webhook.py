@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alerting.notifiers.webhook import WebhookNotifier
 from catalog.channels import WebhookSpec
-from tests.fixtures.im_servers import IMServer
+from tests.fixtures.im import IMServer
 
 from ._samples import T0, alert, notification, spec_for
 

@@ -6,7 +6,7 @@ import pytest
 
 from alerting.notifiers.wecom import WeComNotifier
 from catalog.channels import WeComSpec
-from tests.fixtures.im_servers import IMServer, Reply
+from tests.fixtures.im import IMServer, Reply
 
 from ._samples import alert, notification, spec_for
 
@@ -24,7 +24,7 @@ async def test_markdown_in_chinese_is_accepted(wecom_server: IMServer) -> None:
     assert body["msgtype"] == "markdown"
     content = body["markdown"]["content"]
     assert content.startswith("### 【告警中】严重 · 支付订单数")
-    assert "> 预期值: 42 orders (正常区间 30 – 55 orders)" in content
+    assert "> 预期值: 42 单（正常区间 30 – 55 单）" in content
 
 
 async def test_huge_group_stays_under_4096_bytes(wecom_server: IMServer) -> None:
