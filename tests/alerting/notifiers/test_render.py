@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alerting.notifiers import render
+from alerting.notifiers.base import AlertInfo, Notification
 from alerting.notifiers.templates import TEXT
 
 from ._samples import T0, alert, notification
@@ -129,26 +130,34 @@ CORRECTION = {"start": T0 + 2400, "end": T0 + 2460, "was": 0.0, "now": 412.0, "r
               "retracted": False}
 
 
+def correction_note(a: AlertInfo, language: str = "en") -> Notification:
+    return replace(notification(a, status="correction", language=language), kind="correction")
+
+
 def test_correction_notice_in_english_and_chinese() -> None:
     fixed = alert(correction=CORRECTION, value=0.0)
-    en = render.plain_text(notification(fixed, status="correction"))
-    assert en.splitlines()[0] == ("[CORRECTION] critical · 支付订单数: revised: the 10:40 window was 412 orders, "
-                                  "not 0 orders — the 10:41 alert was raised on incomplete data")
-    zh = render.plain_text(notification(fixed, status="correction", language="zh"))
-    assert zh.splitlines()[0] == ("【更正】严重 · 支付订单数: 更正：10:40 窗口的值为 412 orders，而不是 0 orders —— "
-                                  "10:41 的告警基于不完整的数据")
-    assert render.color(notification(fixed, status="correction")) == "blue"
+    en = render.plain_text(correction_note(fixed))
+    assert en.splitlines()[0] == ("[CORRECTION] critical · Paid orders · channel=app, region=east: revised: the 10:40 "
+                                  "UTC window was 412 orders, not 0 orders — the 10:41 UTC alert was raised on "
+                                  "incomplete data")
+    zh = render.plain_text(correction_note(fixed, "zh"))
+    assert zh.splitlines()[0] == ("【更正】严重 · 支付订单数 · channel=app, region=east：更正：10:40 UTC 窗口的值为 412 单，"
+                                  "而不是 0 单 —— 10:41 UTC 的告警基于不完整的数据")
+    assert render.color(correction_note(fixed)) == "blue"
     withdrawn = alert(correction={**CORRECTION, "retracted": True}, status="resolved", ends_at=T0 + 2500)
-    assert render.title(notification(withdrawn, status="correction", language="zh")).endswith("（告警已撤销）")
-    assert "(alert withdrawn)" in render.markdown(notification(withdrawn, status="correction"))
+    assert render.title(correction_note(withdrawn, "zh")).endswith("（告警已撤销）")
+    assert "(alert withdrawn)" in render.markdown(correction_note(withdrawn))
 
 
 def test_drift_is_told_as_a_new_level_in_both_languages() -> None:
     drop = alert(value=0.0, summary="drift: new level 0 since 10:40", drift_since=T0 + 2400)
-    assert render.title(notification(drop)).endswith("支付订单数: drift: new level 0 orders since 10:40")
-    assert render.title(notification(drop, language="zh")).endswith("支付订单数: 漂移：自 10:40 起新水平为 0 orders")
-    templated = alert(value=0.0, summary="paid orders 0 in east", drift_since=T0 + 2400)  # a rule's own summary
-    assert render.title(notification(templated)).endswith(": paid orders 0 in east")
+    assert render.title(notification(drop)).endswith("region=east: drift: new level 0 orders since 10:40 UTC")
+    assert render.title(notification(drop, language="zh")).endswith("region=east：漂移：自 10:40 UTC 起新水平为 0 单")
+    back = alert(value=9.0, summary="drift: new level 9 since 10:40", drift_since=T0 + 2400, status="resolved",
+                 ends_at=T0 + 3000)
+    assert render.title(notification(back)).endswith("drift: new level 9 orders since 10:40 UTC (the new normal)")
+    other = alert(value=0.0, summary="paid orders 0 in east", drift_since=T0 + 2400)  # not a drift description
+    assert "drift" not in render.title(notification(other))
 
 
 def test_both_languages_have_every_entry() -> None:
