@@ -3,8 +3,9 @@
 A source's :class:`SourceRecord` (kept in the store, so every worker and a restarted one see the same) says
 when its newest event arrived (wall clock) and how new it was (event time). From it:
 
-* **quiet**: no event for ``quiet_s`` wall seconds (the worker's idle time, after which windows close by the
-  clock and come out empty). Alerts of the KPIs the source feeds wait: an empty window may be silence.
+* **quiet**: no event for ``quiet_s`` wall seconds (half the worker's idle time, after which windows close by
+  the clock and come out empty). Alerts judged on a window that ends after the newest event wait: an empty
+  window may be silence.
 * **silent**: no event for ``max_silence``. One ``source_silent`` alert per source and owner team is raised
   (:func:`silent_alert`); the alerts of the KPIs fed only by silent sources are *inhibited* (tracked, never
   notified), the way Alertmanager's inhibit rules hold the alerts a broken upstream explains.
@@ -16,7 +17,8 @@ Examples
 --------
 >>> from alerting.lifecycle import new_state
 >>> rec = SourceRecord("orders", last_event_ts=600.0, last_arrival=1000.0, max_silence=300.0, quiet_s=2.0)
->>> zero = replace(new_state("paid_orders", "stopped", {}, {}, "critical"), state="firing")
+>>> zero = replace(new_state("paid_orders", "stopped", {}, {}, "critical"), state="firing", window_start=600.0,
+...                window_end=660.0)
 >>> feeds = {"paid_orders": frozenset({"orders"})}
 >>> is_held(zero, {"orders": rec}, feeds, wall_now=1001.0), is_held(zero, {"orders": rec}, feeds, wall_now=1005.0)
 (False, True)
@@ -76,10 +78,16 @@ class SourceRecord:
         >>> r = SourceRecord("s", 100.0, 50.0, max_silence=60.0, quiet_s=2.0, gap=(100.0, 400.0))
         >>> r.holds((120.0, 180.0), wall_now=50.5), r.holds((400.0, 460.0), wall_now=50.5)
         (True, False)
+        >>> r.holds((40.0, 100.0), wall_now=60.0), r.holds((100.0, 160.0), wall_now=60.0)   # quiet
+        (False, True)
         """
         if not self.judged:
             return False
-        if self.silent_since is not None or wall_now - self.last_arrival >= self.quiet_s:
+        if self.silent_since is not None:
+            return True
+        # quiet: nothing arrived lately and the window ends after the newest event, i.e. the idle clock closed it
+        # (a window closed by events ends before them: it is data, however slowly a busy worker reads it)
+        if wall_now - self.last_arrival >= self.quiet_s and window[1] > self.last_event_ts:
             return True
         return self.gap is not None and self.gap[0] <= window[0] and window[1] <= self.gap[1]
 

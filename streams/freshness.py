@@ -1,16 +1,23 @@
 """Source freshness in the worker: which sources still send, and the ``source_silent`` alerts of those that stopped.
 
-Stage 1 calls :meth:`FreshnessMonitor.seen` after each batch with the partition's newest event time; an event
-newer than any seen before is an *arrival* (replays after a restart are not). Every tick, before the alert
+Stage 1 calls :meth:`FreshnessMonitor.seen` for each batch, before its flush closes windows, with the
+partition's newest event time and its largest jump; an event newer than any seen before is an *arrival*
+(replays after a restart are not). Every tick, before the alert
 pipeline runs, :meth:`FreshnessMonitor.check` merges this worker's arrivals into the source's
 :class:`~alerting.freshness.SourceRecord` in the alert store (shared by every worker, kept over restarts) and
 decides (see :mod:`alerting.freshness` for what the pipeline then holds):
 
-* no arrival for ``max_silence`` (the catalog's, or learned: ``LEARN_FACTOR`` x the typical gap between
-  arrivals (median of the last 64) once ``LEARN_MIN`` were seen, never below ``LEARN_FLOOR_S``) → the source is silent: one firing
-  ``source_silent`` alert per owner team of the KPIs it feeds;
+* no arrival for ``max_silence`` (the catalog's, or learned: ``LEARN_FACTOR`` x the median gap between the last
+  64 arrivals once ``LEARN_MIN`` were seen, never below ``LEARN_FLOOR_S``), and no unread message of the source
+  waiting on the broker (:meth:`~FreshnessMonitor.behind`: then the worker is behind, not the source) → the
+  source is silent: one firing ``source_silent`` alert per owner team of the KPIs it feeds;
+* an event-time gap of ``max_silence`` in every partition, found while catching up on a backlog → a past
+  silence: its windows are no data, nobody is paged;
 * an arrival while silent → the silence ends: the series alerts of its KPIs that were held and never told are
   dropped (fresh windows judge them again), then the source_silent alerts resolve.
+
+A window inside a known silence of all its KPI's sources is *no data* (:meth:`FreshnessMonitor.no_data`):
+``Observers`` neither evaluates nor learns it.
 
 Silence is judged on the wall clock (x ``speedup`` in simulations: ``max_silence`` is event time), because a
 silent source is one whose partitions make no progress; its windows still close on the idle clock.

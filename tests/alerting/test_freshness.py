@@ -63,7 +63,7 @@ async def test_a_stopped_feed_is_one_alert_then_one_resolved_notice(store: Store
     # the feed stops: the idle clock closes empty windows; they are held while the source is quiet...
     for k in range(1, 4):
         wall.advance(30)
-        await rig.window("paid_orders", t0 + 30 * k - 30, 0.0)
+        await rig.window("paid_orders", t0 + 30 * k, 0.0)      # ends after the newest event: the idle clock
         await rig.tick()
     assert receiver.posts == []
     # ... and inhibited once it is silent (120 s without an event): one source_silent alert
@@ -164,3 +164,16 @@ async def test_a_worker_behind_its_partitions_does_not_call_the_source_silent(
     rig.monitor.behind("orders", 0, False)                   # caught up, and still nothing new: silent
     await rig.tick()
     assert receiver.alerts() == [("firing", "source_silent", "firing")]
+
+
+async def test_a_window_closed_by_events_is_told_however_slowly_the_worker_reads(
+    store: Store, receiver: Receiver
+) -> None:
+    wall = Clock()
+    rig = Rig(store, receiver, wall)
+    rig.monitor.seen("orders", 0, int(wall.now * 1000))
+    await rig.tick()
+    wall.advance(10)                      # a starved worker: no batch for 10 s (quiet by the wall clock) ...
+    await rig.window("paid_orders", wall.now - 20, 0.0)    # ... but this window ends before the newest event
+    await rig.tick()
+    assert receiver.alerts() == [("firing", "stopped", "firing")]
