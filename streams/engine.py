@@ -58,6 +58,7 @@ from typing import Any
 
 import orjson
 
+from catalog import defaults
 from streams.admission import AdmissionView
 from streams.aggregations import to_json_state
 from streams.events import MAX_ORIGINAL_BYTES, DeadLetter, EventError, Origin, event_time_ms
@@ -96,7 +97,7 @@ class _Window:
 class PartitionEngine:
     """Windowed partial aggregates for one partition of one source topic."""
 
-    def __init__(self, source: SourcePlan, partition: int, *, speedup: float = 1.0, idle_ms: int = 2000,
+    def __init__(self, source: SourcePlan, partition: int, *, speedup: float = defaults.SPEEDUP, idle_ms: int = defaults.IDLE_MS,
                  wall: Callable[[], float] = time.time, lookback_windows: int = CLOSE_LOOKBACK_WINDOWS,
                  admissions: AdmissionView | None = None, pending_factor: int = 10) -> None:
         self.source = source
