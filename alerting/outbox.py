@@ -50,6 +50,7 @@ from typing import Any
 from alerting.health import STORE_ERRORS
 from alerting.notifiers.base import AlertInfo, Notification, Notifier, Outcome
 from alerting.store import Claim, EntryState, OutboxRecord, Store
+from catalog import defaults
 
 __all__ = ["Outbox", "RetryPolicy", "dump_notification", "load_notification", "stream_of"]
 
@@ -108,10 +109,10 @@ class RetryPolicy:
     """Attempt ``n`` (1-based) failed: wait ``min(cap, base * 2**(n-1))``, shortened by up to ``jitter``;
     give up once the entry would be older than ``max_age_s`` (wall-clock seconds since it was queued)."""
 
-    base_s: float = 2.0
-    cap_s: float = 300.0
+    base_s: float = defaults.DELIVERY_BACKOFF_BASE_S
+    cap_s: float = defaults.DELIVERY_BACKOFF_CAP_S
     jitter: float = 0.5
-    max_age_s: float = 86400.0
+    max_age_s: float = defaults.DELIVERY_MAX_AGE_S
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt ``attempt``; jitter spreads retries of many workers apart."""

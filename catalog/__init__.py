@@ -6,7 +6,8 @@ The bottom layer: every other package may import it, it imports none of them (an
   (:mod:`catalog.yamlmap`) and every cross-field check;
 - :mod:`catalog.alerts` alert rules and routes, :mod:`catalog.channels` notification channels,
   :mod:`catalog.detectors` detector kinds and their parameters;
-- :mod:`catalog.durations` the one duration parser.
+- :mod:`catalog.durations` the one duration parser;
+- :mod:`catalog.defaults` the defaults of the deployment settings (broker, listen address, ...).
 
 Exceptions::
 

@@ -1,7 +1,8 @@
 """Catalog ``kind`` -> detector factory: the one list of detectors.
 
 A new detector is a module with a class that takes ``(sensitivity, **params)``
-and has ``kind``, ``from_state`` and ``_test_params``, plus one line in :data:`KINDS`; the conformance suite in
+and has ``kind``, ``from_state`` and ``_test_params``, plus one line in :data:`KINDS` and its parameters in
+``catalog/detectors.py`` (what a catalog may say; a test checks the two agree); the conformance suite in
 ``tests/detectors`` then runs against it automatically.
 
 Examples

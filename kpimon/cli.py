@@ -11,11 +11,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from catalog import CatalogError, load_catalog
+from catalog import CatalogError, defaults, load_catalog
 from kpimon.commands.alerts import alerts, threshold
 from kpimon.commands.dashboards import dashboards
 from kpimon.commands.nab import nab
@@ -44,9 +44,15 @@ def _load(path: str):  # type: ignore[no-untyped-def]
         sys.exit(2)
 
 
-catalog_opt = click.option("--catalog", "-c", default=lambda: _settings().catalog, show_default="examples/shop.yaml",
+def _setting(name: str) -> dict[str, Any]:
+    """An option's default from :class:`Settings` (so also from ``KPIMON_<NAME>``); ``--help`` shows Settings'."""
+    default = Settings.model_fields[name].default
+    return {"default": lambda: getattr(_settings(), name), "show_default": str(default) if default != "" else "''"}
+
+
+catalog_opt = click.option("--catalog", "-c", **_setting("catalog"),
                            help="KPI catalog YAML (env KPIMON_CATALOG)")
-broker_opt = click.option("--broker", "-b", default=lambda: _settings().broker, show_default="127.0.0.1:9092",
+broker_opt = click.option("--broker", "-b", **_setting("broker"),
                           help="Kafka bootstrap host:port (env KPIMON_BROKER)")
 
 
@@ -115,18 +121,18 @@ def _api_tokens(token: str | None, token_file: str | None) -> str | None:
 @main.command()
 @catalog_opt
 @broker_opt
-@click.option("--listen", default=lambda: _settings().listen, show_default="127.0.0.1:9108", metavar="HOST:PORT",
+@click.option("--listen", **_setting("listen"), metavar="HOST:PORT",
               help="address of /metrics, /healthz and /api/* (env KPIMON_LISTEN); 0.0.0.0:9108 = every interface")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="only the port of --listen (the older spelling; wins over the port in --listen)")
-@click.option("--speedup", type=float, default=lambda: _settings().speedup, show_default="1.0",
+@click.option("--speedup", type=float, **_setting("speedup"),
               help="simulated seconds per wall second, for the idle watermark (match the simulator)")
-@click.option("--app-id", default=lambda: _settings().app_id, show_default="kpimon", help="consumer group / app id")
-@click.option("--idle-ms", type=int, default=2000, show_default=True,
+@click.option("--app-id", **_setting("app_id"), help="consumer group / app id")
+@click.option("--idle-ms", type=int, default=defaults.IDLE_MS, show_default=True,
               help="wall ms without events before a partition's watermark follows the clock")
-@click.option("--partition-wait", type=float, default=5.0, show_default=True,
+@click.option("--partition-wait", type=float, default=defaults.PARTITION_WAIT_S, show_default=True,
               help="wall seconds to wait for the other partitions' partials before a window is final anyway")
-@click.option("--topic-prefix", default=lambda: _settings().topic_prefix, show_default="''",
+@click.option("--topic-prefix", **_setting("topic_prefix"),
               help="prefix for kpimon's own topics (kpi.values, kpi.partials, kpi.deadletter, kpi.anomalies)")
 @click.option("--redis-url", default=lambda: _settings().redis_url,
               help="Redis for alert state, silences, acks, overrides, outbox (env KPIMON_REDIS_URL; default: in memory)")
@@ -181,7 +187,8 @@ def worker(catalog: str, broker: str, listen: str, metrics_port: int | None, spe
 @catalog_opt
 @broker_opt
 @click.option("--rate", type=float, default=50.0, show_default=True, help="visits per simulated second at average traffic")
-@click.option("--speedup", type=float, default=1.0, show_default=True, help="simulated seconds per wall second")
+@click.option("--speedup", type=float, default=defaults.SPEEDUP, show_default=True,
+              help="simulated seconds per wall second")
 @click.option("--duration", type=float, default=None, help="wall seconds to run (default: until Ctrl-C)")
 @click.option("--batch", type=int, default=100, show_default=True, help="events per Kafka message (1 = one event per message)")
 @click.option("--incident", "incidents", multiple=True, metavar="NAME[:ARG][@START+DUR]",
@@ -229,7 +236,7 @@ def simulate(catalog: str, broker: str, rate: float, speedup: float, duration: f
               show_default=True, help="scripted incidents (see `kpimon simulate --help`); repeatable")
 @click.option("--speedup", type=float, default=60.0, show_default=True)
 @click.option("--rate", type=float, default=30.0, show_default=True)
-@click.option("--metrics-port", type=int, default=9108, show_default=True)
+@click.option("--metrics-port", type=int, default=defaults.METRICS_PORT, show_default=True)
 @catalog_opt
 def demo(duration: float | None, incidents: tuple[str, ...], speedup: float, rate: float, metrics_port: int,
          catalog: str) -> None:

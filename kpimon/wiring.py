@@ -18,7 +18,7 @@ from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
-from catalog import Catalog, KpiSpec
+from catalog import Catalog, KpiSpec, defaults
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
 from streams.exporter import ExportedKpi
@@ -187,7 +187,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                        **overrides)
     specs = {k.name: DetectorSpecLite(k.detector.kind, k.detector.sensitivity, k.detector.params)
              for k in catalog.kpis if k.detector.enabled}
-    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix or f"{settings.app_id}:") if settings.redis_url else MemoryStore()
+    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix or defaults.redis_prefix(settings.app_id)) if settings.redis_url else MemoryStore()
     if not settings.redis_url:
         log.warning("no --redis-url: alert state is kept in memory and lost on restart")
     annotate = None

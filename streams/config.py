@@ -7,6 +7,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from catalog import defaults
 from streams.topics import Topics
 
 __all__ = ["AlertRuntime", "WorkerConfig"]
@@ -14,17 +15,17 @@ __all__ = ["AlertRuntime", "WorkerConfig"]
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    broker: str = "127.0.0.1:9092"
-    app_id: str = "kpimon"
-    metrics_host: str = "127.0.0.1"      # /metrics and /api/*: loopback unless the deployment says otherwise
-    metrics_port: int = 9108
-    speedup: float = 1.0                 # event-time seconds per wall second when idle (simulations)
-    idle_ms: int = 2000                  # wall ms without events before the watermark follows the clock
+    broker: str = defaults.BROKER
+    app_id: str = defaults.APP_ID
+    metrics_host: str = defaults.METRICS_HOST   # /metrics and /api/*: loopback unless the deployment says otherwise
+    metrics_port: int = defaults.METRICS_PORT
+    speedup: float = defaults.SPEEDUP    # event-time seconds per wall second when idle (simulations)
+    idle_ms: int = defaults.IDLE_MS      # wall ms without events before the watermark follows the clock
     tick_s: float = 0.5
     take_max: int = 200
     take_within_s: float = 0.1
     fetch_max_wait_ms: int = 100
-    partition_wait_s: float = 5.0
+    partition_wait_s: float = defaults.PARTITION_WAIT_S
     max_message_bytes: int = 1_048_576
     session_timeout_s: float = 10.0
     topics: Topics = field(default_factory=Topics)

@@ -58,6 +58,7 @@ from typing import Any
 
 import orjson
 
+from catalog import defaults
 from streams.admission import OTHER, AdmissionView
 from streams.aggregations import to_json_state
 from streams.changelog import CLOCK_KEY, parse_stage1_window_key, stage1_window_key
@@ -98,7 +99,7 @@ class _Window:
 class PartitionEngine:
     """Windowed partial aggregates for one partition of one source topic."""
 
-    def __init__(self, source: SourcePlan, partition: int, *, speedup: float = 1.0, idle_ms: int = 2000,
+    def __init__(self, source: SourcePlan, partition: int, *, speedup: float = defaults.SPEEDUP, idle_ms: int = defaults.IDLE_MS,
                  wall: Callable[[], float] = time.time, lookback_windows: int = CLOSE_LOOKBACK_WINDOWS,
                  admissions: AdmissionView | None = None, pending_factor: int = 10) -> None:
         self.source = source

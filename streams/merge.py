@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog import defaults
 from streams.admission import OTHER, AdmissionView, SeriesCap
 from streams.aggregations import valid_state
 from streams.changelog import MERGER_KEY, parse_admission_key, parse_window_key, window_key
@@ -75,7 +76,7 @@ class _Entry:
 class Merger:
     """Merges partials; keeps the latest final value of every series for the exporter."""
 
-    def __init__(self, plan: Plan, *, partition_wait_s: float = 5.0, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, plan: Plan, *, partition_wait_s: float = defaults.PARTITION_WAIT_S, wall: Callable[[], float] = time.time) -> None:
         self.plan = plan
         self.partition_wait_s = partition_wait_s
         self.wall = wall

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from catalog import defaults
 from streams.plan import Plan
 
 __all__ = ["STAGE2_TABLE", "PartitionMismatchError", "TopicLayout", "Topics", "changelog_topic", "ensure_topics",
@@ -54,7 +55,7 @@ class Topics:
     values: str = "kpi.values"
     dead_letters: str = "kpi.deadletter"
     anomalies: str = "kpi.anomalies"
-    internal_partitions: int = 4
+    internal_partitions: int = defaults.PARTITIONS
     series: str = "kpi.series"           # compacted: stage 2's series-cap admissions, followed by stage 1
 
     def with_prefix(self, prefix: str) -> Topics:

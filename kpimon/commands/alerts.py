@@ -40,6 +40,7 @@ from alerting.admin import (
 )
 from alerting.notifiers.base import redact_urls
 from alerting.redis_store import RedisStore
+from catalog import defaults
 
 __all__ = ["alerts", "threshold"]
 
@@ -78,14 +79,14 @@ def _redis_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--prefix",
         envvar="KPIMON_REDIS_PREFIX",
-        default="kpimon:",
+        default=defaults.redis_prefix(defaults.APP_ID),
         show_default=True,
         help="Key prefix (as configured for the workers).",
     )(fn)
     return click.option(
         "--redis-url",
         envvar="KPIMON_REDIS_URL",
-        default="redis://localhost:6379/0",
+        default=defaults.ADMIN_REDIS_URL,
         show_default=True,
         help="Redis holding alert state (env KPIMON_REDIS_URL).",
     )(fn)

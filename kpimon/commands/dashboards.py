@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from catalog import Catalog, CatalogError, load_catalog
+from catalog import Catalog, CatalogError, defaults, load_catalog
 from grafana.client import GrafanaClient, GrafanaError
 from grafana.dashboards import all_dashboards, folder_uid
 from grafana.provisioning import render_artifacts, render_rules, write_artifacts
@@ -17,7 +17,7 @@ from grafana.provisioning import render_artifacts, render_rules, write_artifacts
 __all__ = ["dashboards"]
 
 _catalog_option = click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
-                               default=Path("examples/shop.yaml"), show_default=True, help="KPI catalog YAML.")
+                               default=Path(defaults.CATALOG), show_default=True, help="KPI catalog YAML.")
 _out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
                            show_default=True, help="Directory to write into (the repo's deploy/).")
 
