@@ -116,8 +116,33 @@ def untitled(language: str) -> Notification:
     return _note([(s, "firing")], language, at=T0 + 120 + 60)
 
 
+def correction(language: str) -> Notification:
+    """A late revision: the window a stopped-feed alert was raised on was 412, not 0; the alert is withdrawn."""
+    fix = {"seq": 1, "start": T0 + 60, "end": T0 + 120, "was": 0.0, "now": 412.0, "raised_at": T0 + 120,
+           "retracted": True}
+    s = _state("paid_orders", "payments_stopped", {"region": "east"}, state="resolved", value=412.0,
+               ends_at=T0 + 300, correction=fix)  # fmt: skip
+    cfg = config()
+    info = alert_info(s, "resolved", cfg, language, T0 + 300, correction=True)
+    return Notification(id="golden-correction-1", group_key="route0:golden", receiver="ops", status="correction",
+                        alerts=(info,), language=language, kind="correction", at=T0 + 300, timezone=TZ,
+                        thread="golden-notify-1-firing")  # fmt: skip
+
+
+def source_silent(language: str) -> Notification:
+    """A stopped feed told once for its source: since when, for how long, which KPIs it feeds."""
+    series = {"source": "payments", "team": "shop"}
+    labels = {"alertname": "source_silent", "source": "payments", "team": "shop", "severity": "critical",
+              "kpis": "paid_orders,gmv"}  # fmt: skip
+    s = AlertState(fingerprint("payments", "source_silent", series), "payments", "source_silent", series, labels,
+                   "critical", state="firing", starts_at=T0 + 600, window_start=T0, window_end=T0 + 600,
+                   summary="no events from payments")  # fmt: skip
+    return _note([(s, "firing")], language, at=T0 + 600)
+
+
 CASES: dict[str, Callable[[str], Notification]] = {
     "firing": firing, "resolved": resolved, "grouped": grouped, "escalation": escalation, "untitled": untitled,
+    "correction": correction, "source_silent": source_silent,
 }  # fmt: skip
 
 
