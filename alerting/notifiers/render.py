@@ -218,6 +218,8 @@ def title(n: Notification) -> str:
     lang = n.language
     # Like alertmanager's [FIRING:n]: a firing group counts its firing alerts only.
     counted = [a for a in _ordered(n) if a.status == "firing"] if n.status == "firing" else _ordered(n)
+    if counted and all(a.kind == "source_silent" for a in counted):
+        counted = list({a.kpi: a for a in counted}.values())   # one per source, however many teams it feeds
     count = word(lang, "count").format(len(counted)) if len(counted) > 1 else ""
     head = word(lang, "bracket").format(_head_status(n) + count)
     if not n.alerts:
