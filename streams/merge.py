@@ -94,6 +94,9 @@ class Merger:
         self._dirty: set[tuple[str, int]] = set()
         self._purged: set[tuple[str, int]] = set()
         self._meta_dirty = False
+        self._members: dict[str, list[str]] = {}          # merge group -> its base KPIs (a ratio's parts)
+        for name in plan.kpis:
+            self._members.setdefault(plan.groups.get(name, name), []).append(name)
 
     def add_partial(self, partial: Partial | Any, offset: int | None = None) -> None:
         """Take one partial (or its decoded JSON); raise :class:`~streams.records.BadPartial` if it is malformed.
@@ -160,7 +163,9 @@ class Merger:
             self._dirty.add(key)
             out.extend(self._emit(key[0], key[1], entry))
         out.extend(self._ratios(out))
-        self._purge()
+        # Not a window emitted now: the changelog written before these values are published must still hold it
+        # (a kill in between re-publishes it on restore). A backlog makes windows final and past retention at once.
+        self._purge(keep={(v.kpi, v.window_start_ms) for v in out})
         return out
 
     def _missing(self, kpi: str, ws: int, entry: _Entry) -> list[str]:
@@ -244,7 +249,7 @@ class Merger:
                     out.append(val)
         return out
 
-    def _purge(self) -> None:
+    def _purge(self, keep: set[tuple[str, int]]) -> None:
         newest_final: dict[str, int] = {}
         newest_complete: dict[str, int] = {}
         for (kpi, ws), entry in self.entries.items():
@@ -254,17 +259,20 @@ class Merger:
                     newest_complete[kpi] = max(newest_complete.get(kpi, 0), entry.we)
         # A ratio is computed when both of its parts are final: a part's window is kept until the newest windows of
         # every KPI of its merge group have moved on as far, or the ratio of a lagging part would never be computed.
-        by_group_complete = _group_min(newest_complete, self.plan.groups)
-        by_group_final = _group_min(newest_final, self.plan.groups)
+        # A KPI of the group with no such window yet (its first partials are still to come: stage 1 closes a
+        # backlog KPI by KPI) holds the group back too, but only as long as an incomplete window is kept (a part
+        # whose source never reports must not keep the others' windows for ever).
+        horizon_complete, horizon_final = self._horizons(newest_complete), self._horizons(newest_final)
         for key, entry in list(self.entries.items()):
             kp = self.plan.kpis.get(key[0])
-            if kp is None or entry.revision < 0:
+            if kp is None or entry.revision < 0 or key in keep:
                 continue
             group = self.plan.groups.get(key[0], key[0])
-            if self._complete(key[0], key[1], entry):
-                gone = by_group_complete.get(group, 0) - entry.we > retention_ms(kp)
-            else:
-                gone = by_group_final.get(group, 0) - entry.we > max(retention_ms(kp), INCOMPLETE_KEEP_MS)
+            final_h, _ = horizon_final.get(group, (0, False))
+            gone = final_h - entry.we > max(retention_ms(kp), INCOMPLETE_KEEP_MS)
+            if not gone and self._complete(key[0], key[1], entry):
+                complete_h, every = horizon_complete.get(group, (0, False))
+                gone = every and complete_h - entry.we > retention_ms(kp)
             if gone:
                 del self.entries[key]
                 self._dirty.discard(key)
@@ -272,6 +280,16 @@ class Merger:
                 if key[1] > self.purged_through.get(key[0], -1 << 62):
                     self.purged_through[key[0]] = key[1]
                     self._meta_dirty = True
+
+    def _horizons(self, newest: dict[str, int]) -> dict[str, tuple[int, bool]]:
+        """Per merge group: the least advanced of its KPIs' newest window ends, and whether every KPI of the group
+        has one; if some have none, the most advanced end instead (what bounds the wait for them)."""
+        out: dict[str, tuple[int, bool]] = {}
+        for group, members in self._members.items():
+            ends = [newest[k] for k in members if k in newest]
+            if ends:
+                out[group] = (min(ends), True) if len(ends) == len(members) else (max(ends), False)
+        return out
 
     # ---- persistence (stage-2 changelog) and admission feedback ----------------------------
     def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
@@ -341,10 +359,3 @@ class Merger:
         return emitted + self._ratios(emitted)
 
 
-def _group_min(newest: dict[str, int], groups: dict[str, str]) -> dict[str, int]:
-    """Per merge group, the least advanced of its KPIs' newest window ends (KPIs with no window yet are left out)."""
-    out: dict[str, int] = {}
-    for kpi, we in newest.items():
-        group = groups.get(kpi, kpi)
-        out[group] = min(out.get(group, we), we)
-    return out

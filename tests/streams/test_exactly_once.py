@@ -154,3 +154,57 @@ def test_a_ratio_is_computed_when_its_lagging_part_arrives_after_the_other_moved
         merger.add_partial(part("paid", w, 4))
     rates = {(v.window_start_ms - T0) // MIN: v.value for v in merger.poll() if v.kpi == "rate"}
     assert rates == {w: 0.4 for w in range(1, 13)}
+
+
+def test_a_ratio_is_computed_when_its_part_sends_its_first_windows_after_the_other_moved_on() -> None:
+    """A backlog read after a start: stage 1 closes windows KPI by KPI, so the denominator's first 13 windows can be
+    final before the numerator has any window at all. Its windows must still be there when the numerator comes."""
+    merger = Merger(RATIO_PLAN, partition_wait_s=3.0, wall=lambda: 0.0)
+
+    def part(kpi: str, w: int, count: int) -> dict[str, Any]:
+        return {"kpi": kpi, "sk": RATIO_PLAN.kpis[kpi].state_key, "ws": T0 + w * MIN, "we": T0 + (w + 1) * MIN,
+                "src": "s", "p": 0, "rev": 0, "o": w, "series": {"": [count]}}
+
+    for w in range(13):
+        merger.add_partial(part("n", w, 10))
+    assert len([v for v in merger.poll() if v.kpi == "n"]) == 13
+    for w in range(13):
+        merger.add_partial(part("paid", w, 4))
+    rates = {(v.window_start_ms - T0) // MIN: v.value for v in merger.poll() if v.kpi == "rate"}
+    assert rates == {w: 0.4 for w in range(13)}
+
+
+def test_a_ratio_part_that_never_reports_holds_the_other_part_for_a_bounded_time() -> None:
+    """A part whose source is dead from the start must not keep the other part's windows for ever."""
+    merger = Merger(RATIO_PLAN, partition_wait_s=3.0, wall=lambda: 0.0)
+
+    def part(w: int) -> dict[str, Any]:
+        return {"kpi": "n", "sk": RATIO_PLAN.kpis["n"].state_key, "ws": T0 + w * MIN, "we": T0 + (w + 1) * MIN,
+                "src": "s", "p": 0, "rev": 0, "o": w, "series": {"": [10]}}
+
+    horizon = INCOMPLETE_KEEP_MS // MIN
+    for w in range(horizon + 20):
+        merger.add_partial(part(w))
+        merger.poll()
+    kept = sorted((ws - T0) // MIN for (kpi, ws) in merger.entries if kpi == "n")
+    assert kept and kept[0] >= 19 and kept[-1] == horizon + 19
+
+
+def test_a_window_final_and_past_retention_in_one_poll_is_not_deleted_before_it_is_published() -> None:
+    """A backlog closes many windows at once: the oldest are final and already past retention in the same poll.
+    The changelog written before the values are published must still hold them (a kill in between re-publishes
+    them on restore); they are dropped by a later poll, once they have been published."""
+    merger = Merger(PLAN, partition_wait_s=3.0, wall=lambda: 0.0)
+    for w in range(20):
+        for p in (0, 1):
+            merger.add_partial(partial(p, w, 5, o=w), w * 2 + p)
+    assert emitted(merger) == {(w, 0): 10 for w in range(20)}
+    records = {k: doc for k, doc in merger.take_changes()}
+    assert not [k for k, doc in records.items() if doc is None]          # no tombstone yet
+    restored = Merger(PLAN, partition_wait_s=3.0, wall=lambda: 0.0)     # killed after the write, before publishing
+    again = {(v.window_start_ms - T0) // MIN for v in restored.restore(orjson.loads(orjson.dumps(
+        {k: doc for k, doc in records.items() if doc is not None}))) if not v.series}
+    assert again == set(range(20))
+    assert emitted(merger) == {}                                         # the next poll, after publishing...
+    gone = sorted(k for k, doc in merger.take_changes() if doc is None)
+    assert gone and len(gone) < 20 and ("n", T0) not in merger.entries  # ...drops the old windows
