@@ -6,6 +6,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,12 @@ def batches(n_windows: int, per_window: int, seed: int) -> list[list[dict[str, A
     return out
 
 
+def all_of(*checks: Callable[[list[dict[str, Any]]], bool]) -> Callable[[list[dict[str, Any]]], bool]:
+    """All of ``checks`` hold: KPIs without a ratio between them are merged in different ``kpi.partials``
+    partitions (maybe by different workers), so one KPI's last window says nothing of the other's."""
+    return lambda records: all(check(records) for check in checks)
+
+
 def ready_counts(workers: list[WorkerProcess]) -> list[dict[str, float]]:
     """Per worker, ``kpimon_partitions_ready`` by topic."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -53,7 +60,8 @@ def test_two_workers_share_partitions_and_totals_stay_exact(broker: Broker, work
     w2 = worker_factory(SCALE_CATALOG, "scale", topic_prefix="scale.")
     msgs = batches(4, 400, seed=11)
     asyncio.run(produce(broker.bootstrap, "t.scale", [orjson.dumps(b) for b in msgs]))
-    records = asyncio.run(read_until(broker.bootstrap, "scale.kpi.values", has("sc_count", T0 + 6 * MIN), timeout_s=90))
+    records = asyncio.run(read_until(broker.bootstrap, "scale.kpi.values",
+                                     all_of(has("sc_count", T0 + 6 * MIN), has("sc_sum", T0 + 6 * MIN)), timeout_s=90))
     counts = final_values(records, "sc_count")
     sums = final_values(records, "sc_sum")
     events = [e for b in msgs for e in b]
@@ -88,7 +96,8 @@ def test_kill_9_mid_stream_loses_no_closed_window_and_counts_exactly(broker: Bro
     w.kill9()                       # mid-stream: changelog and offsets as the broker had them at that instant
     w.start()                       # same app id: recovers tables from changelogs, resumes from committed offsets
     feeder.join()
-    records = asyncio.run(read_until(broker.bootstrap, "crash.kpi.values", has("c_count", T0 + 8 * MIN), timeout_s=120))
+    records = asyncio.run(read_until(broker.bootstrap, "crash.kpi.values",
+                                     all_of(has("c_count", T0 + 8 * MIN), has("c_sum", T0 + 8 * MIN)), timeout_s=120))
     counts = final_values(records, "c_count")
     sums = final_values(records, "c_sum")
     events = [e for b in msgs for e in b]
@@ -120,7 +129,8 @@ def test_second_worker_joining_restores_moved_state_exactly(broker: Broker, work
     asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(b) for b in msgs[half:]]))
     for p in range(4):
         asyncio.run(produce(broker.bootstrap, "t.rebalance", [orjson.dumps(closer)], partition=p))
-    records = asyncio.run(read_until(broker.bootstrap, "rb.kpi.values", has("rb_count", T0 + 3 * MIN), timeout_s=120))
+    records = asyncio.run(read_until(broker.bootstrap, "rb.kpi.values",
+                                     all_of(has("rb_count", T0 + 3 * MIN), has("rb_sum", T0 + 3 * MIN)), timeout_s=120))
     counts, sums = final_values(records, "rb_count"), final_values(records, "rb_sum")
     events = [e for b in msgs for e in b]
     for w in range(4):
