@@ -198,3 +198,19 @@ async def test_send_resolved_false_and_counters(clock: Clock, receiver: Receiver
     assert receiver.alerts() == [("firing", "low", "firing")]  # no resolved notice
     assert await svc.alert_counts() == {}
     assert svc.delivery_counts == {("ops", "delivered"): 1}
+
+
+async def test_the_alert_gauge_reads_zero_for_every_rule_when_quiet_not_no_data(clock: Clock, receiver: Receiver) -> None:
+    """``kpimon_alerts`` keeps a series per rule's (kpi, severity) and state: 0 before, 1 while firing, 0 after."""
+    svc = service(clock, receiver, {"orders": [{"type": "threshold", "name": "low", "below": 10}],
+                                    "gmv": [{"type": "threshold", "name": "drop", "below": 1, "severity": "critical"}]})
+    zeros = {("orders", "warning", "pending"): 0, ("orders", "warning", "firing"): 0,
+             ("gmv", "critical", "pending"): 0, ("gmv", "critical", "firing"): 0}
+    assert await svc.run_tick()
+    assert svc.alert_gauge == zeros
+    assert await window(svc, clock, 5) == ["inactive->firing"]
+    assert await svc.run_tick()
+    assert svc.alert_gauge == {**zeros, ("orders", "warning", "firing"): 1}
+    assert await window(svc, clock, 50) == ["firing->resolved"]
+    assert await svc.run_tick()
+    assert svc.alert_gauge == zeros
