@@ -116,6 +116,7 @@ class Worker:
                              observers=self.observers, attainment=self.attainment, after_alerts=self._tick_alerts,
                              faults=faults)
         app.agent(partials, name="kpimon.stage2")(self.stage2.agent)
+        app.on_partitions_assigned.connect(self._on_assigned)
         app.timer(cfg.tick_s)(tick_guard(self._tick))
         app.service(self._metrics_service())
         app.service(self._admission_service())
@@ -163,9 +164,18 @@ class Worker:
         return [(tp.topic, tp.partition) for tp in owned]
 
     def _on_recovered(self, active: set[TP]) -> None:
+        self._keep(self.app.consumer.assignment())
+
+    async def _on_assigned(self, _app: Any, /, *args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        """Every new assignment, even one a further rebalance overtakes before its restore ends: forget the
+        partitions it does not hold. Another worker may own them meanwhile, so state held from before is stale
+        if they come back (they are then restored from their changelogs). Faust sends ``(app, assigned)``."""
+        self._keep(set(args[0]))
+
+    def _keep(self, assigned: set[TP]) -> None:
         for src in self.plan.sources:
-            self.stage1[src.name].keep(set(self._assigned(src.topic)))
-        self.stage2.keep(set(self._assigned(self.cfg.topics.partials)))
+            self.stage1[src.name].keep({tp.partition for tp in assigned if tp.topic == src.topic})
+        self.stage2.keep({tp.partition for tp in assigned if tp.topic == self.cfg.topics.partials})
 
     def _admission_service(self) -> Any:
         worker = self
