@@ -165,7 +165,13 @@ class Merger:
         out.extend(self._ratios(out))
         # Not a window emitted now: the changelog written before these values are published must still hold it
         # (a kill in between re-publishes it on restore). A backlog makes windows final and past retention at once.
-        self._purge(keep={(v.kpi, v.window_start_ms) for v in out})
+        # The parts of a ratio emitted now too: a restore recomputes the ratio from them.
+        keep = {(v.kpi, v.window_start_ms) for v in out}
+        for ratio_name, ws in list(keep):
+            ratio = self.plan.ratios.get(ratio_name)
+            if ratio is not None:
+                keep.update(((ratio.numerator, ws), (ratio.denominator, ws)))
+        self._purge(keep)
         return out
 
     def _missing(self, kpi: str, ws: int, entry: _Entry) -> list[str]:

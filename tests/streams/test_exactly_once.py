@@ -208,3 +208,30 @@ def test_a_window_final_and_past_retention_in_one_poll_is_not_deleted_before_it_
     assert emitted(merger) == {}                                         # the next poll, after publishing...
     gone = sorted(k for k, doc in merger.take_changes() if doc is None)
     assert gone and len(gone) < 20 and ("n", T0) not in merger.entries  # ...drops the old windows
+
+
+def test_a_ratio_part_is_not_deleted_in_the_write_that_holds_the_ratio_it_completes() -> None:
+    """The numerator's window 0 comes last, when the denominator's window 0 is past retention: the write made before
+    the ratio is published must keep the denominator's window, or a kill in between loses the ratio for good."""
+    merger = Merger(RATIO_PLAN, partition_wait_s=3.0, wall=lambda: 0.0)
+
+    def part(kpi: str, w: int, count: int) -> dict[str, Any]:
+        return {"kpi": kpi, "sk": RATIO_PLAN.kpis[kpi].state_key, "ws": T0 + w * MIN, "we": T0 + (w + 1) * MIN,
+                "src": "s", "p": 0, "rev": 0, "o": w, "series": {"": [count]}}
+
+    merger.add_partial(part("n", 0, 10))
+    for w in range(1, 13):
+        merger.add_partial(part("n", w, 10))
+        merger.add_partial(part("paid", w, 4))
+    merger.poll()
+    records = {k: doc for k, doc in merger.take_changes() if doc is not None}
+    merger.add_partial(part("paid", 0, 5))       # late: partition 0 had sent its later windows first
+    assert [(v.kpi, v.value) for v in merger.poll() if v.window_start_ms == T0] == [("paid", 5), ("rate", 0.5)]
+    for key, doc in merger.take_changes():       # what is durable when the kill comes, before publishing
+        if doc is None:
+            records.pop(key, None)
+        else:
+            records[key] = doc
+    restored = Merger(RATIO_PLAN, partition_wait_s=3.0, wall=lambda: 0.0)
+    again = [(v.kpi, v.value) for v in restored.restore(orjson.loads(orjson.dumps(records))) if v.window_start_ms == T0]
+    assert ("rate", 0.5) in again
