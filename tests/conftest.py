@@ -72,7 +72,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unlisted:
         raise pytest.UsageError(f"{', '.join(unlisted)} use shop_run: add them to SHOP_MODULES in tests/conftest.py")
     if hasattr(config, "workerinput"):   # an xdist worker (the controller does not collect)
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable: modules stay contiguous
+        # By work unit, stable: a unit's tests keep their order. The shop's run is one unit, and its order matters:
+        # test_shop_e2e's kill -9 (with the simulator paused, whose catch-up burst then comes in too late and is
+        # dead-lettered for minutes) must come after the board queries that read the undisturbed run.
+        slow = {work_unit(item.nodeid) for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: work_unit(item.nodeid) not in slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
