@@ -235,15 +235,7 @@ class SeasonalDetector(Baseline, Channels):
                     self.lo - margin - expected, hl)
         thr = self.threshold
         news = 0.0
-        ss = _SIGMA_PER_DEV * self.sdev * widen  # a point's sigma against the normal day
-        back = value - self.slow - season[0]  # the point against the normal day
-        other = sc[1] if r > 0.0 else sc[0]  # the lag channel on the other side: an incident still running
-        # back to the normal a drift replaced lately: nearer the old normal than the new one, normal for it
-        undone = (sc[4] != 0.0 and (r > 0.0) != (sc[4] > 0.0) and abs(back + sc[4]) < abs(back)
-                  and abs(back + sc[4]) < zb * ss)
-        # back towards the normal day while a drop (or a rise) the lag channel saw is still running
-        back_day = other >= _SC_LIMIT and abs(back) < zb * ss and self._sc_ready(ts)
-        recovery = score >= thr and (undone or back_day)
+        recovery = score >= thr and self._recovery(ts, value, r, season[0], zb * _SIGMA_PER_DEV * self.sdev * widen)
         if recovery:  # the incident's recovery, not news (learning restores the normal day)
             score = thr - _HELD
         elif score >= thr:
@@ -325,6 +317,17 @@ class SeasonalDetector(Baseline, Channels):
         self.recent = self.shift = 0.0
         self.hours_mean[0] = sc[0] = sc[1] = 0.0
         return True
+
+    def _recovery(self, ts: float, value: float, r: float, offset: float, band: float) -> bool:
+        """Whether an alarming point is an incident's way back to the normal day (slow level + profile):
+        normal for that day (within ``band`` of it) and either back at the normal a drift replaced lately
+        (nearer the old normal than the new one) or against a drop (or rise) the lag channel sees running."""
+        sc = self.lag
+        back = value - self.slow - offset  # the point against the normal day
+        if sc[4] != 0.0 and (r > 0.0) != (sc[4] > 0.0) and abs(back + sc[4]) < min(abs(back), band):
+            return True
+        other = sc[1] if r > 0.0 else sc[0]  # the lag channel on the other side: an incident still running
+        return other >= _SC_LIMIT and abs(back) < band and self._sc_ready(ts)
 
     def _jump(self, shift: float) -> None:
         """Move every level by ``shift``: a drift accepted (or undone)."""
