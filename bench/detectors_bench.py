@@ -9,7 +9,7 @@ JSON state per series (100k series per worker), NAB standard >= 70 at the
 detector's fixed production threshold.  Prints what it measures, nothing else:
 the three NAB profiles at the optimised and at the fixed threshold, then the
 standard profile at the fixed threshold per category.  The parameters were
-chosen looking at all 35 files (state version 4): every figure is in-sample.
+chosen looking at all 35 files (state version 5): every figure is in-sample.
 """
 
 from __future__ import annotations

@@ -15,7 +15,11 @@ Stage 2 (one table, ``stage2``):
 - ``<kpi>|~series|<dim>``: the series-cap admission state of one KPI dimension (:func:`admission_key`);
 - ``~mrg``: the merger's own record (:data:`MERGER_KEY`);
 - ``<namespace>|<key>``: checkpoints of the per-partition state that rides along with the merger
-  (:class:`PartitionState`): ``~det|<kpi>|<series>`` detectors, ``~att|<kpi>`` attainment.
+  (:class:`PartitionState`): ``~det|<kpi>|<series>`` detectors, ``~att|<kpi>`` attainment. A detector record is
+  ``{"spec": {"kind", "sensitivity", "params"}, "state": ...}`` (:func:`streams.observers.checkpoint`): the spec
+  rides in the record, not the key, so a series keeps one record whatever its spec (a new spec overwrites the old
+  record instead of leaving it behind in the compacted changelog) and a restore tells a changed spec from the
+  state it has; records of the release before are the bare state.
 
 >>> table_key(3, window_key("orders", 60000))
 b'3|orders|60000'

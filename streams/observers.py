@@ -6,6 +6,9 @@ returns. Detector state is checkpointed through :meth:`take_checkpoints` into th
 changelog of that partition, so detectors move with their series and a restarted worker
 resumes warm.
 
+A checkpoint carries the detector spec (kind, sensitivity, params) it was learned under, so a catalog change of
+a KPI's detector is not ignored for the series that already have one: see :meth:`Observers.restore`.
+
 Only a window's first final value (revision 0) trains a detector: a revision corrects the
 number, but feeding it again would teach the model the same window twice. Alert rules see
 every revision.
@@ -18,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -30,7 +34,7 @@ from detectors.registry import make_detector, restore_detector
 from streams.changelog import DETECTORS
 from streams.records import KpiValue
 
-__all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record"]
+__all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record", "checkpoint"]
 
 log = logging.getLogger("kpimon.observers")
 
@@ -96,23 +100,58 @@ class Observers:
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
-        """Restore this partition's detectors from their checkpoints (keys ``<kpi>|<series>``)."""
+        """Restore this partition's detectors from their checkpoints (keys ``<kpi>|<series>``).
+
+        A checkpoint carries the detector spec it was learned under (:func:`checkpoint`). Restored as it is when
+        that is the KPI's spec now; with the learned state kept and the new sensitivity applied when only the
+        sensitivity changed; otherwise (another kind or other params) the series starts fresh. A checkpoint of
+        the release before (the bare detector state, no spec) is compared by the parameters the state itself
+        holds. One log line per KPI says what changed and for how many series; nothing here raises."""
         bank = self.detectors.setdefault(partition, {})
-        cold: dict[str, tuple[int, str, str]] = {}  # kpi -> (series started cold, first series, why)
+        news: dict[str, _Restore] = {}
+        fresh: dict[str, dict[str, Any]] = {}  # kpi -> the state a fresh detector of its spec writes (old checkpoints)
         for key, raw in records.items():
             kpi, _, series = key.partition("|")
-            if kpi not in self.detector_specs:
+            spec = self.detector_specs.get(kpi)
+            if spec is None:
                 continue
+            note = news.setdefault(kpi, _Restore())
             try:
-                bank[(kpi, series)] = restore_detector(orjson.loads(raw))
+                det = self._restored(spec, orjson.loads(raw), note, partial(_fresh_state, fresh, kpi, spec))
+            except (DetectorError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                # e.g. a checkpoint of another detector version: that series starts cold
+                if not note.cold:
+                    note.first, note.why = series, str(exc) or type(exc).__name__
+                note.cold += 1
+                continue
+            if det is not None:
+                bank[(kpi, series)] = det
                 self.restored[kpi] = self.restored.get(kpi, 0) + 1
-            except (DetectorError, ValueError) as exc:
-                # A checkpoint from another detector version starts that series cold: one line per KPI
-                count, first, why = cold.get(kpi, (0, series, str(exc)))
-                cold[kpi] = (count + 1, first, why)
-        for kpi, (count, first, why) in cold.items():
-            log.warning("detector state of %d series of %s not restored (e.g. {%s}: %s); they start cold",
-                        count, kpi, first, why)
+        for kpi, note in news.items():
+            if note.text(kpi):
+                log.warning("%s", note.text(kpi))
+
+    def _restored(self, spec: DetectorSpecLite, doc: Any, note: _Restore,
+                  fresh: Callable[[], dict[str, Any]]) -> Detector | None:
+        """The detector of one checkpoint under ``spec`` now, or None when it starts fresh (noted)."""
+        old: dict[str, Any] | None
+        if isinstance(doc, dict) and set(doc) == {"spec", "state"}:
+            old = _spec_of(doc["spec"])
+            state = doc["state"]
+        else:  # written before checkpoints carried their spec: the bare state, judged by its own params
+            state = doc
+            old = _legacy_spec(spec, state, fresh)
+        new = _spec_doc(spec)
+        if old == new:
+            return restore_detector(state)
+        if old is not None and old["kind"] == new["kind"] and old["params"] == new["params"]:
+            note.retuned += 1
+            note.change = note.change or f"sensitivity {old['sensitivity']} -> {new['sensitivity']}"
+            return restore_detector(state | {"params": {**state["params"], "sensitivity": spec.sensitivity}})
+        note.fresh += 1
+        note.change = note.change or (f"{_describe(old)} -> {_describe(new)}" if old is not None else
+                                      f"a checkpoint of the release before, not of {_describe(new)}")
+        return None
 
     def drop(self, partition: int) -> None:
         """The partition moved to another worker: forget its detectors and their exported verdicts."""
@@ -151,11 +190,12 @@ class Observers:
         return out
 
     def take_checkpoints(self, partition: int) -> list[tuple[str, bytes]]:
-        """Changed detector states of ``partition`` since the last call, as (``<kpi>|<series>``, JSON)."""
+        """Changed detector states of ``partition`` since the last call, as (``<kpi>|<series>``, JSON of
+        :func:`checkpoint`: the state and the spec it was learned under)."""
         bank = self.detectors.get(partition, {})
         keys = self._dirty.pop(partition, set())
-        return [(f"{kpi}|{series}", orjson.dumps(bank[(kpi, series)].to_state()))
-                for kpi, series in sorted(keys) if (kpi, series) in bank]
+        return [(f"{kpi}|{series}", checkpoint(self.detector_specs[kpi], bank[(kpi, series)]))
+                for kpi, series in sorted(keys) if (kpi, series) in bank and kpi in self.detector_specs]
 
     # ---- alerts ------------------------------------------------------------------------------
     async def alert(self, values: list[KpiValue], verdicts: Mapping[tuple[str, str, int], Verdict]) -> int:
@@ -217,3 +257,74 @@ def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:
     """The `kpi.anomalies` record of one anomalous (or drift) verdict: the value's record and the verdict."""
     return {**val.to_record(), "score": verdict.score, "expected": verdict.expected, "lower": verdict.lower,
             "upper": verdict.upper, "is_anomaly": verdict.is_anomaly, "drift": verdict.drift}
+
+
+_DEFAULT_SENSITIVITY = "medium"  # what a detector state without a sensitivity was built with
+
+
+def checkpoint(spec: DetectorSpecLite, det: Detector) -> bytes:
+    """A detector checkpoint: ``{"spec": {"kind", "sensitivity", "params"}, "state": <to_state()>}``, so a restore
+    can tell whether the catalog still asks for the detector the state was learned as."""
+    return orjson.dumps({"spec": _spec_doc(spec), "state": det.to_state()})
+
+
+def _fresh_state(cache: dict[str, dict[str, Any]], kpi: str, spec: DetectorSpecLite) -> dict[str, Any]:
+    """The state a fresh detector of ``spec`` writes (once per KPI)."""
+    if kpi not in cache:
+        cache[kpi] = make_detector(spec.kind, spec.sensitivity, **spec.params).to_state()
+    return cache[kpi]
+
+
+def _legacy_spec(spec: DetectorSpecLite, state: Any,
+                 fresh_state: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """The spec an old (spec-less) checkpoint was learned under, as far as its state tells: the current spec
+    when the state's kind and parameters are those a detector of the current spec writes (its sensitivity
+    too, or only that differs); None when the state cannot say."""
+    if not isinstance(state, dict) or not isinstance(state.get("params"), dict):
+        return None
+    fresh = fresh_state()
+    if state.get("kind") != fresh.get("kind"):
+        return {"kind": state.get("kind"), "sensitivity": "?", "params": state["params"]}
+    theirs, ours = dict(state["params"]), dict(fresh["params"])
+    their_sens = theirs.pop("sensitivity", None) or _DEFAULT_SENSITIVITY
+    ours.pop("sensitivity", None)
+    return {**_spec_doc(spec), "sensitivity": their_sens} if theirs == ours else {
+        "kind": state.get("kind"), "sensitivity": their_sens, "params": theirs}
+
+
+def _spec_doc(spec: DetectorSpecLite) -> dict[str, Any]:
+    return {"kind": spec.kind, "sensitivity": spec.sensitivity, "params": dict(spec.params)}
+
+
+def _spec_of(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
+        raise ValueError(f"not a detector spec: {doc!r}")
+    return {"kind": doc.get("kind"), "sensitivity": doc.get("sensitivity"), "params": doc["params"]}
+
+
+def _describe(spec: Mapping[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in sorted(spec["params"].items()))
+    return f"{spec['kind']}/{spec['sensitivity']}" + (f" {{{params}}}" if params else "")
+
+
+@dataclass
+class _Restore:
+    """What the restore of one KPI's checkpoints found, for its one log line."""
+
+    retuned: int = 0                # restored with the new sensitivity
+    fresh: int = 0                  # started fresh: another kind or params
+    cold: int = 0                   # unreadable (another detector version, bad JSON): started cold
+    change: str = ""                # the spec change (the first one seen)
+    first: str = ""                 # the first series that could not be read, and why
+    why: str = ""
+
+    def text(self, kpi: str) -> str:
+        parts = []
+        if self.retuned or self.fresh:
+            kept = [f"{self.retuned} series keep their learned state with the new sensitivity"] if self.retuned else []
+            kept += [f"{self.fresh} series start fresh"] if self.fresh else []
+            parts.append(f"detector spec of {kpi} changed ({self.change}): {', '.join(kept)}")
+        if self.cold:
+            parts.append(f"detector state of {self.cold} series of {kpi} not restored (e.g. {{{self.first}}}: "
+                         f"{self.why}); they start cold")
+        return "; ".join(parts)

@@ -84,7 +84,26 @@ still alarms, and so does a drop after a spike (or a spike after a drop).
 
 Drift: a CUSUM on standardised residuals (:class:`detectors.drift.LevelShift`)
 notices a lasting shift; the baseline jumps to the new level and the verdict
-carries ``drift=True`` once, instead of flagging every point forever.
+carries ``drift=True`` once, instead of flagging every point forever.  The old
+normal is remembered for a day: a point that is news against the new level,
+nearer the old one and normal for it, is the incident's recovery (held, and the
+levels jump back to the normal day) instead of a spike.
+
+Recovery without a drift: the *lag channel* keeps CUSUMs (slack 1 sigma) of the
+residuals against a reference that follows the fast level three hours behind.
+It never alarms by itself; it tells a drop (or rise) that is still running
+after the fast level has followed it.  While one runs (at least 12 sigmas
+summed, after a week of data and on a day of the week whose own factor is
+learned), a point on the other side that is normal for the slow expectation
+(slow level + profile: the normal day) is the way back, not news: held, and the
+fast level is set to the normal day.
+
+Zero: a value of exactly 0 that the normal band excludes (the lower edge above
+0) is an outage -- orders, payments or revenue stopped -- and is never learned,
+however long it lasts: no drift to 0, no band that comes to include it; the
+detector keeps the normal day and judges the data against it when it comes
+back.  (A zero inside the band, such as a quiet night of a small count, is
+learned as usual.)
 
 Score: the largest of the four channels.  The first three give the two-sided
 Gaussian tail probability ``p`` of their standardised deviation as a surprise
@@ -108,11 +127,12 @@ on its first one or two occurrences.
 
 State: plain JSON of about 1.7-2.0 KB (parameters that differ from the
 defaults, a couple of dozen numbers, and the 211 profile, day-factor and hour
-knots plus the hours channel's 5 numbers as base64 little-endian float32 --
+knots plus the hours channel's 5 and the lag channel's 6 numbers as base64 little-endian float32 --
 they *are* float32 in memory too, so a restored detector is bit-identical --
-plus 48 time-of-day alarm numbers once an hour has alarmed), ``"version": 4``
-(version 3 had no hours channel); older states (a different model) are refused
-with a :class:`DetectorError` that says so.
+plus 48 time-of-day alarm numbers once an hour has alarmed), ``"version": 5``
+(version 4 had no lag channel and restores with it fresh; version 3 had no
+hours channel); older states (a different model) are refused with a
+:class:`DetectorError` that says so.
 """
 
 from __future__ import annotations

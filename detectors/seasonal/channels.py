@@ -15,6 +15,8 @@ from detectors.seasonal.tuning import (
     _PEAK_MARGIN,
     _RANGE_MEMORY,
     _RANGE_MIN_N,
+    _SC_REF_S,
+    _SC_SLACK,
     _SIGMA_PER_DEV,
     _SQRT2,
     _TAIL_DOWN,
@@ -113,6 +115,24 @@ class Channels(Fields):
         if s < floor:
             s = floor
         return max(s, hm[2] * k), max(s, hm[3] * k)
+
+    def _learn_lag(self, u: float, ready: bool) -> None:
+        """Step the lag channel's CUSUMs on ``u`` (the point against the reference, in sigmas) and move the
+        reference towards the fast level (``_SC_REF_S`` behind it).
+
+        Until the channel counts (``ready``) the CUSUMs stay at zero: the runs of a young profile are no
+        reference."""
+        sc = self.lag
+        if sc[2] == 0.0:
+            sc[3] = self.level
+        sc[2] += 1.0
+        a = self.dt / _SC_REF_S
+        sc[3] += (a if a < 1.0 else 1.0) * (self.level - sc[3])
+        if not ready:
+            sc[0] = sc[1] = 0.0
+            return
+        up, down = sc[0] + u - _SC_SLACK, sc[1] - u - _SC_SLACK
+        sc[0], sc[1] = (up if up > 0.0 else 0.0), (down if down > 0.0 else 0.0)
 
     def _learn_range(self, value: float) -> None:
         """Fade the range towards its middle (in time, not points), then widen it to the value.

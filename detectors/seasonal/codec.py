@@ -1,8 +1,9 @@
 """The seasonal detector's state codec: plain JSON of about 2 KB, restored bit for bit.
 
 Scalars are JSON floats (exact); the profile, day-factor and hour knots and the hours channel are float32 in memory
-and travel as base64 little-endian float32, so a restored detector is bit-identical. ``"version": 4``; other
-versions (a different model) are refused with a :class:`~detectors.base.DetectorError` that says so.
+and travel as base64 little-endian float32, so a restored detector is bit-identical. ``"version": 5``; a version 4
+state (no lag channel) restores with the lag channel fresh; other versions (a different model) are refused with a
+:class:`~detectors.base.DetectorError` that says so.
 
 >>> from array import array
 >>> knots = array("f", [0.5, -1.25, 3.0])
@@ -29,7 +30,8 @@ from detectors.seasonal.fields import Fields
 
 __all__ = ["VERSION", "check_version", "dump_state", "load_state"]
 
-VERSION = 4  # of the JSON state
+VERSION = 5  # of the JSON state (5 added the lag channel; a version 4 state restores with it fresh)
+_READS = (4, 5)
 
 # The plain float attributes of the state, in the order of its "scalars" list
 _SCALARS = ("level", "slow", "dev", "sdev", "recent", "shift", "tail", "week", "alarm_score")
@@ -44,13 +46,13 @@ def dump_state(det: Fields, params: dict[str, Any]) -> dict[str, Any]:
             "peaks": list(det.peaks), "range": [det.hi, det.lo],
             "cusum": det._cusum.to_list(), "day": [det.day, det.day_sum, det.day_n],
             "quiet_until": det.quiet_until if math.isfinite(det.quiet_until) else None,
-            "knots": _pack(det.daily + det.weekly + det.dayf + det.hours + det.hours_mean),
+            "knots": _pack(det.daily + det.weekly + det.dayf + det.hours + det.hours_mean + det.lag),
             "tod": _pack(det.tod + det.tod_n) if any(det.tod_n) else ""}  # most series never need it
 
 
 def check_version(state: Any) -> None:
     """DetectorError for a state of another version (a different model: no restore can be right)."""
-    if isinstance(state, dict) and state.get("version", VERSION) != VERSION:
+    if isinstance(state, dict) and state.get("version", VERSION) not in _READS:
         raise DetectorError(f"not a valid seasonal detector state: version {state['version']!r} is not "
                             f"supported (this is version {VERSION}; the model changed, start a fresh detector)")
 
@@ -76,14 +78,18 @@ def load_state(det: Fields, state: dict[str, Any]) -> None:
     det.day, det.day_sum, det.day_n = int(day), float(det.day_sum), float(det.day_n)
     quiet = state["quiet_until"]
     det.quiet_until = -math.inf if quiet is None else float(quiet)
-    sizes = [len(det.daily), len(det.weekly), len(det.dayf), len(det.hours), len(det.hours_mean)]
-    knots = _unpack(state["knots"], sum(sizes), "knots")
+    sizes = [len(det.daily), len(det.weekly), len(det.dayf), len(det.hours), len(det.hours_mean),
+             len(det.lag)]
+    if state.get("version", VERSION) == 4:  # no lag channel yet: it starts from zero (and counts after a week)
+        knots = _unpack(state["knots"], sum(sizes) - len(det.lag), "knots") + det.lag
+    else:
+        knots = _unpack(state["knots"], sum(sizes), "knots")
     parts = []
     at = 0
     for size in sizes:
         parts.append(knots[at:at + size])
         at += size
-    det.daily, det.weekly, det.dayf, det.hours, det.hours_mean = parts
+    det.daily, det.weekly, det.dayf, det.hours, det.hours_mean, det.lag = parts
     if state["tod"]:
         tod = _unpack(state["tod"], 48, "tod")
         det.tod, det.tod_n = tod[:24], tod[24:]

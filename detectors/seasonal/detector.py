@@ -10,7 +10,7 @@ from typing import Any
 
 from detectors.base import SENSITIVITIES, DetectorError, Verdict, check_point
 from detectors.drift import LevelShift
-from detectors.seasonal.baseline import Baseline, _zeros
+from detectors.seasonal.baseline import Baseline, _weekday, _zeros
 from detectors.seasonal.channels import Channels, _widening, score_from_z, z_for_score
 from detectors.seasonal.codec import check_version, dump_state, load_state
 from detectors.seasonal.tuning import (
@@ -25,12 +25,15 @@ from detectors.seasonal.tuning import (
     _RANGE_GROWN,
     _RANGE_SLACK,
     _RANGE_YOUNG,
+    _SC_LIMIT,
+    _SC_WARM_S,
     _SEASONALITIES,
     _SIGMA_PER_DEV,
     _TAIL_START,
     _TAIL_Z,
     _TOD_COUNT,
     _TOD_MARGIN,
+    _UNDO_S,
     _WARM_CLIP_N,
     _WARM_S,
     _WK_KNOTS,
@@ -124,6 +127,9 @@ class SeasonalDetector(Baseline, Channels):
         # Hours channel, float32 like the knots: mean residual over hours, its mean |.|, its fading
         # peaks above and below, points it has seen (see _HM_*)
         self.hours_mean = _zeros(5)
+        # Lag channel: CUSUMs above and below, points seen, its reference level;
+        # then the size of the last drift accepted and the seconds since (its old normal, for a day)
+        self.lag = _zeros(6)
         self.week = 0.0  # level over about a week (day factors are measured against it)
         self.day_sum = self.day_n = 0.0  # the current day's values so far
         self.day = -1  # the current (local) day number
@@ -140,7 +146,7 @@ class SeasonalDetector(Baseline, Channels):
     def score_one(self, ts: float, value: float) -> Verdict:
         """Judge one point without learning from it."""
         ts, value = check_point(ts, value)
-        verdict, r, _, sigma, _, _ = self._judge(ts, value)
+        verdict, r, _, sigma, _, _, _, _ = self._judge(ts, value)
         if verdict.warming_up or not self._cusum.would_fire(r / sigma):
             return verdict
         return _with_drift(verdict)
@@ -148,21 +154,21 @@ class SeasonalDetector(Baseline, Channels):
     def learn_one(self, ts: float, value: float) -> None:
         """Learn from one point."""
         ts, value = check_point(ts, value)
-        verdict, r, rc, sigma, season, news = self._judge(ts, value)
-        self._learn(verdict, r, rc, sigma, season, news)
+        self._learn(*self._judge(ts, value))
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score one point, then learn from it; return the verdict."""
         ts, value = check_point(ts, value)
-        verdict, r, rc, sigma, season, news = self._judge(ts, value)
-        if self._learn(verdict, r, rc, sigma, season, news):
-            return _with_drift(verdict)
-        return verdict
+        judged = self._judge(ts, value)
+        if self._learn(*judged):
+            return _with_drift(judged[0])
+        return judged[0]
 
     # -- one point: judge, then learn (the baseline and channels do the parts) -----------
 
-    def _judge(self, ts: float, value: float) -> tuple[Verdict, float, float, float, _Season, float]:
-        """Verdict plus what learning needs: residual, its capped value, sigma, season, |z| if news."""
+    def _judge(self, ts: float, value: float) -> tuple[Verdict, float, float, float, _Season, float, float, bool]:
+        """Verdict plus what learning needs: residual, its capped value, sigma, season, |z| if news, and the
+        residual against the lag channel's reference (in sigmas) and whether the point is a recovery."""
         season = self._season_at(ts)
         expected = self.level + season[0]
         r = value - expected
@@ -171,12 +177,16 @@ class SeasonalDetector(Baseline, Channels):
         if sigma < floor:
             sigma = floor
         if self.n < self.params["warmup"] or (self.daily and ts - self.t_first < _WARM_S):
-            return Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season, 0.0
+            return (Verdict(ts, value, 0.0, None, None, None, False, False, True), r, r, sigma, season, 0.0, 0.0,
+                    False)
+        widen = 1.0
         if self.hours:  # noisier hours of the day widen sigma (quieter ones do not narrow it)
             hs = 0.5 * (self.hours[season[6]] + self.hours[season[7]])  # this hour and the nearer neighbour
             if hs > 1.0:
-                sigma *= hs if hs < _HOUR_MAX else _HOUR_MAX
+                widen = hs if hs < _HOUR_MAX else _HOUR_MAX
+                sigma *= widen
         sigma_raw = sigma  # the range channel's slack: noise, not tails (spiky series keep their spikes)
+        widen *= _widening(self.tail)
         sigma *= _widening(self.tail)  # heavier tails than a normal: widen sigma to match them
         pk = self.peaks
         up_p, up_m = self._sigmas(sigma, pk[0], pk[2])
@@ -199,6 +209,14 @@ class SeasonalDetector(Baseline, Channels):
             hl = (-zb * lo_h - (1.0 - a) * hm[0]) / a
         else:
             hu, hl = math.inf, -math.inf
+        # the lag channel: CUSUMs of residuals against a reference that follows the fast level hours behind;
+        # it does not alarm (as a score it cost more false alarms on real series than it found), it tells a
+        # drop or a rise still running, so that the way back is a recovery, not news
+        sc = self.lag
+        u = 0.0
+        if self.sdev > 0.0:
+            u = (value - sc[3] - season[0]) / sigma
+            u = zb if u > zb else (-zb if u < -zb else u)
         score = score_from_z(z)
         width = self._width()
         if self._range_ready(ts, season[3]):
@@ -217,7 +235,10 @@ class SeasonalDetector(Baseline, Channels):
                     self.lo - margin - expected, hl)
         thr = self.threshold
         news = 0.0
-        if score >= thr:
+        recovery = score >= thr and self._recovery(ts, value, r, season[0], zb * _SIGMA_PER_DEV * self.sdev * widen)
+        if recovery:  # the incident's recovery, not news (learning restores the normal day)
+            score = thr - _HELD
+        elif score >= thr:
             news = abs(r) / sigma
             t = self.tod
             h = season[6] if t[season[6]] > t[season[7]] else season[7]
@@ -229,14 +250,22 @@ class SeasonalDetector(Baseline, Channels):
                 score = thr - _HELD  # like the alarms at this time of day lately (a nightly job)
         verdict = Verdict(ts, value, score, expected, expected + min(lower, 0.0), expected + max(upper, 0.0),
                           score >= thr, False, False)
-        return verdict, r, rc, sigma, season, news
+        return verdict, r, rc, sigma, season, news, u, recovery
 
-    def _learn(self, verdict: Verdict, r: float, rc: float, sigma: float, season: _Season, news: float) -> bool:
+    def _learn(self, verdict: Verdict, r: float, rc: float, sigma: float, season: _Season, news: float,
+               u: float, recovery: bool) -> bool:
         """Move the baseline towards the point; return True when a level shift was accepted."""
         p = self.params
         ts, value = verdict.ts, verdict.value
         self._learn_interval(ts)
         self.n += 1
+        if value == 0.0 and verdict.lower is not None and verdict.lower > 0.0:
+            # a zero the normal band excludes is an outage (orders, payments, revenue stopped), however
+            # long it lasts: never learned, never a new normal; the model waits for the data to come back
+            if verdict.is_anomaly:
+                self.quiet_until = ts + 3600.0 * p["holdoff_h"]
+                self.alarm_score = -verdict.score
+            return False
         self._learn_range(value)
         if verdict.warming_up:  # running means first, so the start does not crawl up from zero
             self.level += max(p["level_rate"], 1.0 / self.n) * r
@@ -254,6 +283,19 @@ class SeasonalDetector(Baseline, Channels):
         if verdict.is_anomaly:
             self.quiet_until = ts + 3600.0 * p["holdoff_h"]
             self.alarm_score = verdict.score if r > 0.0 else -verdict.score
+        sc = self.lag
+        if recovery:  # back at the normal day (before a recent drift, if any): that normal again, at once
+            if sc[4] != 0.0 and (r > 0.0) != (sc[4] > 0.0):
+                self._jump(-float(sc[4]))
+            r += self.level - self.slow  # against the restored level
+            self.level = sc[3] = self.slow
+            sc[4] = sc[5] = sc[0] = sc[1] = 0.0
+            self.recent = self.shift = self.hours_mean[0] = 0.0
+            self._cusum.reset()
+        elif sc[4] != 0.0:  # a drift's old normal is remembered for a day
+            sc[5] += self.dt
+            if sc[5] >= _UNDO_S:
+                sc[4] = sc[5] = 0.0
         c = p["clip"] * sigma
         rh = c if r > c else (-c if r < -c else r)  # Huber step: an outlier moves us a bounded amount
         self.level += p["level_rate"] * rh
@@ -265,17 +307,46 @@ class SeasonalDetector(Baseline, Channels):
             self.hours[h] += (rate if rate < 1.0 else 1.0) * (min(abs(r), c) / self.dev - self.hours[h])
         self.dev += p["dev_rate"] * (min(abs(r), c) - self.dev)
         self._learn_surprise(r, rc, sigma, season[6], news)
+        if self.sdev > 0.0:
+            self._learn_lag(u, self.lag[2] * self.dt >= _SC_WARM_S)
         self.shift += _MEAN_RATE * (r - self.shift)
         if self._cusum.step(r / sigma, r) is None:
             return False
-        self.level += self.shift  # jump to the new normal instead of crawling there
-        self.slow += self.shift
-        if self.week:
-            self.week += self.shift
-            self.day_sum += self.shift * self.day_n
+        self._jump(self.shift)  # jump to the new normal instead of crawling there
+        sc[4], sc[5] = self.shift, 0.0
         self.recent = self.shift = 0.0
-        self.hours_mean[0] = 0.0
+        self.hours_mean[0] = sc[0] = sc[1] = 0.0
         return True
+
+    def _recovery(self, ts: float, value: float, r: float, offset: float, band: float) -> bool:
+        """Whether an alarming point is an incident's way back to the normal day (slow level + profile):
+        normal for that day (within ``band`` of it) and either back at the normal a drift replaced lately
+        (nearer the old normal than the new one) or against a drop (or rise) the lag channel sees running."""
+        sc = self.lag
+        back = value - self.slow - offset  # the point against the normal day
+        if sc[4] != 0.0 and (r > 0.0) != (sc[4] > 0.0) and abs(back + sc[4]) < min(abs(back), band):
+            return True
+        other = sc[1] if r > 0.0 else sc[0]  # the lag channel on the other side: an incident still running
+        return other >= _SC_LIMIT and abs(back) < band and self._sc_ready(ts)
+
+    def _jump(self, shift: float) -> None:
+        """Move every level by ``shift``: a drift accepted (or undone)."""
+        self.level += shift
+        self.slow += shift
+        if self.week:
+            self.week += shift
+            self.day_sum += shift * self.day_n
+        self.lag[3] += shift
+
+    def _sc_ready(self, ts: float) -> bool:
+        """Whether the lag channel speaks for a point at ``ts``: a week of data, and with a weekly profile
+        the day of the week's own factor learned (a day that borrows from its kind can be a day off)."""
+        if self.lag[2] * self.dt < _SC_WARM_S:
+            return False
+        if not self.dayf:
+            return True
+        day = int((ts + 3600.0 * self.params["utc_offset_h"]) // 86400.0)
+        return self.week != 0.0 and self.dayf[_weekday(day)] != 0.0
 
     # -- state ----------------------------------------------------------------------------
 

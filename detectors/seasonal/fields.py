@@ -17,7 +17,8 @@ class Fields:
 
     __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "slow",
                  "dev", "sdev", "recent", "shift", "tail", "peaks", "hi", "lo", "daily", "weekly", "dayf", "hours",
-                 "tod", "tod_n", "hours_mean", "week", "day_sum", "day_n", "day", "quiet_until", "alarm_score")
+                 "tod", "tod_n", "hours_mean", "lag", "week", "day_sum", "day_n", "day", "quiet_until",
+                 "alarm_score")
     kind: ClassVar[str]
     params: dict[str, Any]
     threshold: float
@@ -44,6 +45,7 @@ class Fields:
     tod: array[float]
     tod_n: array[float]
     hours_mean: array[float]
+    lag: array[float]
     week: float
     day_sum: float
     day_n: float

@@ -162,7 +162,7 @@ def test_old_state_versions_are_refused_clearly() -> None:
     for ts, value in business_series(days=2):
         det.update(ts, value)
     state = json.loads(json.dumps(det.to_state()))
-    assert state["version"] == 4
+    assert state["version"] == 5
     state["version"] = 2
     with pytest.raises(DetectorError, match="version 2 is not supported"):
         SeasonalDetector.from_state(state)
