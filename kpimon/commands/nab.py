@@ -10,6 +10,12 @@ Examples::
     kpimon nab                                   # seasonal, medium, ../shared/nab
     kpimon nab --kind hst --results out/nab-hst
     kpimon nab --kind seasonal -p memory_days=3 --threshold 0.55
+    kpimon nab --cv                              # leave one category out over the default grid
+    kpimon nab --cv --grid memory_days=3,6,12    # ... over a grid of your own (combinations of the lists)
+
+``--cv`` (see :mod:`kpimon.commands.nab_cv`) runs each candidate once, chooses parameters for each category on the
+other categories only, and prints the out-of-fold scores (per category and pooled) beside the in-sample ones, all
+at the fixed threshold.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import click
 
 from detectors.base import DetectorError
 from detectors.nab import FileResult, run_nab
+from detectors.nab_cv import CANDIDATES, expand_grid
 from detectors.registry import KINDS, SENSITIVITIES, make_detector
+from kpimon.commands.nab_cv import report, run_cv
 
 __all__ = ["nab"]
 
@@ -43,6 +51,16 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw  # plain words ("daily") need no JSON quotes
     return params
+
+
+def _parse_grid(items: tuple[str, ...]) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            raise click.BadParameter(f"expected key=v1,v2,..., got {item!r}", param_hint="--grid")
+        grid[key] = [_parse_params((f"{key}={v}",))[key] for v in raw.split(",")]
+    return grid
 
 
 def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: float | None) -> None:
@@ -72,8 +90,13 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
               show_default=True, help="Where the results CSVs go (one per data file).")
 @click.option("--threshold", type=float, default=None,
               help="Fixed threshold to score at [default: the detector's own at this sensitivity].")
+@click.option("--cv", is_flag=True, help="Leave-one-category-out cross-validation over a small grid.")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2",
+              help="With --cv: values to try (every combination, on top of --param); repeatable "
+                   "[default: the kind's own handful of settings].")
 def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
-        labels: Path | None, scorer: Path | None, results: Path, threshold: float | None) -> None:
+        labels: Path | None, scorer: Path | None, results: Path, threshold: float | None, cv: bool,
+        grid: tuple[str, ...]) -> None:
     """Run a detector over the Numenta Anomaly Benchmark and print NAB's scores."""
     data = data or nab_dir / "data"
     labels = labels or nab_dir / "labels" / "combined_windows.json"
@@ -82,8 +105,18 @@ def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, dat
         if not path.exists():
             raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
     kwargs = _parse_params(params)
+    if grid and not cv:
+        raise click.UsageError("--grid needs --cv")
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold
+        if cv:
+            given = _parse_grid(grid)
+            cands = expand_grid(given, kwargs) if given else [
+                {**kwargs, **c} for c in CANDIDATES.get(kind, [{}])]
+            click.echo(f"cross-validation: {kind}, {sensitivity}, fixed threshold {fixed}, {len(cands)} candidates")
+            report(run_cv(kind, sensitivity, cands, data, labels, scorer, results, fixed, click.echo), fixed,
+                   click.echo)
+            return
         count = len(list(data.glob("*/*.csv")))
         done: list[FileResult] = []
 
