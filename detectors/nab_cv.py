@@ -42,6 +42,8 @@ SELECT_BY = "standard"  # the profile candidates are chosen by (the product has 
 CANDIDATES: dict[str, list[dict[str, Any]]] = {
     "seasonal": [{}, {"memory_days": 3.0}, {"memory_days": 12.0}, {"holdoff_h": 2.0}, {"holdoff_h": 8.0},
                  {"level_rate": 0.05}],
+    "calibrated": [{}, {"budget": 0.05}, {"budget": 0.2}, {"budget_days": 0.5}, {"budget_days": 3.0},
+                   {"likelihood": True}],
 }
 
 

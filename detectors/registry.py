@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from detectors.base import SENSITIVITIES, Detector, DetectorError
+from detectors.calibrated import CalibratedDetector
 from detectors.gaussian import GaussianDetector
 from detectors.hst import HalfSpaceTreesDetector
 from detectors.predictive import PredictiveDetector
@@ -37,6 +38,7 @@ KINDS: dict[str, Callable[..., Detector]] = {
     "gaussian": GaussianDetector,
     "hst": HalfSpaceTreesDetector,
     "predictive": PredictiveDetector,
+    "calibrated": CalibratedDetector,
 }
 
 

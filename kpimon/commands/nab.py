@@ -63,6 +63,19 @@ def _parse_grid(items: tuple[str, ...]) -> dict[str, list[Any]]:
     return grid
 
 
+def _cv(kinds: tuple[str, ...], sensitivity: str, kwargs: dict[str, Any], grid: dict[str, list[Any]], data: Path,
+        labels: Path, scorer: Path, results: Path, threshold: float | None, fixed: float) -> None:
+    """``--cv``: the kinds' grids (or the given one) cross-validated at one fixed threshold."""
+    own = {make_detector(k, sensitivity).threshold for k in kinds}
+    if threshold is None and len(own) > 1:
+        raise click.UsageError(f"the kinds {', '.join(kinds)} alarm at different thresholds ({sorted(own)}): "
+                               "cross-validate them at one --threshold, or apart")
+    cands = [(k, c) for k in kinds for c in (
+        expand_grid(grid, kwargs) if grid else [{**kwargs, **c} for c in CANDIDATES.get(k, [{}])])]
+    click.echo(f"cross-validation: {', '.join(kinds)}, {sensitivity}, fixed threshold {fixed}, {len(cands)} candidates")
+    report(run_cv(sensitivity, cands, data, labels, scorer, results, fixed, click.echo), fixed, click.echo)
+
+
 def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: float | None) -> None:
     cmd = [sys.executable, str(scorer), "--data", str(data), "--labels", str(labels), "--results", str(results)]
     if threshold is not None:
@@ -74,7 +87,8 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
 
 
 @click.command()
-@click.option("--kind", type=click.Choice(sorted(KINDS)), default="seasonal", show_default=True)
+@click.option("--kind", "kinds", type=click.Choice(sorted(KINDS)), multiple=True,
+              help="Detector kind [default: seasonal]; with --cv repeatable: the kinds' grids are searched together.")
 @click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="medium", show_default=True)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="Detector parameter (JSON value), the same for every file; repeatable.")
@@ -94,7 +108,7 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2",
               help="With --cv: values to try (every combination, on top of --param); repeatable "
                    "[default: the kind's own handful of settings].")
-def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
+def nab(kinds: tuple[str, ...], sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
         labels: Path | None, scorer: Path | None, results: Path, threshold: float | None, cv: bool,
         grid: tuple[str, ...]) -> None:
     """Run a detector over the Numenta Anomaly Benchmark and print NAB's scores."""
@@ -105,17 +119,14 @@ def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, dat
         if not path.exists():
             raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
     kwargs = _parse_params(params)
-    if grid and not cv:
-        raise click.UsageError("--grid needs --cv")
+    if (grid or len(kinds) > 1) and not cv:
+        raise click.UsageError("--grid and several --kind need --cv")
+    kinds = kinds or ("seasonal",)
+    kind = kinds[0]
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold
         if cv:
-            given = _parse_grid(grid)
-            cands = expand_grid(given, kwargs) if given else [
-                {**kwargs, **c} for c in CANDIDATES.get(kind, [{}])]
-            click.echo(f"cross-validation: {kind}, {sensitivity}, fixed threshold {fixed}, {len(cands)} candidates")
-            report(run_cv(kind, sensitivity, cands, data, labels, scorer, results, fixed, click.echo), fixed,
-                   click.echo)
+            _cv(kinds, sensitivity, kwargs, _parse_grid(grid), data, labels, scorer, results, threshold, fixed)
             return
         count = len(list(data.glob("*/*.csv")))
         done: list[FileResult] = []

@@ -30,13 +30,14 @@ __all__ = ["CvResult", "run_cv", "scorer_json"]
 
 # candidate -> category -> profile -> tally
 Scores = dict[int, dict[str, dict[str, Tally]]]
+Candidate = tuple[str, dict[str, Any]]  # detector kind, parameters
 
 
 @dataclass(frozen=True)
 class CvResult:
     """What a cross-validation found (the printed report is made from it)."""
 
-    candidates: list[dict[str, Any]]
+    candidates: list[Candidate]
     scores: Scores
     folds: list[Fold]
     in_sample: int  # the candidate chosen on all categories
@@ -66,18 +67,18 @@ def _tallies(report: dict[str, Any]) -> dict[str, Tally]:
     return out
 
 
-def run_cv(kind: str, sensitivity: str, candidates: list[dict[str, Any]], data: Path, labels: Path, scorer: Path,
+def run_cv(sensitivity: str, candidates: list[Candidate], data: Path, labels: Path, scorer: Path,
            results: Path, threshold: float, echo: Callable[[str], None]) -> CvResult:
     """Run and score every candidate, cross-validate, score the pooled out-of-fold results."""
     categories = sorted(p.name for p in data.iterdir() if p.is_dir() and any(p.glob("*.csv")))
     scores: Scores = {}
-    for i, params in enumerate(candidates):
+    for i, (kind, params) in enumerate(candidates):
         start = time.perf_counter()
         out = results / f"cand{i}"
         files = run_nab(kind, data, out, sensitivity, **params)
         scores[i] = {c: _tallies(scorer_json(scorer, data, labels, out, threshold, [c])) for c in categories}
         std = pooled([scores[i][c][SELECT_BY] for c in categories]).score()
-        echo(f"candidate {i + 1}/{len(candidates)} {_show(params)}: {len(files)} files, "
+        echo(f"candidate {i + 1}/{len(candidates)} {_show((kind, params))}: {len(files)} files, "
              f"{sum(f.rows for f in files)} rows, {time.perf_counter() - start:.1f} s; in-sample standard "
              f"{_fmt(std)}")
     table = {cand: {c: by_cat[c][SELECT_BY] for c in categories} for cand, by_cat in scores.items()}
@@ -98,10 +99,10 @@ def report(res: CvResult, threshold: float, echo: Callable[[str], None]) -> None
     echo("")
     echo(f"standard score per category at the fixed threshold {threshold} (every candidate, in-sample):")
     echo(f"  {'candidate':<40}" + "".join(f"{c[:22]:>24}" for c in cats) + f"{'all':>8}")
-    for i, params in enumerate(res.candidates):
+    for i, cand in enumerate(res.candidates):
         row = "".join(f"{_cell(res.scores[i][c][SELECT_BY]):>24}" for c in cats)
         all_ = pooled([res.scores[i][c][SELECT_BY] for c in cats]).score()
-        echo(f"  {i + 1:>2} {_show(params)[:37]:<37}{row}{_fmt(all_):>8}")
+        echo(f"  {i + 1:>2} {_show(cand)[:37]:<37}{row}{_fmt(all_):>8}")
     echo("")
     echo(f"leave one category out (chosen by {SELECT_BY} on the other categories; the held-out one is never read):")
     for f in res.folds:
@@ -139,5 +140,10 @@ def _fmt(s: float | None) -> str:
     return "n/a" if s is None else f"{s:.2f}"
 
 
-def _show(params: dict[str, Any]) -> str:
-    return "defaults" if not params else " ".join(f"{k}={v}" for k, v in params.items())
+def _show(cand: Candidate) -> str:
+    kind, params = cand
+    return kind + " " + ("defaults" if not params else " ".join(f"{k}={_json(v)}" for k, v in params.items()))
+
+
+def _json(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))

@@ -112,9 +112,20 @@ def test_cv_command_end_to_end(tmp_path: Path) -> None:
                                     "--scorer", str(scorer), "--results", str(results), "-p", "seasonality=none",
                                     "--grid", "warmup=350"])
     assert done.exit_code == 0, done.output
-    assert "candidate 2/2 seasonality=none warmup=350" in done.output
+    assert "candidate 2/2 seasonal seasonality=none warmup=350" in done.output
     assert "nab_score.py on the pooled out-of-fold results (3 files" in done.output
     for cat in ("a", "b", "c"):
         assert (results / "oof" / cat).is_dir()
     # warmup=350 judges nothing before row 350: it misses every window, so no fold chooses it
     assert (results / "oof" / "a" / "s0.csv").read_text() == (results / "cand0" / "a" / "s0.csv").read_text()
+
+
+@pytest.mark.parametrize("args", [["--grid", "warmup=30"], ["--kind", "seasonal", "--kind", "calibrated"],
+                                  ["--cv", "--kind", "seasonal", "--kind", "gaussian"]])
+def test_the_command_refuses_what_it_cannot_score_fairly(tmp_path: Path, args: list[str]) -> None:
+    """A grid or several kinds without --cv; kinds alarming at different thresholds in one cross-validation."""
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "labels.json").write_text("{}")
+    done = CliRunner().invoke(nab, [*args, "--data", str(tmp_path / "data"), "--labels", str(tmp_path / "labels.json"),
+                                    "--results", str(tmp_path / "out")])
+    assert done.exit_code == 2 and ("need --cv" in done.output or "different thresholds" in done.output), done.output
