@@ -7,7 +7,7 @@ detector's own fixed production threshold (the honest number).
 
 Examples::
 
-    kpimon nab                                   # seasonal, medium, ../shared/nab
+    kpimon nab                                   # calibrated (the default kind), medium, ../shared/nab
     kpimon nab --kind hst --results out/nab-hst
     kpimon nab --kind seasonal -p memory_days=3 --threshold 0.55
     kpimon nab --cv                              # leave one category out over the default grid
@@ -31,7 +31,7 @@ import click
 from detectors.base import DetectorError
 from detectors.nab import FileResult, run_nab
 from detectors.nab_cv import CANDIDATES, expand_grid
-from detectors.registry import KINDS, SENSITIVITIES, make_detector
+from detectors.registry import DEFAULT_KIND, KINDS, SENSITIVITIES, make_detector
 from kpimon.commands.nab_cv import report, run_cv
 
 __all__ = ["nab"]
@@ -88,7 +88,7 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
 
 @click.command()
 @click.option("--kind", "kinds", type=click.Choice(sorted(KINDS)), multiple=True,
-              help="Detector kind [default: seasonal]; with --cv repeatable: the kinds' grids are searched together.")
+              help="Detector kind [default: calibrated]; with --cv repeatable: the kinds' grids are searched together.")
 @click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="medium", show_default=True)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="Detector parameter (JSON value), the same for every file; repeatable.")
@@ -121,7 +121,7 @@ def nab(kinds: tuple[str, ...], sensitivity: str, params: tuple[str, ...], nab_d
     kwargs = _parse_params(params)
     if (grid or len(kinds) > 1) and not cv:
         raise click.UsageError("--grid and several --kind need --cv")
-    kinds = kinds or ("seasonal",)
+    kinds = kinds or (DEFAULT_KIND,)
     kind = kinds[0]
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold

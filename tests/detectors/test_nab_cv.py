@@ -112,7 +112,7 @@ def test_cv_command_end_to_end(tmp_path: Path) -> None:
                                     "--scorer", str(scorer), "--results", str(results), "-p", "seasonality=none",
                                     "--grid", "warmup=350"])
     assert done.exit_code == 0, done.output
-    assert "candidate 2/2 seasonal seasonality=none warmup=350" in done.output
+    assert "candidate 2/2 calibrated seasonality=none warmup=350" in done.output
     assert "nab_score.py on the pooled out-of-fold results (3 files" in done.output
     for cat in ("a", "b", "c"):
         assert (results / "oof" / cat).is_dir()
