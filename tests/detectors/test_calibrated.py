@@ -81,16 +81,20 @@ def test_every_alarm_without_the_likelihood_is_a_seasonal_alarm() -> None:
 def test_state_restores_exactly_and_stays_small() -> None:
     points = business_series(days=10, seed=2)
     cases: list[dict[str, object]] = [{}, {"likelihood": True, "budget": 0.3, "holdoff_h": 2.0}]
+    sizes = []
     for params in cases:
         det = CalibratedDetector("high", **params)  # type: ignore[arg-type]
-        for ts, value in points[:-DAY]:
+        for ts, value in scaled(points, {5 * DAY + 40: 3.0})[:-DAY]:  # an alarm: the state holds its hour too
             det.update(ts, value)
         text = json.dumps(det.to_state())
+        sizes.append((len(text), bool(json.loads(text)["tod"])))
         twin = restore_detector(json.loads(text))
         assert isinstance(twin, CalibratedDetector) and twin.params == det.params
         assert twin.seasonal.params == det.seasonal.params
         assert [twin.update(*p) for p in points[-DAY:]] == [det.update(*p) for p in points[-DAY:]]
-    assert len(json.dumps(make_detector("calibrated").to_state())) <= 2048
+    size, alarmed = sizes[0]
+    assert alarmed, "the default case did not alarm: it measured the small state"
+    assert size <= 2048, f"the default kind keeps {size} bytes per series (target 2 KB)"
 
 
 @pytest.mark.parametrize("params", [{"budget": -0.1}, {"budget_days": 0}, {"likelihood": 1}, {"memory": 0},
