@@ -18,7 +18,7 @@ Examples
 >>> detector_problems("seasonal", {"level_rate": 2}, ("kpis", 0, "detector"))
 [(('kpis', 0, 'detector', 'params', 'level_rate'), 'Input should be less than or equal to 1')]
 >>> detector_problems("prophet", {}, ("kpis", 0, "detector"))[0][1]
-"unknown detector kind 'prophet'; known: gaussian, hst, predictive, seasonal"
+"unknown detector kind 'prophet'; known: calibrated, gaussian, hst, predictive, seasonal"
 """
 
 from __future__ import annotations
@@ -88,12 +88,26 @@ class PredictiveParams(_Params):
         return self
 
 
+class CalibratedParams(SeasonalParams):
+    """``calibrated``: seasonal with a per-series alarm budget (``detectors.calibrated.CalibratedDetector``);
+    the seasonal parameters by their own names, plus these."""
+
+    budget: float = Field(default=0.1, ge=0)
+    budget_days: float = Field(default=1.0, gt=0)
+    likelihood: bool = False
+    short_rate: float = Field(default=0.1, gt=0, le=1)
+    memory: int = Field(default=2000, ge=1)
+    sd_min: float = Field(default=0.05, gt=0)
+    lh_warmup: int = Field(default=300, ge=1)
+
+
 #: kind -> the parameters a catalog may give it.
 PARAMS: dict[str, type[_Params]] = {
     "seasonal": SeasonalParams,
     "gaussian": GaussianParams,
     "hst": HstParams,
     "predictive": PredictiveParams,
+    "calibrated": CalibratedParams,
 }
 KINDS = frozenset(PARAMS)
 

@@ -186,7 +186,7 @@ class DetectorSpec(_Strict):
     """Which online model watches the KPI's series, and how touchy it is (kinds and their ``params``:
     :mod:`catalog.detectors`)."""
 
-    kind: str = "seasonal"
+    kind: str = "calibrated"  # = detectors.registry.DEFAULT_KIND (a test keeps the two equal)
     sensitivity: Sensitivity = "medium"
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True

@@ -5,8 +5,9 @@ Public surface::
     Verdict, Detector, DetectorError          detectors.base
     KINDS, SENSITIVITIES, make_detector,
     restore_detector                          detectors.registry
-    SeasonalDetector (kind "seasonal", the default), GaussianDetector ("gaussian"),
-    HalfSpaceTreesDetector ("hst"), PredictiveDetector ("predictive")
+    CalibratedDetector (kind "calibrated", the default: the seasonal model with a per-series alarm budget),
+    SeasonalDetector ("seasonal"), GaussianDetector ("gaussian"), HalfSpaceTreesDetector ("hst"),
+    PredictiveDetector ("predictive")
     run_nab                                   detectors.nab
 
 Exceptions::
@@ -16,6 +17,7 @@ Exceptions::
 """
 
 from detectors.base import Detector, DetectorError, Verdict
+from detectors.calibrated import CalibratedDetector
 from detectors.gaussian import GaussianDetector
 from detectors.hst import HalfSpaceTreesDetector
 from detectors.nab import run_nab
@@ -24,6 +26,6 @@ from detectors.registry import KINDS, SENSITIVITIES, make_detector, restore_dete
 from detectors.seasonal import SeasonalDetector
 
 __all__ = [
-    "KINDS", "SENSITIVITIES", "Detector", "DetectorError", "GaussianDetector", "HalfSpaceTreesDetector",
+    "KINDS", "SENSITIVITIES", "CalibratedDetector", "Detector", "DetectorError", "GaussianDetector", "HalfSpaceTreesDetector",
     "PredictiveDetector", "SeasonalDetector", "Verdict", "make_detector", "restore_detector", "run_nab",
 ]

@@ -7,9 +7,15 @@ detector's own fixed production threshold (the honest number).
 
 Examples::
 
-    kpimon nab                                   # seasonal, medium, ../shared/nab
+    kpimon nab                                   # calibrated (the default kind), medium, ../shared/nab
     kpimon nab --kind hst --results out/nab-hst
     kpimon nab --kind seasonal -p memory_days=3 --threshold 0.55
+    kpimon nab --cv                              # leave one category out over the default grid
+    kpimon nab --cv --grid memory_days=3,6,12    # ... over a grid of your own (combinations of the lists)
+
+``--cv`` (see :mod:`kpimon.commands.nab_cv`) runs each candidate once, chooses parameters for each category on the
+other categories only, and prints the out-of-fold scores (per category and pooled) beside the in-sample ones, all
+at the fixed threshold.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import click
 
 from detectors.base import DetectorError
 from detectors.nab import FileResult, run_nab
-from detectors.registry import KINDS, SENSITIVITIES, make_detector
+from detectors.nab_cv import CANDIDATES, expand_grid
+from detectors.registry import DEFAULT_KIND, KINDS, SENSITIVITIES, make_detector
+from kpimon.commands.nab_cv import report, run_cv
 
 __all__ = ["nab"]
 
@@ -45,6 +53,29 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def _parse_grid(items: tuple[str, ...]) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            raise click.BadParameter(f"expected key=v1,v2,..., got {item!r}", param_hint="--grid")
+        grid[key] = [_parse_params((f"{key}={v}",))[key] for v in raw.split(",")]
+    return grid
+
+
+def _cv(kinds: tuple[str, ...], sensitivity: str, kwargs: dict[str, Any], grid: dict[str, list[Any]], data: Path,
+        labels: Path, scorer: Path, results: Path, threshold: float | None, fixed: float) -> None:
+    """``--cv``: the kinds' grids (or the given one) cross-validated at one fixed threshold."""
+    own = {make_detector(k, sensitivity).threshold for k in kinds}
+    if threshold is None and len(own) > 1:
+        raise click.UsageError(f"the kinds {', '.join(kinds)} alarm at different thresholds ({sorted(own)}): "
+                               "cross-validate them at one --threshold, or apart")
+    cands = [(k, c) for k in kinds for c in (
+        expand_grid(grid, kwargs) if grid else [{**kwargs, **c} for c in CANDIDATES.get(k, [{}])])]
+    click.echo(f"cross-validation: {', '.join(kinds)}, {sensitivity}, fixed threshold {fixed}, {len(cands)} candidates")
+    report(run_cv(sensitivity, cands, data, labels, scorer, results, fixed, click.echo), fixed, click.echo)
+
+
 def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: float | None) -> None:
     cmd = [sys.executable, str(scorer), "--data", str(data), "--labels", str(labels), "--results", str(results)]
     if threshold is not None:
@@ -56,7 +87,8 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
 
 
 @click.command()
-@click.option("--kind", type=click.Choice(sorted(KINDS)), default="seasonal", show_default=True)
+@click.option("--kind", "kinds", type=click.Choice(sorted(KINDS)), multiple=True,
+              help="Detector kind [default: calibrated]; with --cv repeatable: the kinds' grids are searched together.")
 @click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="medium", show_default=True)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="Detector parameter (JSON value), the same for every file; repeatable.")
@@ -72,8 +104,13 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path, threshold: flo
               show_default=True, help="Where the results CSVs go (one per data file).")
 @click.option("--threshold", type=float, default=None,
               help="Fixed threshold to score at [default: the detector's own at this sensitivity].")
-def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
-        labels: Path | None, scorer: Path | None, results: Path, threshold: float | None) -> None:
+@click.option("--cv", is_flag=True, help="Leave-one-category-out cross-validation over a small grid.")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2",
+              help="With --cv: values to try (every combination, on top of --param); repeatable "
+                   "[default: the kind's own handful of settings].")
+def nab(kinds: tuple[str, ...], sensitivity: str, params: tuple[str, ...], nab_dir: Path, data: Path | None,
+        labels: Path | None, scorer: Path | None, results: Path, threshold: float | None, cv: bool,
+        grid: tuple[str, ...]) -> None:
     """Run a detector over the Numenta Anomaly Benchmark and print NAB's scores."""
     data = data or nab_dir / "data"
     labels = labels or nab_dir / "labels" / "combined_windows.json"
@@ -82,8 +119,15 @@ def nab(kind: str, sensitivity: str, params: tuple[str, ...], nab_dir: Path, dat
         if not path.exists():
             raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
     kwargs = _parse_params(params)
+    if (grid or len(kinds) > 1) and not cv:
+        raise click.UsageError("--grid and several --kind need --cv")
+    kinds = kinds or (DEFAULT_KIND,)
+    kind = kinds[0]
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold
+        if cv:
+            _cv(kinds, sensitivity, kwargs, _parse_grid(grid), data, labels, scorer, results, threshold, fixed)
+            return
         count = len(list(data.glob("*/*.csv")))
         done: list[FileResult] = []
 

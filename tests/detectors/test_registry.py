@@ -8,17 +8,17 @@ import pytest
 
 import detectors
 from detectors.base import Detector, DetectorError
-from detectors.registry import KINDS, SENSITIVITIES, make_detector, restore_detector
+from detectors.registry import DEFAULT_KIND, KINDS, SENSITIVITIES, make_detector, restore_detector
 
 
-def test_default_kind_is_seasonal() -> None:
+def test_default_kind_is_calibrated() -> None:
     det = make_detector()
-    assert det.to_state()["kind"] == "seasonal"
+    assert det.to_state()["kind"] == "calibrated" == DEFAULT_KIND
     assert isinstance(det, Detector)
 
 
 def test_expected_kinds_are_registered() -> None:
-    assert {"seasonal", "hst", "gaussian", "predictive"} <= set(KINDS)
+    assert {"calibrated", "seasonal", "hst", "gaussian", "predictive"} <= set(KINDS)
     assert SENSITIVITIES == ("low", "medium", "high")
 
 
