@@ -188,6 +188,20 @@ class CalibratedDetector:
             raise DetectorError(f"not a valid calibrated detector state: {exc!r}") from exc
         return det
 
+    @classmethod
+    def adopt(cls, seasonal_state: dict[str, Any], sensitivity: str = "medium", **params: Any) -> CalibratedDetector:
+        """A calibrated detector around a learned ``seasonal`` state (the model it wraps), with no alarm history:
+        switching a series from ``seasonal`` to ``calibrated`` keeps what it learned. The seasonal parameters in
+        ``params`` must be those the state holds (else DetectorError: the model is another one)."""
+        det = cls(sensitivity, **params)
+        inner = SeasonalDetector.from_state(seasonal_state | {"params": {**seasonal_state.get("params", {}),
+                                                                          "sensitivity": sensitivity}})
+        if inner.params != det.seasonal.params:
+            raise DetectorError(f"the seasonal state was learned with other parameters: {inner.params} "
+                                f"is not {det.seasonal.params}")
+        det.seasonal = inner
+        return det
+
 
 _DEFAULTS: dict[str, Any] = {"budget": 0.1, "budget_days": 1.0, "likelihood": False, "short_rate": 0.1,
                              "memory": 2000, "sd_min": 0.05, "lh_warmup": 300}

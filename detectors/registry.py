@@ -25,7 +25,7 @@ from detectors.hst import HalfSpaceTreesDetector
 from detectors.predictive import PredictiveDetector
 from detectors.seasonal import SeasonalDetector
 
-__all__ = ["DEFAULT_KIND", "KINDS", "SENSITIVITIES", "make_detector", "restore_detector"]
+__all__ = ["DEFAULT_KIND", "KINDS", "SENSITIVITIES", "adopt_state", "make_detector", "restore_detector"]
 
 
 class _Restorable(Protocol):
@@ -66,3 +66,14 @@ def _lookup(kind: Any) -> Callable[..., Detector]:
         return KINDS[kind]
     except (KeyError, TypeError):
         raise DetectorError(f"unknown detector kind {kind!r}; known: {sorted(KINDS)}") from None
+
+
+def adopt_state(kind: str, state: dict[str, Any], sensitivity: str, **params: Any) -> Detector | None:
+    """A detector of ``kind`` that keeps a learned ``state`` of another kind, where ``kind`` wraps that model
+    (``calibrated`` around ``seasonal``); None where no such adoption exists. DetectorError for a state that
+    does not fit."""
+    if kind == "calibrated" and isinstance(state, dict) and state.get("kind") == "seasonal":
+        from detectors.calibrated import CalibratedDetector
+
+        return CalibratedDetector.adopt(state, sensitivity, **params)
+    return None

@@ -30,7 +30,7 @@ from alerting.health import STORE_ERRORS
 from alerting.samples import Sample
 from alerting.service import AlertService
 from detectors.base import Detector, DetectorError, Verdict
-from detectors.registry import make_detector, restore_detector
+from detectors.registry import adopt_state, make_detector, restore_detector
 from streams.changelog import DETECTORS
 from streams.records import KpiValue
 
@@ -148,6 +148,15 @@ class Observers:
             note.retuned += 1
             note.change = note.change or f"sensitivity {old['sensitivity']} -> {new['sensitivity']}"
             return restore_detector(state | {"params": {**state["params"], "sensitivity": spec.sensitivity}})
+        if old is not None and old["kind"] != new["kind"]:
+            try:        # e.g. seasonal -> calibrated with the same seasonal parameters
+                adopted = adopt_state(spec.kind, state, spec.sensitivity, **spec.params)
+            except DetectorError:
+                adopted = None          # learned with other parameters: another model, start fresh
+            if adopted is not None:
+                note.adopted += 1
+                note.change = note.change or f"{_describe(old)} -> {_describe(new)}"
+                return adopted
         note.fresh += 1
         note.change = note.change or (f"{_describe(old)} -> {_describe(new)}" if old is not None else
                                       f"a checkpoint of the release before, not of {_describe(new)}")
@@ -312,6 +321,7 @@ class _Restore:
     """What the restore of one KPI's checkpoints found, for its one log line."""
 
     retuned: int = 0                # restored with the new sensitivity
+    adopted: int = 0                # the new kind wraps the old one's model: learned state kept
     fresh: int = 0                  # started fresh: another kind or params
     cold: int = 0                   # unreadable (another detector version, bad JSON): started cold
     change: str = ""                # the spec change (the first one seen)
@@ -320,8 +330,9 @@ class _Restore:
 
     def text(self, kpi: str) -> str:
         parts = []
-        if self.retuned or self.fresh:
+        if self.retuned or self.fresh or self.adopted:
             kept = [f"{self.retuned} series keep their learned state with the new sensitivity"] if self.retuned else []
+            kept += [f"{self.adopted} series keep their learned model under the new kind"] if self.adopted else []
             kept += [f"{self.fresh} series start fresh"] if self.fresh else []
             parts.append(f"detector spec of {kpi} changed ({self.change}): {', '.join(kept)}")
         if self.cold:

@@ -140,3 +140,25 @@ def test_an_odd_checkpoint_never_crashes_the_restore(raw: bytes, caplog: pytest.
     after, lines = _restart({"gmv": SPEC}, records | {"gmv|region=odd": raw}, caplog)
     assert set(after.detectors[0]) == {("gmv", ""), ("gmv", "region=east")}
     assert len(lines) <= 1
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["checkpoint with spec", "checkpoint of the release before"])
+def test_seasonal_to_calibrated_keeps_the_learned_model_with_one_line(
+        legacy: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """The default kind became ``calibrated`` (the seasonal model plus an alarm budget): a series learned as
+    ``seasonal`` keeps its model when its KPI now asks for ``calibrated`` with the same parameters (an upgrade must
+    not send every detector back to its warm-up); other parameters start fresh."""
+    before, records = _warm()
+    calibrated = DetectorSpecLite("calibrated", "medium", {"seasonality": "none"})
+    after, lines = _restart({"gmv": calibrated}, _legacy(records) if legacy else records, caplog)
+    assert len(lines) == 1 and "2 series keep their learned model under the new kind" in lines[0], lines
+    for key, det in after.detectors[0].items():
+        assert type(det).__name__ == "CalibratedDetector"
+        state = det.to_state()
+        assert {k: v for k, v in state.items() if k not in ("kind", "cal")} == {
+            k: v for k, v in before.detectors[0][key].to_state().items() if k != "kind"}
+    verdicts = after.detect(0, _values("gmv", 60, 1))
+    assert verdicts and not any(v.warming_up for _, v in verdicts), "warm under the new kind"
+    other = DetectorSpecLite("calibrated", "medium", {"seasonality": "daily"})
+    after, lines = _restart({"gmv": other}, records, caplog)
+    assert after.detectors[0] == {} and "2 series start fresh" in lines[0], lines
