@@ -14,11 +14,11 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerting.config import AbsenceRule, AlertRuleSpec, AnomalyRule, ChangeRule, ThresholdRule
 from alerting.samples import Sample
+from catalog.alerts import fill_summary
 
 __all__ = ["WEEK", "Condition", "baseline_start", "evaluate", "fill_summary", "flagged", "history_retention", "templated"]
 
@@ -31,31 +31,6 @@ class Condition:
 
     active: bool
     summary: str
-
-
-class _Fields(dict[str, str]):
-    # A typo in a catalog summary template must not break alerting, nor leave a literal "{region}" in a
-    # message: a field the series lacks (the total series has no region) reads as ``missing``.
-    def __init__(self, missing: str, **fields: str) -> None:
-        super().__init__(**fields)
-        self.missing = missing
-
-    def __missing__(self, key: str) -> str:
-        return self.missing
-
-
-def fill_summary(template: str, fields: Mapping[str, str], missing: str = "total") -> str:
-    """``template`` with ``{name}`` fields filled from ``fields``; unknown ones read as ``missing``.
-
-    >>> fill_summary("paid orders {value} in {region}", {"value": "0"})
-    'paid orders 0 in total'
-    >>> fill_summary("bad {brace", {})
-    'bad {brace'
-    """
-    try:
-        return template.format_map(_Fields(missing, **fields))
-    except (ValueError, IndexError, AttributeError, KeyError):
-        return template  # a malformed template is shown as written rather than dropped
 
 
 def _fmt(value: float | None) -> str:

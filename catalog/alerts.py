@@ -69,6 +69,7 @@ __all__ = [
     "parse_rules",
     "pydantic_problems",
     "rule_adapter",
+    "fill_summary",
 ]
 
 Severity = Literal["info", "warning", "critical"]
@@ -288,3 +289,29 @@ def parse_routes(items: Sequence[Any], channels: Collection[str]) -> tuple[tuple
                      for loc, name in refs if name not in channels]
         out.append(route)
     return tuple(out), problems
+
+
+class _Fields(dict[str, str]):
+    # A typo in a catalog summary template must not break alerting, nor leave a literal "{region}" in a
+    # message: a field the series lacks (the total series has no region) reads as ``missing``.
+    def __init__(self, missing: str, **fields: str) -> None:
+        super().__init__(**fields)
+        self.missing = missing
+
+    def __missing__(self, key: str) -> str:
+        return self.missing
+
+
+def fill_summary(template: str, fields: Mapping[str, str], missing: str = "total") -> str:
+    """``template`` (a rule's ``summary``) with ``{name}`` fields filled from ``fields``; unknown ones read as
+    ``missing``. The one reading of a summary template: kpimon's messages and the generated Prometheus rules.
+
+    >>> fill_summary("paid orders {value} in {region}", {"value": "0"})
+    'paid orders 0 in total'
+    >>> fill_summary("bad {brace", {})
+    'bad {brace'
+    """
+    try:
+        return template.format_map(_Fields(missing, **fields))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template  # a malformed template is shown as written rather than dropped

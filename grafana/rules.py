@@ -25,6 +25,7 @@ import math
 from typing import Any
 
 from catalog import Catalog, KpiSpec
+from catalog.alerts import fill_summary
 from catalog.durations import format_duration
 from grafana import promql
 from grafana.links import panel_url, panel_url_template
@@ -68,16 +69,33 @@ def recording_rules(catalog: Catalog) -> list[Rule]:
     return [{"name": "kpimon-recording", "interval": "30s", "rules": rules}]
 
 
-def _summary(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> str:
+def _summary(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold,
+             expanded: tuple[str, dict[str, str]] | None = None) -> str:
+    """The rule's summary: the catalog's template with its fields as Prometheus fills them (never a literal
+    ``{region}``), else the built-in text. ``expanded`` (value shown, series labels): what promtool should see."""
     lang, title = catalog.defaults.language, kpi.title_in(catalog.defaults.language)
     own = rule.summary.get(lang) or rule.summary.get("en") if isinstance(rule.summary, dict) else rule.summary
-    if own:
-        return own
+    if not own:
+        return _builtin(lang, title, rule)
+    total = text(lang, "total")
+    if expanded is None:
+        value, dims = _value_template(kpi), {d: _label_template(catalog, d) for d in kpi.dimensions}
+    else:
+        value, dims = expanded[0], {d: expanded[1].get(d) or total for d in kpi.dimensions}
+    return fill_summary(own, {"value": value, "kpi": title, "detail": _builtin(lang, title, rule), **dims}, total)
+
+
+def _builtin(lang: str, title: str, rule: StaticThreshold) -> str:
     if rule.outside is not None:
         lo, hi = rule.outside
         return text(lang, "summary_outside").format(title=title, lo=_num(lo), hi=_num(hi))
     keys = [("summary_below", rule.below), ("summary_above", rule.above)]
     return "; ".join(text(lang, key).format(title=title, limit=_num(v)) for key, v in keys if v is not None)
+
+
+def _label_template(catalog: Catalog, dim: str) -> str:
+    """Go template of one dimension's value, or "total" on the total series."""
+    return f'{{{{ or $labels.{dim} "{text(catalog.defaults.language, "total")}" }}}}'
 
 
 def _series_template(catalog: Catalog, kpi: KpiSpec) -> str:
@@ -173,6 +191,7 @@ def _expected_alert(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold, bad: 
     description = (alert["annotations"]["description"]
                    .replace(_series_template(catalog, kpi), series).replace(_value_template(kpi), shown))
     annotations = {**alert["annotations"], "description": description,
+                   "summary": _summary(catalog, kpi, rule, (shown, labels)),
                    "dashboard": panel_url(catalog.grafana.url, catalog, kpi.name, labels)}
     return {"exp_labels": {**alert["labels"], **labels}, "exp_annotations": annotations}
 

@@ -130,3 +130,20 @@ def test_summary_per_language_picks_the_catalog_language() -> None:
     cat = parse_catalog("defaults: {language: zh}\nsources: {o: {topic: t}}\nkpis: [{name: orders, source: o, "
                         "measure: count, alerts: [{type: threshold, below: 1, summary: {en: 'No orders', zh: '没有订单'}}]}]\n")
     assert alerting_rules(cat)[0]["rules"][0]["annotations"]["summary"] == "没有订单"
+
+
+def test_a_catalog_summary_template_is_filled_by_prometheus_never_copied(tmp_path: Path) -> None:
+    """``summary: "paid orders {value} in {region}"``: the rule carries Go templates for the fields, and promtool's
+    unit test sees them expanded (the test value 0.5 humanized, the region, "total" on the total series)."""
+    cat = parse_catalog("sources: {o: {topic: t}}\nkpis: [{name: orders, source: o, measure: count, "
+                        "dimensions: [region], alerts: [{type: threshold, below: 1, "
+                        "summary: 'orders {value} in {region} ({kpi}; {detail})'}]}]\n")
+    summary = alerting_rules(cat)[0]["rules"][0]["annotations"]["summary"]
+    assert "{value}" not in summary and "{region}" not in summary and "$labels.region" in summary, summary
+    write_artifacts(render_rules(cat, "orders.yaml"), tmp_path)
+    tests = yaml.safe_load((tmp_path / RULES_TEST_FILE).read_text())["tests"]
+    shown = [a["exp_annotations"]["summary"] for case in tests for check in case["alert_rule_test"]
+             for a in check["exp_alerts"] if a["exp_labels"].get("kpi") == "orders"]
+    assert shown and {s.split(" (")[0] for s in shown} == {"orders 500m in total", "orders 500m in north/east"}, shown
+    result = run(tool("promtool"), "test", "rules", RULES_TEST_FILE.split("/")[-1], cwd=tmp_path / "prometheus" / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
