@@ -44,7 +44,7 @@ def cost(kind: str, points: list[tuple[float, float]]) -> tuple[float, int]:
         for ts, value in points:
             det.update(ts, value)
         best = min(best, time.process_time() - start)
-    return 1e6 * best / len(points), len(json.dumps(det.to_state()))
+    return 1e6 * best / len(points), len(json.dumps(det.to_state(), separators=(",", ":")))  # compact, as stored
 
 
 def _scorer(nab_dir: Path, out: str, *extra: str) -> list[str]:
