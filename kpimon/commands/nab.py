@@ -66,10 +66,6 @@ def _parse_grid(items: tuple[str, ...]) -> dict[str, list[Any]]:
 def _cv(kinds: tuple[str, ...], sensitivity: str, kwargs: dict[str, Any], grid: dict[str, list[Any]], data: Path,
         labels: Path, scorer: Path, results: Path, threshold: float | None, fixed: float) -> None:
     """``--cv``: the kinds' grids (or the given one) cross-validated at one fixed threshold."""
-    own = {make_detector(k, sensitivity).threshold for k in kinds}
-    if threshold is None and len(own) > 1:
-        raise click.UsageError(f"the kinds {', '.join(kinds)} alarm at different thresholds ({sorted(own)}): "
-                               "cross-validate them at one --threshold, or apart")
     cands = [(k, c) for k in kinds for c in (
         expand_grid(grid, kwargs) if grid else [{**kwargs, **c} for c in CANDIDATES.get(k, [{}])])]
     click.echo(f"cross-validation: {', '.join(kinds)}, {sensitivity}, fixed threshold {fixed}, {len(cands)} candidates")
@@ -115,13 +111,17 @@ def nab(kinds: tuple[str, ...], sensitivity: str, params: tuple[str, ...], nab_d
     data = data or nab_dir / "data"
     labels = labels or nab_dir / "labels" / "combined_windows.json"
     scorer = scorer or nab_dir / "nab_score.py"
-    for path in (data, labels, scorer):
-        if not path.exists():
-            raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
     kwargs = _parse_params(params)
     if (grid or len(kinds) > 1) and not cv:
         raise click.UsageError("--grid and several --kind need --cv")
     kinds = kinds or (DEFAULT_KIND,)
+    own = {make_detector(k, sensitivity).threshold for k in kinds}
+    if cv and threshold is None and len(own) > 1:   # said before anything is read: a usage error, not a run's
+        raise click.UsageError(f"the kinds {', '.join(kinds)} alarm at different thresholds ({sorted(own)}): "
+                               "cross-validate them at one --threshold, or apart")
+    for path in (data, labels, scorer):
+        if not path.exists():
+            raise click.ClickException(f"{path} not found; point --nab-dir (or --data/--labels/--scorer) at NAB")
     kind = kinds[0]
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold

@@ -97,6 +97,9 @@ def write(path: Path, values: list[float]) -> list[str]:
     return stamps
 
 
+@pytest.mark.skipif(not (DEFAULT_NAB_DIR / "nab_score.py").exists(),
+                    reason="needs the independent NAB scorer ../shared/nab/nab_score.py beside the checkout "
+                           "(it is not part of this repository)")
 def test_cv_command_end_to_end(tmp_path: Path) -> None:
     """Three tiny categories, two candidates: the out-of-fold files of each category come from its fold's choice,
     and nab_score.py on the pooled out-of-fold results agrees with the printed per-fold numbers."""
