@@ -6,6 +6,7 @@ The bottom layer: every other package may import it, it imports none of them (an
   (:mod:`catalog.yamlmap`) and every cross-field check;
 - :mod:`catalog.alerts` alert rules and routes, :mod:`catalog.channels` notification channels,
   :mod:`catalog.detectors` detector kinds and their parameters;
+- :mod:`catalog.calendar` the business calendar (holidays, adjusted working days, promotions);
 - :mod:`catalog.durations` the one duration parser;
 - :mod:`catalog.defaults` the defaults of the deployment settings (broker, listen address, ...).
 
@@ -15,6 +16,7 @@ Exceptions::
      └── CatalogError      (.issues: list[CatalogIssue], each with file, line, column, path, message)
 """
 
+from catalog.calendar import Calendar, CalendarSpec
 from catalog.load import CatalogError, CatalogIssue, load_catalog, parse_catalog
 from catalog.model import (
     Catalog,
@@ -30,6 +32,6 @@ from catalog.model import (
 )
 
 __all__ = [
-    "Catalog", "CatalogError", "CatalogIssue", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec",
+    "Calendar", "CalendarSpec", "Catalog", "CatalogError", "CatalogIssue", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec",
     "SourceSpec", "Target", "WindowSpec", "load_catalog", "parse_catalog", "parse_measure",
 ]

@@ -78,6 +78,7 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
     issues += [_issue(file, located, path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)]
     issues += [_issue(file, located, path, msg) for path, msg in _detectors(catalog)]
     issues += [_issue(file, located, path, msg) for path, msg in _ratio_parts(catalog)]
+    issues += [_issue(file, located, path, msg) for path, msg in catalog.calendar.problems()]
     if issues:
         raise CatalogError(issues)
     return catalog

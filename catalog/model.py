@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from catalog.calendar import Calendar, CalendarSpec
 from catalog.detectors import Sensitivity
 from catalog.durations import Duration, OptionalDuration, parse_duration
 
@@ -311,6 +312,11 @@ class Catalog(_Strict):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+
+    def business_calendar(self) -> Calendar | None:
+        """The shared business calendar, or ``None`` when the catalog has no ``calendar:`` (detectors as before)."""
+        return None if self.calendar.empty else self.calendar.resolve(self.defaults.timezone)
 
     def kpi(self, name: str) -> KpiSpec:
         for spec in self.kpis:

@@ -88,8 +88,14 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 
 
 def _scalar(node: yaml.Node) -> Any:
-    """Resolve a scalar node (int, float, bool, null, timestamp, str) as SafeLoader would."""
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    """Resolve a scalar node (int, float, bool, null, timestamp, str) as SafeLoader would.
+
+    A value that looks like a timestamp but is not a date (``2026-13-01``) stays text, so the schema reports it with
+    its line instead of the loader failing without one."""
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except ValueError:
+        return node.value
 
 
 def _expand(value: str, path: Path, missing: list[tuple[Path, str]]) -> str:
