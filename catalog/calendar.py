@@ -114,7 +114,12 @@ class DateRange(_Strict):
 
 
 class Promotion(DateRange):
-    """A named promotion (``618``, ``double_11``) over one day or a date range; it needs a name."""
+    """A named promotion (``618``, ``double_11``) over one day or a date range; it needs a name.
+
+    ``lift``: how far above a normal day the KPIs may go on it (the expected band's top is raised to ``lift``
+    times the expected value; default 3)."""
+
+    lift: float = Field(default=3.0, gt=1.0, le=100.0)
 
     @model_validator(mode="after")
     def _named(self) -> Promotion:
@@ -172,7 +177,7 @@ class CalendarSpec(_Strict):
         own_work = {d for r in self.workdays for d in r.days()}
         off = (off - own_work) | own_off
         work = (work - own_off) | own_work
-        promos = tuple((p.name, p.start, p.end or p.start) for p in self.promotions)
+        promos = tuple((p.name, p.start, p.end or p.start, p.lift) for p in self.promotions)
         return Calendar(frozenset(off), frozenset(work), promos, self.timezone or default_timezone, years)
 
 
@@ -182,7 +187,7 @@ class Calendar:
 
     holidays: frozenset[date]
     workdays: frozenset[date]
-    promotions: tuple[tuple[str, date, date], ...] = ()
+    promotions: tuple[tuple[str, date, date, float], ...] = ()
     timezone: str = "UTC"
     builtin_years: frozenset[int] = frozenset()
 
@@ -204,10 +209,14 @@ class Calendar:
 
     def promotion_of(self, day: date) -> str | None:
         """The name of the promotion running on ``day`` (the first listed if several), or ``None``."""
-        for name, start, end in self.promotions:
+        for name, start, end, _ in self.promotions:
             if start <= day <= end:
                 return name
         return None
+
+    def lift_of(self, day: date) -> float:
+        """The largest ``lift`` of the promotions running on ``day``; 1.0 on a day without one."""
+        return max((lift for _, start, end, lift in self.promotions if start <= day <= end), default=1.0)
 
     def promotion(self, ts: float) -> str | None:
         return self.promotion_of(self.day(ts))

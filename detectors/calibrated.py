@@ -36,6 +36,7 @@ import inspect
 import math
 from typing import Any
 
+from catalog.calendar import Calendar
 from detectors.base import DetectorError, Verdict, check_point
 from detectors.seasonal import SeasonalDetector, score_from_z
 
@@ -89,6 +90,11 @@ class CalibratedDetector:
         self.alarms = 0.0  # the series' alarms, fading over budget_days
         # likelihood: short mean, its slow mean and variance, points seen, end of its hold-off
         self.lh = [0.0, 0.0, 0.0, 0.0, -math.inf]
+
+    def with_calendar(self, calendar: Calendar | None) -> CalibratedDetector:
+        """Judge days by a business calendar (the seasonal model's :meth:`~SeasonalDetector.with_calendar`)."""
+        self.seasonal.with_calendar(calendar)
+        return self
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
@@ -170,11 +176,12 @@ class CalibratedDetector:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> CalibratedDetector:
-        """Rebuild a detector from :meth:`to_state` output."""
+    def from_state(cls, state: dict[str, Any], calendar: Calendar | None = None) -> CalibratedDetector:
+        """Rebuild a detector from :meth:`to_state` output, with the business ``calendar`` it was given."""
         try:
             params, alarms, *lh = state["cal"]
-            inner = SeasonalDetector.from_state({k: state[k] for k in _SEASONAL_KEYS} | {"kind": "seasonal"})
+            inner = SeasonalDetector.from_state({k: state[k] for k in _SEASONAL_KEYS}
+                                                | {"kind": "seasonal"}, calendar)
             det = cls(inner.params["sensitivity"], **params)
             det.seasonal = inner
             det.alarms = float(alarms)
@@ -189,13 +196,14 @@ class CalibratedDetector:
         return det
 
     @classmethod
-    def adopt(cls, seasonal_state: dict[str, Any], sensitivity: str = "medium", **params: Any) -> CalibratedDetector:
+    def adopt(cls, seasonal_state: dict[str, Any], sensitivity: str = "medium", calendar: Calendar | None = None,
+              **params: Any) -> CalibratedDetector:
         """A calibrated detector around a learned ``seasonal`` state (the model it wraps), with no alarm history:
         switching a series from ``seasonal`` to ``calibrated`` keeps what it learned. The seasonal parameters in
         ``params`` must be those the state holds (else DetectorError: the model is another one)."""
         det = cls(sensitivity, **params)
         inner = SeasonalDetector.from_state(seasonal_state | {"params": {**seasonal_state.get("params", {}),
-                                                                          "sensitivity": sensitivity}})
+                                                                          "sensitivity": sensitivity}}, calendar)
         if inner.params != det.seasonal.params:
             raise DetectorError(f"the seasonal state was learned with other parameters: {inner.params} "
                                 f"is not {det.seasonal.params}")

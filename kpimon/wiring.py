@@ -209,7 +209,8 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     if settings.heartbeat_url is not None:
         heartbeat = Heartbeat(settings.heartbeat_url.get_secret_value(), interval_s=settings.heartbeat_interval,
                               app_id=settings.app_id)
-    observers = Observers(specs, service, clock, on_event=annotate, no_data=freshness.no_data)
+    observers = Observers(specs, service, clock, on_event=annotate, no_data=freshness.no_data,
+                          calendar=catalog.business_calendar())
     return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=AlertShell(service, token, freshness),
                   freshness=freshness, heartbeat=heartbeat)
 

@@ -29,6 +29,7 @@ import orjson
 from alerting.health import STORE_ERRORS
 from alerting.samples import Sample
 from alerting.service import AlertService
+from catalog.calendar import Calendar
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import adopt_state, make_detector, restore_detector
 from streams.changelog import DETECTORS
@@ -97,6 +98,8 @@ class Observers:
     no_data: Callable[[str, float, float], bool] | None = None
     _dirty: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
     namespace: str = DETECTORS              # checkpoints in the stage-2 changelog (streams.changelog.PartitionState)
+    # the catalog's business calendar (Catalog.business_calendar()), shared by every detector; never in a checkpoint
+    calendar: Calendar | None = None
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
@@ -143,14 +146,15 @@ class Observers:
             old = _legacy_spec(spec, state, fresh)
         new = _spec_doc(spec)
         if old == new:
-            return restore_detector(state)
+            return restore_detector(state, self.calendar)
         if old is not None and old["kind"] == new["kind"] and old["params"] == new["params"]:
             note.retuned += 1
             note.change = note.change or f"sensitivity {old['sensitivity']} -> {new['sensitivity']}"
-            return restore_detector(state | {"params": {**state["params"], "sensitivity": spec.sensitivity}})
+            return restore_detector(state | {"params": {**state["params"], "sensitivity": spec.sensitivity}},
+                                    self.calendar)
         if old is not None and old["kind"] != new["kind"]:
             try:        # e.g. seasonal -> calibrated with the same seasonal parameters
-                adopted = adopt_state(spec.kind, state, spec.sensitivity, **spec.params)
+                adopted = adopt_state(spec.kind, state, spec.sensitivity, calendar=self.calendar, **spec.params)
             except DetectorError:
                 adopted = None          # learned with other parameters: another model, start fresh
             if adopted is not None:
@@ -179,7 +183,7 @@ class Observers:
             key = (val.kpi, val.series)
             det = bank.get(key)
             if det is None:
-                det = bank[key] = make_detector(spec.kind, spec.sensitivity, **spec.params)
+                det = bank[key] = make_detector(spec.kind, spec.sensitivity, calendar=self.calendar, **spec.params)
             try:
                 verdict = det.update(val.window_end_s, val.value)
             except DetectorError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from datetime import date, timedelta
 
 from detectors.seasonal.fields import Fields
 from detectors.seasonal.tuning import (
@@ -25,6 +26,10 @@ from detectors.seasonal.tuning import (
 )
 
 __all__ = ["Baseline"]
+
+_EPOCH = date(1970, 1, 1)
+# what a calendar says a day is (Baseline._day_info): as its weekday, a holiday, an adjusted working day
+_PLAIN, _HOLIDAY, _WORKED = 0, 1, 2
 
 
 class Baseline(Fields):
@@ -47,10 +52,17 @@ class Baseline(Fields):
         offset = d[i] + f * (d[i + 1 if i < _KNOTS - 1 else 0] - d[i])
         days = local / 86400.0 + 3.0  # 1970-01-01 was a Thursday: days % 7 counts from Monday 00:00
         weekend = int(days) % 7 >= 5
+        cal = _PLAIN if self.calendar is None else self._day_info(int(local // 86400.0))[0]
+        if cal == _HOLIDAY:  # a holiday is a day of its own kind, shaped like a Sunday over the week
+            weekend = True
+            days = 6.0 + days % 1.0
+        elif cal == _WORKED:  # a weekend day that is worked: a Monday
+            weekend = False
+            days = days % 1.0
         if not self.weekly:
             return offset, i, f, weekend, 0, 0.0, hour, near
         if self.week != 0.0:  # 0 until the weekly parts start learning
-            offset += self._day_factor(int(days) % 7, offset)
+            offset += self._hol_factor(offset) if cal == _HOLIDAY else self._day_factor(int(days) % 7, offset)
         x = (days % 7.0) * _WK_PER_DAY
         wi = int(x)
         wf = x - wi
@@ -70,6 +82,29 @@ class Baseline(Fields):
             return fv
         scale = (self.slow + profile) / self.week
         return fv * (0.0 if scale < 0.0 else (_DAY_SCALE_MAX if scale > _DAY_SCALE_MAX else scale))
+
+    def _hol_factor(self, profile: float) -> float:
+        """The holiday's day term, scaled like :meth:`_day_factor`; before a holiday is learned, the weekend's."""
+        fv = self._hol_raw()
+        if self.week <= _DAY_MIN * self.sdev:
+            return fv
+        scale = (self.slow + profile) / self.week
+        return fv * (0.0 if scale < 0.0 else (_DAY_SCALE_MAX if scale > _DAY_SCALE_MAX else scale))
+
+    def _hol_raw(self) -> float:
+        return self.hol if self.hol != 0.0 else self._raw_factor(6)
+
+    def _day_info(self, day: int) -> tuple[int, float]:
+        """What the calendar says local day number ``day`` is, and the promotion lift on it (memoised)."""
+        if day != self._cal_day:
+            cal = self.calendar
+            assert cal is not None
+            d = _EPOCH + timedelta(days=day)
+            kind = cal.kind_of(d)
+            what = _HOLIDAY if kind == "holiday" else (_WORKED if kind == "workday" and d.weekday() >= 5 else _PLAIN)
+            self._cal_info = (what, cal.lift_of(d))
+            self._cal_day = day
+        return self._cal_info
 
     def _raw_factor(self, dow: int) -> float:
         """The factor of a day of the week; one not seen yet borrows from the days of its kind."""
@@ -122,7 +157,11 @@ class Baseline(Fields):
         if day != self.day:
             if (self.dayf and self.day >= 0 and self.day_n * self.dt >= 0.5 * 86400.0
                     and ts - self.t_first >= 86400.0 * (_WK_START + 1.0)):
-                self._end_day(_weekday(self.day))
+                cal = _PLAIN if self.calendar is None else self._day_info(self.day)[0]
+                if cal == _HOLIDAY:
+                    self._end_holiday()
+                elif cal == _PLAIN:  # an adjusted working day borrows Monday's factor, it does not teach it
+                    self._end_day(_weekday(self.day))
             self.day_sum = self.day_n = 0.0
             self.day = day
             # the profile averages zero over the day: the level carries the mean
@@ -143,6 +182,16 @@ class Baseline(Fields):
         self.dayf[dow] = dm if old == 0.0 else old + _DAY_RATE * (dm - old)
         delta = self.dayf[dow] - used  # float32, as stored
         # the levels took up what the old factor missed: give it back to the factor
+        self.slow -= delta * (1.0 - math.exp(-1.0 / _SLOW_DAYS))
+        self.level -= delta
+
+    def _end_holiday(self) -> None:
+        """Learn the holiday factor from the holiday that just ended (like :meth:`_end_day`)."""
+        old = self.hol
+        used = self._hol_raw()
+        dm = self.day_sum / self.day_n - self.week
+        self.hol = array("f", [dm if old == 0.0 else old + _DAY_RATE * (dm - old)])[0]  # float32, as stored
+        delta = self.hol - used
         self.slow -= delta * (1.0 - math.exp(-1.0 / _SLOW_DAYS))
         self.level -= delta
 

@@ -1,7 +1,8 @@
 """The seasonal detector's state codec: plain JSON of about 2 KB, restored bit for bit.
 
 Scalars are JSON floats (exact); the profile, day-factor and hour knots and the hours channel are float32 in memory
-and travel as base64 little-endian float32, so a restored detector is bit-identical. ``"version": 5``; a version 4
+and travel as base64 little-endian float32, so a restored detector is bit-identical (a holiday factor, learned only
+with a business calendar, is one more float32 at the end of ``"knots"``; the calendar itself is never in the state). ``"version": 5``; a version 4
 state (no lag channel) restores with the lag channel fresh; other versions (a different model) are refused with a
 :class:`~detectors.base.DetectorError` that says so.
 
@@ -46,7 +47,9 @@ def dump_state(det: Fields, params: dict[str, Any]) -> dict[str, Any]:
             "peaks": list(det.peaks), "range": [det.hi, det.lo],
             "cusum": det._cusum.to_list(), "day": [det.day, det.day_sum, det.day_n],
             "quiet_until": det.quiet_until if math.isfinite(det.quiet_until) else None,
-            "knots": _pack(det.daily + det.weekly + det.dayf + det.hours + det.hours_mean + det.lag),
+            # the holiday factor (float32) last, only once learned (with a business calendar)
+            "knots": _pack(det.daily + det.weekly + det.dayf + det.hours + det.hours_mean + det.lag
+                           + (array("f", [det.hol]) if det.hol else array("f"))),
             "tod": _pack(det.tod + det.tod_n) if any(det.tod_n) else ""}  # most series never need it
 
 
@@ -83,7 +86,8 @@ def load_state(det: Fields, state: dict[str, Any]) -> None:
     if state.get("version", VERSION) == 4:  # no lag channel yet: it starts from zero (and counts after a week)
         knots = _unpack(state["knots"], sum(sizes) - len(det.lag), "knots") + det.lag
     else:
-        knots = _unpack(state["knots"], sum(sizes), "knots")
+        knots = _unpack(state["knots"], sum(sizes), "knots", extra=1)
+    det.hol = float(knots[-1]) if len(knots) > sum(sizes) else 0.0
     parts = []
     at = 0
     for size in sizes:
@@ -104,10 +108,11 @@ def _pack(knots: array[float]) -> str:
     return base64.b64encode(swapped.tobytes()).decode("ascii")
 
 
-def _unpack(text: str, count: int, name: str) -> array[float]:
+def _unpack(text: str, count: int, name: str, extra: int = 0) -> array[float]:
+    """``count`` knots (or up to ``extra`` more) from :func:`_pack` text."""
     knots = array("f", base64.b64decode(text.encode("ascii"), validate=True))
     if sys.byteorder != "little":
         knots.byteswap()
-    if len(knots) != count:
+    if not count <= len(knots) <= count + extra:
         raise ValueError(f"{name} must hold {count} knots, got {len(knots)}")
     return knots

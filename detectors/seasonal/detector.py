@@ -8,6 +8,7 @@ import math
 from array import array
 from typing import Any
 
+from catalog.calendar import Calendar
 from detectors.base import SENSITIVITIES, DetectorError, Verdict, check_point
 from detectors.drift import LevelShift
 from detectors.seasonal.baseline import Baseline, _weekday, _zeros
@@ -135,6 +136,21 @@ class SeasonalDetector(Baseline, Channels):
         self.day = -1  # the current (local) day number
         self.quiet_until = -math.inf  # alarms are held back until then (unless clearly worse)
         self.alarm_score = 0.0  # score of the last alarm, negative when it was below the expected value
+        self.calendar = None  # see with_calendar
+        self.hol = 0.0
+        self._cal_day, self._cal_info = -(1 << 62), (0, 1.0)
+
+    def with_calendar(self, calendar: Calendar | None) -> SeasonalDetector:
+        """Judge days by a business ``calendar`` (shared, not part of the state; give it again on restore).
+
+        A holiday is its own kind of day (a day factor of its own, learned from holidays; before the first one
+        ends, the weekend's), shaped like a Sunday; a weekend day that is worked (调休) is a Monday; on a
+        promotion day the band's top is raised to ``lift`` times the expected value and the model learns the day
+        as if it had stayed at most at the expected value (so the day after is judged against a normal day).
+        Days are the detector's local days (``utc_offset_h``). ``None``: as without a calendar."""
+        self.calendar = calendar
+        self._cal_day = -(1 << 62)
+        return self
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
@@ -146,7 +162,10 @@ class SeasonalDetector(Baseline, Channels):
     def score_one(self, ts: float, value: float) -> Verdict:
         """Judge one point without learning from it."""
         ts, value = check_point(ts, value)
-        verdict, r, _, sigma, _, _, _, _ = self._judge(ts, value)
+        seen, allow = self._promoted(ts, value)
+        verdict, r, _, sigma, _, _, _, _ = self._judge(ts, seen)
+        if allow:
+            verdict = _raised(verdict, value, allow)
         if verdict.warming_up or not self._cusum.would_fire(r / sigma):
             return verdict
         return _with_drift(verdict)
@@ -154,15 +173,48 @@ class SeasonalDetector(Baseline, Channels):
     def learn_one(self, ts: float, value: float) -> None:
         """Learn from one point."""
         ts, value = check_point(ts, value)
-        self._learn(*self._judge(ts, value))
+        seen, allow = self._promoted(ts, value)
+        judged = self._judge(ts, seen)
+        if allow:
+            self._skip(judged[0])
+        else:
+            self._learn(*judged)
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score one point, then learn from it; return the verdict."""
         ts, value = check_point(ts, value)
-        judged = self._judge(ts, value)
+        seen, allow = self._promoted(ts, value)
+        judged = self._judge(ts, seen)
+        if allow:
+            self._skip(judged[0])
+            return _raised(judged[0], value, allow)
         if self._learn(*judged):
             return _with_drift(judged[0])
         return judged[0]
+
+    def _skip(self, verdict: Verdict) -> None:
+        """A promotion day's point: judged, not learned (the day after is judged against a normal day); only the
+        clock and the alarm hold-off move."""
+        self._learn_interval(verdict.ts)
+        self.n += 1
+        if verdict.is_anomaly:
+            self.quiet_until = verdict.ts + 3600.0 * self.params["holdoff_h"]
+            self.alarm_score = verdict.score if verdict.value > (verdict.expected or 0.0) else -verdict.score
+
+    def _promoted(self, ts: float, value: float) -> tuple[float, float]:
+        """On a promotion day (after the warm-up): the point as judged (what it has above the expected value, up to
+        ``(lift - 1) x expected``, taken off) and that allowance (> 0); else ``(value, 0.0)``."""
+        if self.calendar is None:
+            return value, 0.0
+        lift = self._day_info(int((ts + 3600.0 * self.params["utc_offset_h"]) // 86400.0))[1]
+        if lift <= 1.0 or self.n < self.params["warmup"]:
+            return value, 0.0
+        expected = self.level + self._season_at(ts)[0]
+        allow = (lift - 1.0) * expected if expected > 0.0 else 0.0
+        excess = value - expected
+        if excess <= 0.0 or allow <= 0.0:
+            return value, allow  # allow 0 (an expected value <= 0): learned as any day
+        return value - (excess if excess < allow else allow), allow
 
     # -- one point: judge, then learn (the baseline and channels do the parts) -----------
 
@@ -346,6 +398,8 @@ class SeasonalDetector(Baseline, Channels):
         if not self.dayf:
             return True
         day = int((ts + 3600.0 * self.params["utc_offset_h"]) // 86400.0)
+        if self.calendar is not None and self._day_info(day)[0] == 1:  # a holiday: the holiday factor learned
+            return self.week != 0.0 and self.hol != 0.0
         return self.week != 0.0 and self.dayf[_weekday(day)] != 0.0
 
     # -- state ----------------------------------------------------------------------------
@@ -356,11 +410,12 @@ class SeasonalDetector(Baseline, Channels):
         return dump_state(self, params)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> SeasonalDetector:
-        """Rebuild a detector from :meth:`to_state` output (refuses other state versions)."""
+    def from_state(cls, state: dict[str, Any], calendar: Calendar | None = None) -> SeasonalDetector:
+        """Rebuild a detector from :meth:`to_state` output (refuses other state versions), with the business
+        ``calendar`` it was given (see :meth:`with_calendar`)."""
         check_version(state)
         try:
-            det = cls(**state["params"])
+            det = cls(**state["params"]).with_calendar(calendar)
             load_state(det, state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DetectorError(f"not a valid seasonal detector state: {exc!r}") from exc
@@ -370,6 +425,12 @@ class SeasonalDetector(Baseline, Channels):
 _DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(SeasonalDetector.__init__).parameters.items()
     if p.default is not inspect.Parameter.empty}
+
+
+def _raised(v: Verdict, value: float, allow: float) -> Verdict:
+    """A promotion day's verdict: the point as it came, the band's top raised by ``allow``."""
+    upper = None if v.upper is None else v.upper + allow
+    return Verdict(v.ts, value, v.score, v.expected, v.lower, upper, v.is_anomaly, v.drift, v.warming_up)
 
 
 def _with_drift(v: Verdict) -> Verdict:

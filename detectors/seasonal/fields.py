@@ -7,6 +7,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, ClassVar
 
+from catalog.calendar import Calendar
 from detectors.drift import LevelShift
 
 __all__ = ["Fields"]
@@ -18,7 +19,7 @@ class Fields:
     __slots__ = ("params", "threshold", "_zband", "_cusum", "n", "t_first", "t_last", "dt", "level", "slow",
                  "dev", "sdev", "recent", "shift", "tail", "peaks", "hi", "lo", "daily", "weekly", "dayf", "hours",
                  "tod", "tod_n", "hours_mean", "lag", "week", "day_sum", "day_n", "day", "quiet_until",
-                 "alarm_score")
+                 "alarm_score", "calendar", "hol", "_cal_day", "_cal_info")
     kind: ClassVar[str]
     params: dict[str, Any]
     threshold: float
@@ -52,3 +53,7 @@ class Fields:
     day: int
     quiet_until: float
     alarm_score: float
+    calendar: Calendar | None  # shared, given at construction or restore; never in the state
+    hol: float  # the day factor of a holiday (0: unknown); in the state only when learned
+    _cal_day: int  # memo of the last day looked up in the calendar, and what it is (see Baseline._day_info)
+    _cal_info: tuple[int, float]

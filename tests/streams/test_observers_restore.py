@@ -162,3 +162,26 @@ def test_seasonal_to_calibrated_keeps_the_learned_model_with_one_line(
     other = DetectorSpecLite("calibrated", "medium", {"seasonality": "daily"})
     after, lines = _restart({"gmv": other}, records, caplog)
     assert after.detectors[0] == {} and "2 series start fresh" in lines[0], lines
+
+
+# ---- the business calendar -----------------------------------------------------------------------------------
+
+def test_the_catalog_calendar_reaches_new_and_restored_detectors_but_not_the_checkpoint() -> None:
+    from catalog.calendar import CalendarSpec
+
+    cal = CalendarSpec(builtin="cn").resolve()
+    spec = DetectorSpecLite("calibrated", "medium", {})
+    obs = Observers(detector_specs={"gmv": spec}, calendar=cal)
+    obs.detect(0, _values("gmv", 0, 5))
+    det = obs.detectors[0][("gmv", "")]
+    assert det.seasonal.calendar is cal  # type: ignore[attr-defined]
+    records = dict(obs.take_checkpoints(0))
+    without = Observers(detector_specs={"gmv": spec})
+    without.detect(0, _values("gmv", 0, 5))
+    assert records == dict(without.take_checkpoints(0))  # nothing of the calendar in the checkpoint
+    again = Observers(detector_specs={"gmv": spec}, calendar=cal)
+    again.restore(0, records)
+    assert again.detectors[0][("gmv", "")].seasonal.calendar is cal  # type: ignore[attr-defined]
+    plain = Observers(detector_specs={"gmv": spec})
+    plain.restore(0, records)
+    assert plain.detectors[0][("gmv", "")].seasonal.calendar is None  # type: ignore[attr-defined]
