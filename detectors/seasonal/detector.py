@@ -45,6 +45,9 @@ from detectors.seasonal.tuning import (
 __all__ = ["SeasonalDetector"]
 
 
+_OUTAGE = 2.0  # |alarm_score| of an announced outage (scores are <= 1): its zeros are held, nothing beats it
+
+
 class SeasonalDetector(Baseline, Channels):
     """Seasonal robust baseline with drift handling (kind ``"seasonal"``).
 
@@ -296,7 +299,10 @@ class SeasonalDetector(Baseline, Channels):
             h = season[6] if t[season[6]] > t[season[7]] else season[7]
             seen = t[h] if self.tod_n[h] >= _TOD_COUNT else 0.0
             same = self.alarm_score > 0.0 if r > 0.0 else self.alarm_score < 0.0  # same direction
-            if ts < self.quiet_until and same and score < abs(self.alarm_score) + _BEAT:
+            # a zero the normal band excludes (an outage) is worse than any dip before it: announced even during
+            # the hold-off of a lesser alarm (|alarm_score| <= 1), held only after an outage's own announcement
+            outage = value == 0.0 and expected + min(lower, 0.0) > 0.0 and abs(self.alarm_score) <= 1.0
+            if ts < self.quiet_until and same and score < abs(self.alarm_score) + _BEAT and not outage:
                 score = thr - _HELD  # the incident was announced: held back unless clearly worse
             elif news < _TOD_MARGIN * seen:
                 score = thr - _HELD  # like the alarms at this time of day lately (a nightly job)
@@ -316,7 +322,7 @@ class SeasonalDetector(Baseline, Channels):
             # long it lasts: never learned, never a new normal; the model waits for the data to come back
             if verdict.is_anomaly:
                 self.quiet_until = ts + 3600.0 * p["holdoff_h"]
-                self.alarm_score = -verdict.score
+                self.alarm_score = -_OUTAGE  # an outage was announced: its further zeros are held
             return False
         self._learn_range(value)
         if verdict.warming_up:  # running means first, so the start does not crawl up from zero
