@@ -326,8 +326,9 @@ class AlertService:
         )
         # every rule's (kpi, severity) has a series in both states, 0 when quiet: a board or a Prometheus rule
         # then reads 0, not "no data", and sees the moment an alert ends (a series that vanishes has no last 0)
-        zeros: dict[tuple[str, str, str], int] = {(kpi, str(rule.severity), state): 0 for kpi, rules in self._config.rules.items() for rule in rules
-                 for state in ("pending", "firing")}
+        zeros: dict[tuple[str, str, str], int] = {
+            (kpi, str(rule.severity), state): 0
+            for kpi, rules in self._config.rules.items() for rule in rules for state in ("pending", "firing")}
         self.alert_gauge = {**zeros, **counts}
         self.outbox_gauge = await self.outbox.stats()
 

@@ -89,7 +89,5 @@ def adopt_state(kind: str, state: dict[str, Any], sensitivity: str, *, calendar:
     (``calibrated`` around ``seasonal``); None where no such adoption exists. DetectorError for a state that
     does not fit."""
     if kind == "calibrated" and isinstance(state, dict) and state.get("kind") == "seasonal":
-        from detectors.calibrated import CalibratedDetector
-
         return CalibratedDetector.adopt(state, sensitivity, calendar, **params)
     return None
