@@ -64,7 +64,7 @@ def _parse_grid(items: tuple[str, ...]) -> dict[str, list[Any]]:
 
 
 def _cv(kinds: tuple[str, ...], sensitivity: str, kwargs: dict[str, Any], grid: dict[str, list[Any]], data: Path,
-        labels: Path, scorer: Path, results: Path, threshold: float | None, fixed: float) -> None:
+        labels: Path, scorer: Path, results: Path, fixed: float) -> None:
     """``--cv``: the kinds' grids (or the given one) cross-validated at one fixed threshold."""
     cands = [(k, c) for k in kinds for c in (
         expand_grid(grid, kwargs) if grid else [{**kwargs, **c} for c in CANDIDATES.get(k, [{}])])]
@@ -126,7 +126,7 @@ def nab(kinds: tuple[str, ...], sensitivity: str, params: tuple[str, ...], nab_d
     try:
         fixed = make_detector(kind, sensitivity, **kwargs).threshold if threshold is None else threshold
         if cv:
-            _cv(kinds, sensitivity, kwargs, _parse_grid(grid), data, labels, scorer, results, threshold, fixed)
+            _cv(kinds, sensitivity, kwargs, _parse_grid(grid), data, labels, scorer, results, fixed)
             return
         count = len(list(data.glob("*/*.csv")))
         done: list[FileResult] = []
