@@ -48,6 +48,11 @@ __all__ = ["SeasonalDetector"]
 _OUTAGE = 2.0  # |alarm_score| of an announced outage (scores are <= 1): its zeros are held, nothing beats it
 
 
+def _outage(value: float, lower: float | None) -> bool:
+    """A zero the normal band excludes: orders, payments, revenue stopped (never a new normal, always news)."""
+    return value == 0.0 and lower is not None and lower > 0.0
+
+
 class SeasonalDetector(Baseline, Channels):
     """Seasonal robust baseline with drift handling (kind ``"seasonal"``).
 
@@ -301,7 +306,7 @@ class SeasonalDetector(Baseline, Channels):
             same = self.alarm_score > 0.0 if r > 0.0 else self.alarm_score < 0.0  # same direction
             # a zero the normal band excludes (an outage) is worse than any dip before it: announced even during
             # the hold-off of a lesser alarm (|alarm_score| <= 1), held only after an outage's own announcement
-            outage = value == 0.0 and expected + min(lower, 0.0) > 0.0 and abs(self.alarm_score) <= 1.0
+            outage = _outage(value, expected + min(lower, 0.0)) and abs(self.alarm_score) <= 1.0
             if ts < self.quiet_until and same and score < abs(self.alarm_score) + _BEAT and not outage:
                 score = thr - _HELD  # the incident was announced: held back unless clearly worse
             elif news < _TOD_MARGIN * seen:
@@ -317,7 +322,7 @@ class SeasonalDetector(Baseline, Channels):
         ts, value = verdict.ts, verdict.value
         self._learn_interval(ts)
         self.n += 1
-        if value == 0.0 and verdict.lower is not None and verdict.lower > 0.0:
+        if _outage(value, verdict.lower):
             # a zero the normal band excludes is an outage (orders, payments, revenue stopped), however
             # long it lasts: never learned, never a new normal; the model waits for the data to come back
             if verdict.is_anomaly:
