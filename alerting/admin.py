@@ -37,6 +37,7 @@ __all__ = [
     "acknowledge",
     "add_silence",
     "apply_overrides",
+    "check_types",
     "dump_rule",
     "list_thresholds",
     "published_rules",
@@ -106,7 +107,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_types(fields: Mapping[str, Any]) -> None:
+def check_types(fields: Mapping[str, Any]) -> None:
     """Refuse what pydantic's lax mode would coerce or take: ``"5"`` -> 5, ``true`` -> 1, NaN, infinity."""
     for name, value in sorted(fields.items()):
         if value is None:
@@ -141,7 +142,7 @@ async def _tunable_rule(store: Store, kpi: str, rule: str, fields: Mapping[str, 
         raise AdminError(
             f"cannot change {unknown} of a {base['type']} rule at run time; tunable: {sorted(allowed)}"
         )
-    _check_types(fields)
+    check_types(fields)
     return base
 
 

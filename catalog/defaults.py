@@ -44,3 +44,4 @@ ADMIN_REDIS_URL = "redis://localhost:6379/0"   # `kpimon threshold|alerts` (a wo
 def redis_prefix(app_id: str) -> str:
     """The Redis key prefix of a deployment, unless one is configured: one namespace per app id."""
     return f"{app_id}:"
+MAX_MESSAGE_BYTES = 1_048_576     # a Kafka message above this many bytes is a dead letter `too_large`

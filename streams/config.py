@@ -26,7 +26,7 @@ class WorkerConfig:
     take_within_s: float = 0.1
     fetch_max_wait_ms: int = 100
     partition_wait_s: float = defaults.PARTITION_WAIT_S
-    max_message_bytes: int = 1_048_576
+    max_message_bytes: int = defaults.MAX_MESSAGE_BYTES
     session_timeout_s: float = 10.0
     topics: Topics = field(default_factory=Topics)
 

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from alerting.health import STORE_ERRORS
+from alerting.lifecycle import Transition
 from alerting.samples import Sample
 from alerting.service import AlertService
 from catalog.calendar import Calendar
@@ -100,6 +101,8 @@ class Observers:
     namespace: str = DETECTORS              # checkpoints in the stage-2 changelog (streams.changelog.PartitionState)
     # the catalog's business calendar (Catalog.business_calendar()), shared by every detector; never in a checkpoint
     calendar: Calendar | None = None
+    # every alert state change, as the alert service returned it (the backtest's tally)
+    on_transition: Callable[[Transition], None] | None = None
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
@@ -236,6 +239,8 @@ class Observers:
             self.alerts.health.ok()
             changes += len(transitions)
             for t in transitions:
+                if self.on_transition is not None:
+                    self.on_transition(t)
                 if self.on_event is not None and t.new in ("firing", "resolved"):
                     self.on_event("alert", {"kpi": t.kpi, "labels": dict(t.labels), "state": t.new,
                                             "start": sample.window_start, "end": None, "severity": t.severity,
