@@ -37,9 +37,12 @@ __all__ = [
     "acknowledge",
     "add_silence",
     "apply_overrides",
+    "backtest_summary",
     "check_types",
     "dump_rule",
     "list_thresholds",
+    "proposed_overrides",
+    "record_dry_run",
     "published_rules",
     "remove_silence",
     "set_threshold",
@@ -156,19 +159,13 @@ async def set_threshold(
     now: float,
     comment: str = "",
     on_behalf_of: str = "",
+    backtest: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Validate and store an override of ``kpi``/``rule``; return the audit entries written."""
+    """Validate and store an override of ``kpi``/``rule``; return the audit entries written. ``backtest``: the
+    figures of a dry run of this change (:func:`backtest_summary`), recorded next to it."""
     if not who.strip():
         raise AdminError("who made the change? (--who / the API token's user)")
-    base = await _tunable_rule(store, kpi, rule, fields)
-    old_override = (await store.get_overrides()).get((kpi, rule), {})
-    new_override = {**old_override, **fields}
-    for name in [k for k, v in fields.items() if v is None]:
-        del new_override[name]  # null = back to the catalog value
-    try:
-        merged = dump_rule(_merge(base, new_override))
-    except ValidationError as exc:
-        raise AdminError(f"invalid value for {kpi}/{rule}: {_validation_message(exc)}") from None
+    base, old_override, new_override, merged = await _change(store, kpi, rule, fields)
     old_effective = {**base, **old_override}
     stored = {k: merged[k] for k in new_override}  # normalised: "5m" is stored as 300.0
     audit = [
@@ -186,8 +183,66 @@ async def set_threshold(
         for name in sorted(fields)
         if old_effective.get(name) != merged.get(name)
     ]
+    if backtest is not None:
+        audit = [{**entry, "backtest": backtest_summary(backtest)} for entry in audit]
     await store.set_override((kpi, rule), stored, audit)
     return audit
+
+
+async def _change(
+    store: Store, kpi: str, rule: str, fields: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(published rule, its override now, the override with ``fields``, the rule with it), validated."""
+    base = await _tunable_rule(store, kpi, rule, fields)
+    old_override = (await store.get_overrides()).get((kpi, rule), {})
+    new_override = {**old_override, **fields}
+    for name in [k for k, v in fields.items() if v is None]:
+        del new_override[name]  # null = back to the catalog value
+    try:
+        merged = dump_rule(_merge(base, new_override))
+    except ValidationError as exc:
+        raise AdminError(f"invalid value for {kpi}/{rule}: {_validation_message(exc)}") from None
+    return base, old_override, new_override, merged
+
+
+async def proposed_overrides(
+    store: Store, kpi: str, rule: str, fields: Mapping[str, Any]
+) -> tuple[dict[RuleKey, dict[str, Any]], dict[RuleKey, dict[str, Any]]]:
+    """Every override in effect now, and the same with ``fields`` on ``kpi``/``rule`` (validated as
+    :func:`set_threshold` validates it): what a dry run judges side by side. Nothing is stored."""
+    _, _, new_override, merged = await _change(store, kpi, rule, fields)
+    current = await store.get_overrides()
+    stored = {k: merged[k] for k in new_override}
+    return current, {**current, (kpi, rule): stored}
+
+
+def backtest_summary(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures of a dry run as the audit trail keeps them: the span, then alerts, alert-minutes and series
+    of the rule, current and proposed (not the rows)."""
+    keep = ("fired", "alert_minutes", "series")
+    out: dict[str, Any] = {k: figures.get(k) for k in ("days", "from", "to", "windows") if k in figures}
+    for name in ("current", "proposed"):
+        out[name] = {k: figures.get(name, {}).get(k) for k in keep}
+    return out
+
+
+async def record_dry_run(
+    store: Store,
+    kpi: str,
+    rule: str,
+    fields: Mapping[str, Any],
+    figures: Mapping[str, Any],
+    *,
+    who: str,
+    now: float,
+    comment: str = "",
+    on_behalf_of: str = "",
+) -> dict[str, Any]:
+    """Audit a dry run (kind ``dry_run``: the change asked for and its backtest figures); nothing is applied."""
+    entry = _note({"kind": "dry_run", "kpi": kpi, "rule": rule, "fields": dict(fields), "who": who or "?",
+                   "at": now, "comment": comment, "backtest": backtest_summary(figures)}, on_behalf_of)
+    await store.append_audit(entry)
+    return entry
 
 
 async def list_thresholds(store: Store) -> list[dict[str, Any]]:

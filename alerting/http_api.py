@@ -2,7 +2,10 @@
 
 =======  =====================================  ===============================================
 GET      /api/thresholds                        every rule with its effective tunable values
-PUT      /api/thresholds/{kpi}/{rule}           body: fields to change, e.g. ``{"below": 80}``
+PUT      /api/thresholds/{kpi}/{rule}           body: fields to change, e.g. ``{"below": 80}``;
+                                               ``?dry_run=7d``: apply nothing, answer the backtest of the
+                                               change over the last 7 days (audited as a dry run);
+                                               ``?backtest=7d``: the same backtest, then apply (audit keeps it)
 GET      /api/thresholds/history?limit=N        audit trail: who, when (``at``), old, new
 GET      /api/alerts                            pending / firing / resolved alerts, with acks
 POST     /api/alerts/{fingerprint}/ack          body (optional): ``{"comment": "..."}``
@@ -36,10 +39,13 @@ from alerting.admin import (
     acknowledge,
     add_silence,
     list_thresholds,
+    proposed_overrides,
+    record_dry_run,
     remove_silence,
     set_threshold,
 )
 from alerting.store import Store
+from catalog.durations import parse_duration
 
 __all__ = ["MIN_TOKEN_CHARS", "make_api", "parse_api_tokens"]
 
@@ -48,6 +54,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 CALLER: web.RequestKey[str] = web.RequestKey("caller", str)   # who the bearer token belongs to
+#: (kpi, rule, overrides now, overrides with the change, seconds back) -> the backtest figures
+#: (``streams.backtest.dry_run``); given by the shell, which can read the worker's kpi.values
+DryRun = Callable[[str, str, dict[Any, Any], dict[Any, Any], float], Awaitable[dict[str, Any]]]
+DRY_RUN: web.AppKey[DryRun | None] = web.AppKey("dry_run")
+MAX_DRY_RUN_S = 90 * 86400.0
 
 #: Shorter tokens are refused: 16 random URL-safe characters are ~96 bits.
 MIN_TOKEN_CHARS = 16
@@ -168,21 +179,55 @@ async def get_thresholds(request: web.Request) -> web.Response:
     return web.json_response(await list_thresholds(request.app[STORE]))
 
 
+def _span(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        seconds = parse_duration(raw)
+    except ValueError as exc:
+        raise AdminError(f"{name}: {exc} (e.g. 7d)") from None
+    if not 0 < seconds <= MAX_DRY_RUN_S:
+        raise AdminError(f"{name}: give a span of up to 90d, e.g. 7d")
+    return seconds
+
+
 async def put_threshold(request: web.Request) -> web.Response:
     fields = await _json_body(request)
     if not isinstance(fields, dict):
         raise AdminError('the body must be a JSON object of fields, e.g. {"below": 80}')
+    kpi, rule, store = request.match_info["kpi"], request.match_info["rule"], request.app[STORE]
+    dry, then_apply = _span(request, "dry_run"), _span(request, "backtest")
+    if dry is not None and then_apply is not None:
+        raise AdminError("give dry_run (apply nothing) or backtest (then apply), not both")
+    figures = None
+    if dry is not None or then_apply is not None:
+        backtester = request.app[DRY_RUN]
+        if backtester is None:
+            raise AdminError("this API has no backtest (it needs the worker's kpi.values); run "
+                             "`kpimon threshold set … --dry-run 7d -c CATALOG`", status=501)
+        current, proposed = await proposed_overrides(store, kpi, rule, fields)
+        try:
+            figures = await backtester(kpi, rule, current, proposed, dry or then_apply or 0.0)
+        except (ConnectionError, LookupError, ValueError) as exc:
+            raise AdminError(f"cannot backtest: {exc}", status=503) from None
+    if dry is not None:
+        assert figures is not None
+        entry = await record_dry_run(store, kpi, rule, fields, figures, who=_who(request), now=request.app[CLOCK](),
+                                     comment=request.query.get("comment", ""), on_behalf_of=_on_behalf_of(request))
+        return web.json_response({"applied": False, "backtest": figures, "audit": entry})
     audit = await set_threshold(
-        request.app[STORE],
-        request.match_info["kpi"],
-        request.match_info["rule"],
+        store,
+        kpi,
+        rule,
         fields,
         who=_who(request),
         now=request.app[CLOCK](),
         comment=request.query.get("comment", ""),
         on_behalf_of=_on_behalf_of(request),
+        backtest=figures,
     )
-    return web.json_response({"changed": audit})
+    return web.json_response({"changed": audit} | ({"backtest": figures} if figures is not None else {}))
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -241,12 +286,15 @@ async def delete_silence(request: web.Request) -> web.Response:
     return web.json_response({"deleted": request.match_info["id"]})
 
 
-def make_api(store: Store, tokens: str, *, clock: Callable[[], float] = time.time) -> web.Application:
+def make_api(store: Store, tokens: str, *, clock: Callable[[], float] = time.time,
+             dry_run: DryRun | None = None) -> web.Application:
     """The API application over ``store``; every request needs ``Authorization: Bearer <token>`` with one of
-    ``tokens`` (a :func:`parse_api_tokens` spec; raises ValueError when it is refused)."""
+    ``tokens`` (a :func:`parse_api_tokens` spec; raises ValueError when it is refused). ``dry_run`` answers
+    ``?dry_run=`` / ``?backtest=`` (501 without it)."""
     app = web.Application(middlewares=[_auth_middleware(parse_api_tokens(tokens))])
     app[STORE] = store
     app[CLOCK] = clock
+    app[DRY_RUN] = dry_run
     app.router.add_get("/api/thresholds", get_thresholds)
     app.router.add_get("/api/thresholds/history", get_history)
     app.router.add_put("/api/thresholds/{kpi}/{rule}", put_threshold)

@@ -13,6 +13,7 @@ from aiohttp import web
 from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
+from alerting.http_api import DryRun
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
@@ -40,10 +41,11 @@ class AlertShell:
     worker ticks and serves its admin API (``/api/*``, bearer ``api_token``; none without a token)."""
 
     def __init__(self, service: AlertService, api_token: str | None = None,
-                 freshness: FreshnessMonitor | None = None) -> None:
+                 freshness: FreshnessMonitor | None = None, dry_run: DryRun | None = None) -> None:
         self.service = service
         self.api_token = api_token
         self.freshness = freshness
+        self.dry_run = dry_run
 
     async def tick(self) -> None:
         if self.freshness is not None and not await _store_call(self.service, self.freshness.check()):
@@ -54,7 +56,7 @@ class AlertShell:
         if self.api_token:
             from alerting.http_api import make_api
 
-            http = make_api(self.service.store, self.api_token)    # /api/* needs the bearer token
+            http = make_api(self.service.store, self.api_token, dry_run=self.dry_run)   # /api/* needs the token
         else:
             http = web.Application()
         if self.service.config.actions is not None:
@@ -211,8 +213,23 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                               app_id=settings.app_id)
     observers = Observers(specs, service, clock, on_event=annotate, no_data=freshness.no_data,
                           calendar=catalog.business_calendar())
-    return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=AlertShell(service, token, freshness),
+    shell = AlertShell(service, token, freshness, dry_run=values_dry_run(catalog, settings.broker, cfg.topics.values))
+    return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=shell,
                   freshness=freshness, heartbeat=heartbeat)
+
+
+def values_dry_run(catalog: Catalog, broker: str, topic: str) -> DryRun:
+    """The API's dry run of a threshold change: a backtest over the worker's own ``kpi.values`` (from ``topic``)."""
+    from streams.backtest import Judge
+    from streams.backtest import values_dry_run as backtest
+
+    judge = Judge.of(catalog)
+
+    async def run(kpi: str, rule: str, current: dict[Any, Any], proposed: dict[Any, Any],
+                  seconds: float) -> dict[str, Any]:
+        return await backtest(broker, topic, judge, kpi, rule, current, proposed, seconds=seconds, now=time.time())
+
+    return run
 
 
 def run_worker(worker: Worker, loglevel: str = "warning") -> None:

@@ -77,7 +77,8 @@ from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import Plan
 from streams.records import KpiValue
 
-__all__ = ["History", "Judge", "Partitioned", "Report", "Row", "Silence", "judge", "read_topic", "replay", "values_history"]
+__all__ = ["History", "Judge", "Partitioned", "Report", "Row", "Silence", "dry_run", "judge", "read_topic", "replay", "rule_figures",
+           "values_dry_run", "values_history"]
 
 #: a message of history: (source name, the message's bytes as on Kafka, or one decoded event)
 Message = tuple[str, "bytes | dict[str, Any]"]
@@ -530,3 +531,53 @@ async def read_topic(bootstrap: str, topic: str, *, since_ms: int | None = None,
     finally:
         await consumer.stop()
     return Partitioned([out[p] for p in sorted(out)])
+
+
+# ---- dry runs of a threshold change ---------------------------------------------------------------------------------
+def rule_figures(report: Report, kpi: str, rule: str) -> dict[str, Any]:
+    """What ``kpi``/``rule`` did in ``report``: alerts, alert-minutes, series, and the rows."""
+    rows = [r for r in report.rows if r.kpi == kpi and r.rule == rule]
+    return {"fired": sum(r.fired for r in rows), "alert_minutes": round(sum(r.alert_minutes for r in rows), 3),
+            "series": len(rows), "rows": [r.to_json() for r in rows]}
+
+
+async def dry_run(history: History, base: Judge, kpi: str, rule: str, current: Mapping[tuple[str, str], Any],
+                  proposed: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    """The backtest of one rule change over ``history``: ``base`` (the catalog's judge) under the overrides in effect
+    (``current``) and under them with the change (``proposed``), as figures of that rule
+    (:func:`rule_figures`), plus the span judged. Raises ValueError for an override the rules refuse."""
+    from alerting.admin import apply_overrides
+
+    out: dict[str, Any] = {"kpi": kpi, "rule": rule, "windows": history.values,
+                           "from": None if history.first_ms is None else history.first_ms / 1000,
+                           "to": None if history.last_ms is None else history.last_ms / 1000}
+    for name, overrides in (("current", current), ("proposed", proposed)):
+        config, _, problems = apply_overrides(base.alerting, overrides)
+        if problems and name == "proposed":
+            raise ValueError("; ".join(problems))
+        out[name] = rule_figures(await judge(history, replace(base, name=name, alerting=config)), kpi, rule)
+    return out
+
+
+async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule: str,
+                         current: Mapping[tuple[str, str], Any], proposed: Mapping[tuple[str, str], Any], *,
+                         seconds: float, now: float) -> dict[str, Any]:
+    """:func:`dry_run` over the last ``seconds`` of the worker's ``kpi.values`` (read from ``topic``), the KPI's own
+    values only (a threshold change judges nothing else)."""
+    since_ms = round((now - seconds) * 1000)
+    parts = await read_topic(bootstrap, topic, since_ms=since_ms)
+    records = []
+    for raw in (v for part in parts.parts for v in part):
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("kpi") == kpi and _after(rec, since_ms):
+            records.append(rec)
+    out = await dry_run(values_history(records), base, kpi, rule, current, proposed)
+    return out | {"days": round(seconds / 86400, 3)}
+
+
+def _after(rec: Mapping[str, Any], since_ms: int) -> bool:
+    start = rec.get("window_start")
+    return isinstance(start, int | float) and start * 1000 >= since_ms

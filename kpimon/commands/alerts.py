@@ -35,12 +35,15 @@ from alerting.admin import (
     acknowledge,
     add_silence,
     list_thresholds,
+    proposed_overrides,
+    record_dry_run,
     remove_silence,
     set_threshold,
 )
 from alerting.notifiers.base import redact_urls
 from alerting.redis_store import RedisStore
 from catalog import defaults
+from catalog.durations import parse_duration
 
 __all__ = ["alerts", "threshold"]
 
@@ -144,15 +147,39 @@ def threshold_get(ctx: click.Context, kpi: str, rule: str) -> None:
     click.echo(json.dumps(rows[0], indent=2))
 
 
+def _days(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc} (e.g. 7d)", param_hint=option) from None
+    if not 0 < seconds <= 90 * 86400:
+        raise click.BadParameter(f"{text!r}: give a span of up to 90d, e.g. 7d", param_hint=option)
+    return seconds
+
+
 @threshold.command("set")
 @click.argument("kpi")
 @click.argument("rule")
 @click.argument("assignments", nargs=-1, required=True)
 @click.option("--who", default=_default_who, show_default="$USER", help="Recorded in the audit trail.")
 @click.option("--comment", default="", help="Why (recorded in the audit trail).")
+@click.option("--dry-run", "dry_run", default=None, metavar="SPAN",
+              help="apply nothing: backtest the change over the last SPAN (e.g. 7d) of kpi.values and show what it "
+                   "would have fired beside what the current rule fired (audited as a dry run)")
+@click.option("--backtest", "backtest_span", default=None, metavar="SPAN",
+              help="backtest over the last SPAN as --dry-run does, then apply; the audit keeps the figures")
+@click.option("--catalog", "-c", envvar="KPIMON_CATALOG", default=None,
+              help="KPI catalog of the workers (env KPIMON_CATALOG); needed by --dry-run / --backtest")
+@click.option("--broker", "-b", envvar="KPIMON_BROKER", default="localhost:9092", show_default=True,
+              help="Kafka bootstrap host:port, for --dry-run / --backtest (env KPIMON_BROKER)")
+@click.option("--values-topic", default=lambda: os.environ.get("KPIMON_TOPIC_PREFIX", "") + "kpi.values",
+              show_default="<KPIMON_TOPIC_PREFIX>kpi.values", help="the workers' kpi.values topic")
 @click.pass_context
 def threshold_set(
-    ctx: click.Context, kpi: str, rule: str, assignments: tuple[str, ...], who: str, comment: str
+    ctx: click.Context, kpi: str, rule: str, assignments: tuple[str, ...], who: str, comment: str,
+    dry_run: str | None, backtest_span: str | None, catalog: str | None, broker: str, values_topic: str,
 ) -> None:
     """Set FIELD=VALUE pairs on KPI/RULE (`below=80 for=5m`; `below=null` resets to the catalog)."""
     fields: dict[str, Any] = {}
@@ -161,13 +188,53 @@ def threshold_set(
         if not sep or not name:
             raise click.BadParameter(f"{item!r}: use FIELD=VALUE, e.g. below=80", param_hint="ASSIGNMENTS")
         fields[name.strip()] = _parse_value(value.strip())
+    if dry_run is not None and backtest_span is not None:
+        raise click.UsageError("give --dry-run (apply nothing) or --backtest (then apply), not both")
+    span = _days(dry_run, "--dry-run") or _days(backtest_span, "--backtest")
+    figures = None
+    if span is not None:
+        if catalog is None:
+            raise click.UsageError("--dry-run / --backtest need the workers' catalog: -c CATALOG (or KPIMON_CATALOG)")
+        figures = _run(ctx, lambda s: _dry_run(s, catalog, broker, values_topic, kpi, rule, fields, span))
+        _show_figures(figures)
+    if dry_run is not None:
+        _run(ctx, lambda s: record_dry_run(s, kpi, rule, fields, figures or {}, who=who, now=time.time(),
+                                           comment=comment))
+        click.echo("dry run: nothing applied (recorded in the audit trail)")
+        return
     changes = _run(
-        ctx, lambda s: set_threshold(s, kpi, rule, fields, who=who, now=time.time(), comment=comment)
+        ctx, lambda s: set_threshold(s, kpi, rule, fields, who=who, now=time.time(), comment=comment,
+                                     backtest=figures)
     )
     for c in changes:
         click.echo(f"{kpi}/{rule} {c['field']}: {json.dumps(c['old'])} -> {json.dumps(c['new'])}")
     if not changes:
         click.echo("nothing changed (same values)")
+
+
+async def _dry_run(store: RedisStore, catalog: str, broker: str, topic: str, kpi: str, rule: str,
+                   fields: dict[str, Any], seconds: float) -> dict[str, Any]:
+    from catalog import CatalogError, load_catalog
+    from streams.backtest import Judge, values_dry_run
+
+    try:
+        cat = load_catalog(catalog)
+    except CatalogError as exc:
+        raise AdminError(f"{catalog}: {len(exc.issues)} problem(s); run `kpimon check {catalog}`") from None
+    current, proposed = await proposed_overrides(store, kpi, rule, fields)
+    try:
+        return await values_dry_run(broker, topic, Judge.of(cat), kpi, rule, current, proposed, seconds=seconds,
+                                    now=time.time())
+    except (ConnectionError, LookupError) as exc:
+        raise AdminError(f"cannot backtest: {exc}") from None
+
+
+def _show_figures(f: dict[str, Any]) -> None:
+    span = f"{_when(f['from'])} .. {_when(f['to'])}" if f.get("from") is not None else "no values"
+    click.echo(f"backtest of {f['kpi']}/{f['rule']} over the last {f['days']:g} days ({f['windows']:,} windows, {span}):")
+    for name in ("current", "proposed"):
+        x = f[name]
+        click.echo(f"  {name:<9} {x['fired']:>4} alert(s) on {x['series']} series, {x['alert_minutes']:.1f} alert-minutes")
 
 
 @threshold.command("history")
