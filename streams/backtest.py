@@ -386,7 +386,7 @@ class Row:
         return {"kpi": self.kpi, "rule": self.rule, "series": self.series, "severity": self.severity,
                 "fired": self.fired, "alert_minutes": round(self.alert_minutes, 3), "first": self.first,
                 "last": self.last, "longest_minutes": round(self.longest_minutes, 3),
-                "firing_at_end": self.open_since is not None}
+                "firing_at_end": self.open_since is not None, "fired_at": [start for start, _ in self.spans]}
 
 
 @dataclass

@@ -13,7 +13,7 @@ Examples::
 
 The JSON (``--json``) is one object; a script may rely on ``rules``: one entry per rule and series that fired under
 either judge, ``{kpi, rule, series: {labels…}, severity, fired, alert_minutes, first, last, longest_minutes,
-firing_at_end}`` for the current settings, and with changes a ``proposed`` object of the same figures.
+firing_at_end, fired_at: [when each alert fired]}`` for the current settings, and with changes a ``proposed`` object of the same figures.
 """
 
 from __future__ import annotations
@@ -349,8 +349,8 @@ def _document(history: Any, reports: list[Any], overrides: dict[tuple[str, str],
               detectors: dict[str, dict[str, str]], elapsed: float) -> dict[str, Any]:
     current = reports[0].by_key()
     proposed = reports[1].by_key() if len(reports) > 1 else None
-    zero = {"fired": 0, "alert_minutes": 0.0, "first": None, "last": None, "longest_minutes": 0.0,
-            "firing_at_end": False}
+    zero: dict[str, Any] = {"fired": 0, "alert_minutes": 0.0, "first": None, "last": None, "longest_minutes": 0.0,
+            "firing_at_end": False, "fired_at": []}
     rows = []
     for key in sorted(set(current) | set(proposed or {})):
         row = current.get(key) or (proposed or {})[key]

@@ -170,7 +170,8 @@ def test_cli_json_contract_on_one_ndjson_file(tmp_path: Path) -> None:
     doc = json.loads(done.stdout)
     assert doc["rules"] == [{"kpi": "orders", "rule": "low", "series": {"region": "east"}, "severity": "critical",
                              "fired": 1, "alert_minutes": 8.0, "first": (T0 + 23 * MIN) / 1000,
-                             "last": (T0 + 23 * MIN) / 1000, "longest_minutes": 8.0, "firing_at_end": False}]
+                             "last": (T0 + 23 * MIN) / 1000, "longest_minutes": 8.0, "firing_at_end": False,
+                             "fired_at": [(T0 + 23 * MIN) / 1000]}]
     assert doc["history"]["events"] == len(orders_history()) and doc["history"]["dead_letters"] == {}
     assert done.stderr == ""                 # no progress line when stderr is not a terminal
 
