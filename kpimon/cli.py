@@ -17,7 +17,7 @@ import click
 
 from catalog import CatalogError, defaults, load_catalog
 from kpimon.commands.alerts import alerts, threshold
-from kpimon.commands.backtest import backtest
+from kpimon.commands.backtest import backfill, backtest
 from kpimon.commands.dashboards import dashboards
 from kpimon.commands.nab import nab
 from kpimon.settings import Settings, parse_listen
@@ -248,5 +248,5 @@ def demo(duration: float | None, incidents: tuple[str, ...], speedup: float, rat
                       metrics_port=metrics_port))
 
 
-for _command in (nab, threshold, alerts, dashboards, backtest):
+for _command in (nab, threshold, alerts, dashboards, backtest, backfill):
     main.add_command(_command)

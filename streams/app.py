@@ -47,7 +47,7 @@ from streams.stage2 import Stage2
 from streams.tables import make_table
 from streams.topics import STAGE2_TABLE, stage1_table
 
-__all__ = ["EXIT_AGENT_FAILED", "Worker", "WorkerConfig"]
+__all__ = ["EXIT_AGENT_FAILED", "Worker", "WorkerConfig", "kpi_goal"]
 
 log = logging.getLogger("kpimon.worker")
 
@@ -66,7 +66,7 @@ class Worker:
         self.ops = OpsCounters()
         self.admissions = AdmissionView()    # stage 2's series-cap decisions, followed from the admission topic
         self.registry = registry or CollectorRegistry()
-        self.attainment = Attainment({name: _goal(plan, name, m.target, m.target_per or "day")
+        self.attainment = Attainment({name: kpi_goal(plan, name, m.target, m.target_per or "day")
                                       for name, m in kpis.items() if m.target is not None})
         self._runner: web.AppRunner | None = None
         self.app = self._make_app(FaultInjection.from_env())
@@ -245,7 +245,7 @@ async def _ok() -> web.Response:
     return web.Response(text="ok\n")
 
 
-def _goal(plan: Plan, name: str, target: float, per: str) -> Goal:
+def kpi_goal(plan: Plan, name: str, target: float, per: str) -> Goal:
     """Attainment settings of a KPI: count/sum over tumbling windows add up over the period."""
     kp = plan.kpis.get(name)
     if kp is None:                       # a ratio: compared by its latest value

@@ -34,10 +34,10 @@ from typing import Any, NoReturn
 import click
 
 from alerting.admin import AdminError, apply_overrides, check_types
-from catalog import Catalog, CatalogError, load_catalog
+from catalog import Catalog, CatalogError, defaults, load_catalog
 from catalog.durations import parse_duration
 
-__all__ = ["backtest"]
+__all__ = ["backfill", "backtest"]
 
 _SENSITIVITIES = ("low", "medium", "high")
 _FILE_KINDS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson", ".csv": "csv", ".parquet": "parquet"}
@@ -223,38 +223,43 @@ def _series(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "total"
 
 
-@click.command()
-@click.option("--catalog", "-c", envvar="KPIMON_CATALOG", required=True, help="KPI catalog YAML (env KPIMON_CATALOG)")
-@click.option("--from-file", "files", multiple=True, metavar="[SOURCE=]PATH",
-              help="events of one source: .ndjson/.jsonl (one Kafka message per line), .csv or .parquet; repeat per "
-                   "source")
-@click.option("--from-topic", "topics", multiple=True, metavar="SOURCE|all",
-              help="events of a source read from its Kafka topic (--broker); 'all' for every source of the catalog")
-@click.option("--from-values", "values_topic", is_flag=False, flag_value="kpi.values", default=None,
-              metavar="[TOPIC]", help="judge the worker's kpi.values records (no engine); default topic kpi.values")
-@click.option("--broker", "-b", envvar="KPIMON_BROKER", default="localhost:9092", show_default=True,
-              help="Kafka bootstrap host:port for --from-topic / --from-values (env KPIMON_BROKER)")
-@click.option("--since", default=None, help="first event time: 2026-11-24, 2026-11-24T09:00+08:00, or 7d back")
-@click.option("--until", default=None, help="end of the history (exclusive), same forms as --since")
-@click.option("--set", "sets", multiple=True, metavar="KPI.RULE.FIELD=VALUE",
-              help="a proposed rule change, e.g. paid_orders.payments_stopped.for=5m (repeatable)")
-@click.option("--sensitivity", "sensitivities", multiple=True, metavar="KPI=low|medium|high",
-              help="a proposed detector sensitivity (repeatable)")
-@click.option("--detector", "kinds", multiple=True, metavar="KPI=KIND", help="a proposed detector kind (repeatable)")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout (for scripts)")
-@click.option("--progress/--no-progress", default=None, help="a progress line on stderr (default: when a terminal)")
-def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None, broker: str,
-             since: str | None, until: str | None, sets: tuple[str, ...], sensitivities: tuple[str, ...],
-             kinds: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
-    """Replay history through the worker's engine, detectors and alert rules (nothing is sent) and tell what
-    fired per rule and series; with --set/--sensitivity/--detector, current and proposed side by side."""
-    from streams.backtest import Judge, judge, read_topic, replay, values_history
+def _history_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say where history comes from (backtest and backfill)."""
+    for option in reversed((
+        click.option("--catalog", "-c", envvar="KPIMON_CATALOG", required=True,
+                     help="KPI catalog YAML (env KPIMON_CATALOG)"),
+        click.option("--from-file", "files", multiple=True, metavar="[SOURCE=]PATH",
+                     help="events of one source: .ndjson/.jsonl (one Kafka message per line), .csv or .parquet; "
+                          "repeat per source"),
+        click.option("--from-topic", "topics", multiple=True, metavar="SOURCE|all",
+                     help="events of a source read from its Kafka topic (--broker); 'all' for every source"),
+        click.option("--from-values", "values_topic", is_flag=False, flag_value="kpi.values", default=None,
+                     metavar="[TOPIC]", help="the worker's kpi.values records (no engine); default topic kpi.values"),
+        click.option("--broker", "-b", envvar="KPIMON_BROKER", default="localhost:9092", show_default=True,
+                     help="Kafka bootstrap host:port (env KPIMON_BROKER)"),
+        click.option("--since", default=None, help="first event time: 2026-11-24, 2026-11-24T09:00+08:00, or 7d back"),
+        click.option("--until", default=None, help="end of the history (exclusive), same forms as --since"),
+        click.option("--progress/--no-progress", default=None, help="a progress line on stderr (default: when a "
+                                                                    "terminal)"),
+    )):
+        fn = option(fn)
+    return fn
+
+
+def _catalog(path: str) -> Catalog:
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        _fail(f"{path}: {len(exc.issues)} problem(s); run `kpimon check {path}`")
+
+
+def _load_history(cat: Catalog, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None,
+                  broker: str, since: str | None, until: str | None, show: bool) -> Any:
+    """The :class:`streams.backtest.History` the options name (exit 2 with one line for a bad one)."""
+    from kpimon.wiring import kpi_sources
+    from streams.backtest import read_topic, replay, values_history
     from streams.plan import compile_plan
 
-    try:
-        cat = load_catalog(catalog)
-    except CatalogError as exc:
-        _fail(f"{catalog}: {len(exc.issues)} problem(s); run `kpimon check {catalog}`\n{exc}")
     if sum(map(bool, (files, topics, values_topic))) != 1:
         _fail("give the history: --from-file (repeat per source), --from-topic, or --from-values")
     now = time.time()
@@ -265,18 +270,6 @@ def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
         _fail(str(exc))
     if since_ms is not None and until_ms is not None and until_ms <= since_ms:
         _fail("--until must be after --since")
-    overrides, detectors = _changes(cat, sets, sensitivities, kinds)
-    show = sys.stderr.isatty() if progress is None else progress
-    current = Judge.of(cat)
-    judges = [current]
-    if overrides or detectors:
-        proposed_alerting, _, problems = apply_overrides(current.alerting, overrides)
-        if problems:
-            _fail("; ".join(problems))
-        judges.append(Judge(current.name, proposed_alerting, current.detectors, current.calendar)
-                      .with_detectors("proposed", detectors))
-    plan = compile_plan(cat)
-    t0 = time.monotonic()
     if values_topic:
         bar = _Progress(show, None, "records")
         try:
@@ -292,49 +285,122 @@ def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
             if isinstance(rec, dict) and _within(rec, since_ms, until_ms):
                 records.append(rec)
         bar.end(f"{len(records):,} values")
-        history = values_history(records)
+        return values_history(records)
+    by_source: dict[str, Any] = {}
+    if files:
+        paths = [_source_of_file(cat, spec) for spec in files]
+        for name, path in paths:
+            if name in by_source:
+                _fail(f"two files for source {name}: give one file per source")
+            if not path.is_file():
+                _fail(f"no file {path}")
+            by_source[name] = path
+        bar = _Progress(show, sum(p.stat().st_size for _, p in paths), "bytes")
+        by_source = {name: _read_file(path, bar.add) for name, path in paths}
     else:
-        by_source: dict[str, Any] = {}
-        if files:
-            paths = [_source_of_file(cat, spec) for spec in files]
-            for name, path in paths:
-                if name in by_source:
-                    _fail(f"two files for source {name}: give one file per source")
-                if not path.is_file():
-                    _fail(f"no file {path}")
-            bar = _Progress(show, sum(p.stat().st_size for _, p in paths), "bytes")
-            by_source = {name: _read_file(path, bar.add) for name, path in paths}
-        else:
-            wanted = sorted(cat.sources) if "all" in topics else list(topics)
+        wanted = sorted(cat.sources) if "all" in topics else list(topics)
+        for name in wanted:
+            if name not in cat.sources:
+                _fail(f"--from-topic {name}: no such source; sources: {', '.join(sorted(cat.sources))}, or all")
+        bar = _Progress(show, None, "messages")
+        try:
             for name in wanted:
-                if name not in cat.sources:
-                    _fail(f"--from-topic {name}: no such source; sources: {', '.join(sorted(cat.sources))}, or all")
-            bar = _Progress(show, None, "messages")
-            try:
-                for name in wanted:
-                    base = bar.done
+                base = bar.done
 
-                    def told(n: int, base: int = base) -> None:
-                        bar.set(base + n)
+                def told(n: int, base: int = base) -> None:
+                    bar.set(base + n)
 
-                    by_source[name] = asyncio.run(read_topic(broker, cat.sources[name].topic, since_ms=since_ms,
-                                                             progress=told))
-                    bar.set(base + sum(map(len, by_source[name].parts)))
-            except (ConnectionError, LookupError) as exc:
-                _fail(str(exc))
-        from kpimon.wiring import kpi_sources
+                by_source[name] = asyncio.run(read_topic(broker, cat.sources[name].topic, since_ms=since_ms,
+                                                         progress=told))
+                bar.set(base + sum(map(len, by_source[name].parts)))
+        except (ConnectionError, LookupError) as exc:
+            _fail(str(exc))
+    silences = {name: src.max_silence for name, src in cat.sources.items()}
+    history = replay(compile_plan(cat), by_source, since_ms=since_ms, until_ms=until_ms, max_silence=silences,
+                     sources_of=kpi_sources(cat))
+    bar.end(f"{history.events:,} events, {history.values:,} window values")
+    return history
 
-        silences = {name: src.max_silence for name, src in cat.sources.items()}
-        history = replay(plan, by_source, since_ms=since_ms, until_ms=until_ms, max_silence=silences,
-                         sources_of=kpi_sources(cat))
-        bar.end(f"{history.events:,} events, {history.values:,} window values")
+
+@click.command()
+@_history_options
+@click.option("--set", "sets", multiple=True, metavar="KPI.RULE.FIELD=VALUE",
+              help="a proposed rule change, e.g. paid_orders.payments_stopped.for=5m (repeatable)")
+@click.option("--sensitivity", "sensitivities", multiple=True, metavar="KPI=low|medium|high",
+              help="a proposed detector sensitivity (repeatable)")
+@click.option("--detector", "kinds", multiple=True, metavar="KPI=KIND", help="a proposed detector kind (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout (for scripts)")
+def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None, broker: str,
+             since: str | None, until: str | None, sets: tuple[str, ...], sensitivities: tuple[str, ...],
+             kinds: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
+    """Replay history through the worker's engine, detectors and alert rules (nothing is sent) and tell what
+    fired per rule and series; with --set/--sensitivity/--detector, current and proposed side by side."""
+    from streams.backtest import Judge, judge
+
+    cat = _catalog(catalog)
+    overrides, detectors = _changes(cat, sets, sensitivities, kinds)
+    current = Judge.of(cat)
+    judges = [current]
+    if overrides or detectors:
+        proposed_alerting, _, problems = apply_overrides(current.alerting, overrides)
+        if problems:
+            _fail("; ".join(problems))
+        judges.append(Judge(current.name, proposed_alerting, current.detectors, current.calendar)
+                      .with_detectors("proposed", detectors))
+    t0 = time.monotonic()
+    history = _load_history(cat, files, topics, values_topic, broker, since, until,
+                            sys.stderr.isatty() if progress is None else progress)
     reports = [asyncio.run(judge(history, how)) for how in judges]
-    elapsed = time.monotonic() - t0
-    doc = _document(history, reports, overrides, detectors, elapsed)
+    doc = _document(history, reports, overrides, detectors, time.monotonic() - t0)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False, allow_nan=False))
     else:
         _print(doc, len(judges) > 1)
+
+
+@click.command()
+@_history_options
+@click.option("--app-id", envvar="KPIMON_APP_ID", default=defaults.APP_ID, show_default=True,
+              help="the workers' app id (env KPIMON_APP_ID): whose changelog to warm")
+@click.option("--topic-prefix", envvar="KPIMON_TOPIC_PREFIX", default=defaults.TOPIC_PREFIX, show_default=True,
+              help="the workers' topic prefix (env KPIMON_TOPIC_PREFIX)")
+@click.option("--partitions", envvar="KPIMON_PARTITIONS", type=click.IntRange(1, 1024), default=None,
+              help="partitions of kpi.partials when it does not exist yet (env KPIMON_PARTITIONS)")
+@click.option("--replace", is_flag=True, help="overwrite series that have a checkpoint already (default: keep them)")
+def backfill(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None, broker: str,
+             since: str | None, until: str | None, progress: bool | None, app_id: str, topic_prefix: str,
+             partitions: int | None, replace: bool) -> None:
+    """Warm detectors (and the current period's attainment) from history, before the workers start, so they judge
+    the first live window; series with a checkpoint are kept (idempotent)."""
+    from streams.app import kpi_goal
+    from streams.backfill import backfill as warm
+    from streams.backtest import Judge
+    from streams.plan import compile_plan
+    from streams.topics import PartitionMismatchError, Topics
+
+    cat = _catalog(catalog)
+    history = _load_history(cat, files, topics, values_topic, broker, since, until,
+                            sys.stderr.isatty() if progress is None else progress)
+    plan = compile_plan(cat)
+    goals = {k.name: kpi_goal(plan, k.name, k.target.value, k.target.per) for k in cat.kpis if k.target is not None}
+    judge = Judge.of(cat)
+    layout = (Topics(internal_partitions=partitions) if partitions else Topics()).with_prefix(topic_prefix)
+    try:
+        report = asyncio.run(warm(broker, plan, history, app_id=app_id, topics=layout, detectors=judge.detectors,
+                                  goals=goals, calendar=judge.calendar, replace=replace))
+    except PartitionMismatchError as exc:
+        _fail(str(exc))
+    except (ConnectionError, OSError) as exc:
+        _fail(f"cannot reach Kafka at {broker}: {exc}")
+    click.echo(f"{report.changelog}: {report.records} record(s) in {report.partitions} partition(s)")
+    for kpi in sorted(set(report.warmed) | set(report.kept)):
+        warming = report.warming.get(kpi, 0)
+        note = f" ({warming} still warming up: the history is shorter than a detector needs)" if warming else ""
+        click.echo(f"  {kpi:<22} {report.warmed.get(kpi, 0):>5} series warmed, {report.kept.get(kpi, 0):>5} kept{note}")
+    if report.attainment:
+        click.echo(f"  attainment of the current period: {', '.join(sorted(report.attainment))}")
+    if not report.warmed and not report.kept:
+        click.echo("  nothing to warm: no KPI of the catalog has a detector, or the history holds none of their values")
 
 
 def _within(rec: dict[str, Any], since_ms: int | None, until_ms: int | None) -> bool:
