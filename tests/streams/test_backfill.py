@@ -83,9 +83,11 @@ def test_a_backfilled_worker_judges_the_first_live_window_a_cold_one_does_not(br
         warm.start()
         cold.start()
         for worker in (warm, cold):      # both have closed the live windows
-            eventually(lambda w=worker: (w.sample("kpimon_watermark_timestamp_seconds", source="orders") or 0)
-                       >= (live_start + 3 * MIN) / 1000, 90, "the live windows closed", poll_s=0.5)
-            eventually(lambda w=worker: w.sample("kpi_bf_orders") is not None, 30, "the KPI exported", poll_s=0.5)
+            def closed(w: WorkerProcess = worker) -> bool:
+                mark = w.sample("kpimon_watermark_timestamp_seconds", source="orders") or 0
+                return mark >= (live_start + 3 * MIN) / 1000 and w.sample("kpi_bf_orders") is not None
+
+            eventually(closed, 90, "the live windows closed and exported", poll_s=0.5)
         expected = warm.sample("kpi_bf_orders_expected")
         assert expected is not None and 5 < expected < 40, warm.metrics()[-3000:]
         assert cold.sample("kpi_bf_orders_expected") is None
