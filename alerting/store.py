@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from alerting.acks import Ack
+from alerting.history import CAP, KEEP_S, IncidentRecord
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
 
@@ -72,6 +73,20 @@ class Store(Protocol):
         ...
 
     async def list_alerts(self) -> list[AlertState]: ...
+
+    # the incident history (alerting.history): one record per firing, kept after the alert state is gone
+    async def record_incident(self, record: IncidentRecord, *, keep_s: float = KEEP_S, cap: int = CAP) -> None:
+        """Write (or overwrite) ``record``; drop records starting more than ``keep_s`` before it, and the oldest
+        beyond ``cap``, with their acks."""
+        ...
+
+    async def ack_incident(self, fingerprint: str, starts_at: float, by: str, at: float) -> bool:
+        """Record that ``by`` acknowledged the incident at ``at``; the first ack wins (``True`` if this one)."""
+        ...
+
+    async def list_incidents(self, since: float = float("-inf"), until: float = float("inf")) -> list[IncidentRecord]:
+        """Incidents that started in ``[since, until)``, oldest first, with their acks."""
+        ...
 
     # recent values per series, for change rules
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
