@@ -159,6 +159,7 @@ class Review:
     attainment: tuple[AttainmentFigure, ...]
     proposals: tuple[Proposal, ...]
     incidents: tuple[IncidentRecord, ...] = field(repr=False, default=())
+    verdicts: Mapping[str, str] = field(repr=False, default_factory=dict)  # incident id -> its latest verdict
 
     @property
     def noisiest_rules(self) -> tuple[RuleFigures, ...]:
@@ -177,6 +178,7 @@ class Review:
         out["incidents"] = [i.to_dict() for i in self.incidents]
         out["proposals"] = [p.to_dict() for p in self.proposals]
         out["changes"] = [dict(c) for c in self.changes]
+        out["verdicts"] = dict(self.verdicts)
         out["noisiest_rules"] = [[r.kpi, r.rule] for r in self.noisiest_rules]
         out["noisiest_series"] = [[s.kpi, s.series] for s in self.noisiest_series]
         return out
@@ -289,7 +291,7 @@ def review(
         team, since, until, len(mine), len(mine) * WEEK_S / period, budget_fig, ack, resolve, counts,
         _precision(counts["true_alarm"], counts["false_alarm"]), tuple(per_rule), _series(mine, verdicts),
         _changes(audit, kpis, since, until), tuple(sorted(attainment, key=lambda a: a.kpi)), tuple(proposed),
-        tuple(mine),
+        tuple(mine), verdicts,
     )  # fmt: skip
 
 
