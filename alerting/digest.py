@@ -28,11 +28,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerting.notifiers import fmt
+from alerting.notifiers.base import DigestMessage
 from alerting.review import Review, Spread, series_text
 from alerting.tuning import Proposal
 
-__all__ = ["WORDS", "DigestMessage", "Section", "digest_id", "period_due", "render_html", "render_markdown",
-           "render_text", "sections", "word"]
+__all__ = ["WORDS", "DigestMessage", "Section", "digest_id", "period_due", "reason", "render_html",
+           "render_markdown", "render_text", "sections", "title", "word"]
 
 MAX_INCIDENTS = 20
 
@@ -103,19 +104,6 @@ class Section:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DigestMessage:
-    """A rendered digest for the notifiers: ``id`` (idempotency), title, plain text, markdown, HTML and the
-    charts the HTML refers to as ``cid:<name>`` (PNG bytes)."""
-
-    id: str
-    title: str
-    text: str
-    markdown: str
-    html: str
-    images: tuple[tuple[str, bytes], ...] = ()
 
 
 def _pct(value: float | None) -> str:
@@ -203,13 +191,14 @@ def sections(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None = N
     return out
 
 
-def _title(r: Review, lang: str, tz: str) -> str:
+def title(r: Review, lang: str, tz: str) -> str:
+    """The digest's headline (the e-mail subject)."""
     return word(lang, "title").format(r.team, fmt.local_time(r.since, tz), fmt.local_time(r.until, tz))
 
 
 def render_text(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None = None) -> str:
     """A plain-text rendering with aligned columns (the terminal, the e-mail's text part)."""
-    lines = [_title(r, lang, tz)]
+    lines = [title(r, lang, tz)]
     for s in sections(r, lang, tz, titles):
         lines += ["", s.heading]
         if not s.rows:
@@ -231,7 +220,7 @@ def _width(text: str) -> int:
 
 def render_markdown(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None = None) -> str:
     """Markdown for IM robots: headings and bullet lists (DingTalk and WeCom markdown have no tables)."""
-    lines = [f"### {_title(r, lang, tz)}"]
+    lines = [f"### {title(r, lang, tz)}"]
     for s in sections(r, lang, tz, titles):
         lines += ["", f"#### {s.heading}"]
         if not s.rows:
@@ -251,7 +240,7 @@ def render_html(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None 
     """An HTML body; ``charts``: (caption, content id) of inline PNG attachments, shown after the summary."""
     e = html.escape
     parts = [f'<html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">'
-             f"<h2>{e(_title(r, lang, tz))}</h2>"]
+             f"<h2>{e(title(r, lang, tz))}</h2>"]
     for n, s in enumerate(sections(r, lang, tz, titles)):
         parts.append(f"<h3>{e(s.heading)}</h3>")
         if not s.rows:

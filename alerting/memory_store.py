@@ -40,6 +40,7 @@ class MemoryStore:
         self.history: dict[str, dict[float, float]] = {}
         self.incidents: dict[str, str] = {}  # incident id -> IncidentRecord JSON
         self.incident_acks: dict[str, str] = {}  # incident id -> {"by", "at"} JSON
+        self.markers: dict[str, tuple[str, float]] = {}  # key -> (value, expires at)
         self.seen: dict[str, dict[str, float]] = {}
         self.newest: dict[str, float] = {}
         self.sources: dict[str, str] = {}
@@ -95,6 +96,18 @@ class MemoryStore:
         found = [r for r in records if since <= r.starts_at < until]
         acks = {k: json.loads(v) for k, v in self.incident_acks.items()}
         return [with_ack(r, acks.get(r.id)) for r in sorted(found, key=lambda r: (r.starts_at, r.id))]
+
+    async def get_marker(self, key: str) -> str | None:
+        # without a clock of its own, an expired marker is only dropped by the next set_marker
+        found = self.markers.get(key)
+        return None if found is None else found[0]
+
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        found = self.markers.get(key)
+        if only_new and found is not None and found[1] > now:
+            return False
+        self.markers[key] = (value, now + ttl_s)
+        return True
 
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
         values = self.history.setdefault(series, {})

@@ -8,6 +8,7 @@ Layout::
     {p}incidents         hash  incident id -> IncidentRecord JSON     (the history, alerting.history)
     {p}incidents:t       zset  incident id -> starts_at               (trimmed to keep_s and cap on every write)
     {p}incidents:ack     hash  incident id -> {"by", "at"} JSON       (HSETNX: the first ack wins)
+    {p}marker:{key}      string  a flag with a TTL (digest sent / being sent, alerting.digest_job)
     {p}newest            hash  series -> start of its newest window (revisions of older ones are history)
     {p}groups            hash  group key -> GroupState JSON
     {p}silences, {p}acks hash  id / fingerprint -> JSON
@@ -287,6 +288,14 @@ class RedisStore:
         acks = cast("list[str | None]", await self.redis.hmget(self.p + "incidents:ack", ids))
         return [with_ack(IncidentRecord.from_dict(json.loads(r)), None if a is None else json.loads(a))
                 for r, a in zip(raw, acks, strict=True) if r is not None]
+
+    async def get_marker(self, key: str) -> str | None:
+        return cast("str | None", await self.redis.get(f"{self.p}marker:{key}"))
+
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        del now  # Redis expires it on its own clock
+        done = await self.redis.set(f"{self.p}marker:{key}", value, ex=max(1, round(ttl_s)), nx=only_new)
+        return bool(done)
 
     # history ----------------------------------------------------------------------------------------------
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:

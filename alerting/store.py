@@ -88,6 +88,13 @@ class Store(Protocol):
         """Incidents that started in ``[since, until)``, oldest first, with their acks."""
         ...
 
+    # markers: small flags with a lifetime (a digest sent for a period, a lease while it is being sent)
+    async def get_marker(self, key: str) -> str | None: ...
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        """Set ``key`` to ``value`` for ``ttl_s`` seconds (from ``now``, wall clock); with ``only_new``, only if
+        it is not set (a lease). ``True`` if set."""
+        ...
+
     # recent values per series, for change rules
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
         """Store a window's value (a revision replaces it); drop values older than ``retain_s``."""

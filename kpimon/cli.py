@@ -19,6 +19,7 @@ from catalog import CatalogError, defaults, load_catalog
 from kpimon.commands.alerts import alerts, threshold
 from kpimon.commands.dashboards import dashboards
 from kpimon.commands.nab import nab
+from kpimon.commands.review import review_command
 from kpimon.settings import Settings, parse_listen
 
 __all__ = ["main"]
@@ -247,5 +248,5 @@ def demo(duration: float | None, incidents: tuple[str, ...], speedup: float, rat
                       metrics_port=metrics_port))
 
 
-for _command in (nab, threshold, alerts, dashboards):
+for _command in (nab, threshold, alerts, dashboards, review_command):
     main.add_command(_command)

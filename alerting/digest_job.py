@@ -1,0 +1,145 @@
+"""Reading a team's review from the store, and sending the scheduled digest once per period.
+
+:func:`gather` reads the incident history, the audit log (feedback, threshold changes) and the rules in effect
+(published rules with their overrides) and computes :func:`alerting.review.review` with the catalog's view of the
+team (its KPIs, budget, detector sensitivities). :func:`send_due` is what the worker (or ``kpimon review --send``)
+calls: for every team whose ``digest`` period has ended, it renders the digest in the team's language and sends it
+to each of its channels, once: a per-channel marker in the store (:meth:`~alerting.store.Store.set_marker`) is
+taken as a lease before sending (so two workers do not both send) and made permanent after a delivery; a failed
+send lets the lease expire and is tried again on a later call. A restart therefore neither repeats nor loses a
+digest (a crash between the delivery and the marker can repeat one: at-least-once, like the outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from alerting.digest import (
+    DigestMessage,
+    digest_id,
+    period_due,
+    render_html,
+    render_markdown,
+    render_text,
+    title,
+)
+from alerting.notifiers.base import Outcome
+from alerting.review import AttainmentFigure, Review, review
+from alerting.store import Store
+from catalog.model import Catalog
+
+__all__ = ["DigestSender", "SendResult", "build_digest", "gather", "send_due"]
+
+log = logging.getLogger(__name__)
+
+AUDIT_LIMIT = 10_000  # the audit log's own cap: all of it
+LEASE_S = 300.0
+DONE_TTL_S = 60 * 86400.0
+
+Charts = Callable[[Review, str], Awaitable[list[tuple[str, str, bytes]]]]  # (caption, cid, png)
+
+
+@runtime_checkable
+class DigestSender(Protocol):
+    """A notifier that can deliver a digest (e-mail, and the IM robots that take markdown)."""
+
+    async def send_digest(self, message: DigestMessage) -> Outcome: ...
+
+
+async def effective_rules(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """The published rules with their threshold overrides applied (what the proposals start from)."""
+    rules, overrides = await store.get_rules(), await store.get_overrides()
+    return {key: {**spec, **overrides.get(key, {})} for key, spec in rules.items()}
+
+
+async def gather(
+    store: Store, catalog: Catalog, team: str, since: float, until: float,
+    attainment: Iterable[AttainmentFigure] = (),
+) -> Review:
+    """The review of ``team`` over ``[since, until)`` from what ``store`` holds."""
+    kpis = catalog.team_kpis(team)
+    spec = catalog.teams.get(team)
+    return review(
+        team, since, until, await store.list_incidents(since, until), await store.list_audit(AUDIT_LIMIT),
+        kpis=[k.name for k in kpis], budget=spec.parsed_budget if spec else None, attainment=attainment,
+        rules=await effective_rules(store), sensitivity={k.name: k.detector.sensitivity for k in kpis},
+    )  # fmt: skip
+
+
+def kpi_titles(catalog: Catalog, team: str, language: str) -> dict[str, str]:
+    """KPI name -> its title in ``language``, for the team's KPIs."""
+    return {k.name: k.title_in(language) for k in catalog.team_kpis(team)}
+
+
+async def build_digest(
+    r: Review, catalog: Catalog, language: str, channel: str, charts: Charts | None = None
+) -> DigestMessage:
+    """The digest message of review ``r`` for ``channel`` (its id names team, period and channel)."""
+    tz, names = catalog.defaults.timezone, kpi_titles(catalog, r.team, language)
+    images = await charts(r, language) if charts is not None else []
+    html = render_html(r, language, tz, names, [(caption, cid) for caption, cid, _ in images])
+    return DigestMessage(digest_id(r.team, r.since, channel), title(r, language, tz), render_text(r, language, tz, names),
+                         render_markdown(r, language, tz, names), html, tuple((cid, png) for _, cid, png in images))
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """One digest on one channel: ``status`` sent | already (sent before) | busy (another sender) | failed."""
+
+    team: str
+    channel: str
+    since: float
+    until: float
+    status: str
+    reason: str = ""
+
+
+async def send_due(
+    store: Store,
+    catalog: Catalog,
+    senders: Mapping[str, DigestSender],
+    *,
+    now: float,
+    wall_now: float,
+    charts: Charts | None = None,
+    attainment: Callable[[str, float, float], Awaitable[list[AttainmentFigure]]] | None = None,
+) -> list[SendResult]:
+    """Send every team's digest whose period has ended at ``now`` (event time) and was not sent yet.
+
+    ``wall_now`` dates the markers' leases (wall clock); ``senders``: channel name -> notifier."""
+    out: list[SendResult] = []
+    for team, spec in sorted(catalog.teams.items()):
+        if spec.digest is None:
+            continue
+        since, until = period_due(spec.digest.every, now, catalog.defaults.timezone)
+        language = catalog.team_language(team)
+        pending = [c for c in spec.digest.channels if await store.get_marker(digest_id(team, since, c)) != "sent"]
+        out += [SendResult(team, c, since, until, "already") for c in spec.digest.channels if c not in pending]
+        if not pending:
+            continue
+        figures = await attainment(team, since, until) if attainment is not None else []
+        r = await gather(store, catalog, team, since, until, figures)
+        for channel in pending:
+            out.append(await _send_one(store, catalog, senders.get(channel), r, language, channel, wall_now, charts))
+    return out
+
+
+async def _send_one(
+    store: Store, catalog: Catalog, sender: DigestSender | None, r: Review, language: str, channel: str,
+    wall_now: float, charts: Charts | None,
+) -> SendResult:
+    key = digest_id(r.team, r.since, channel)
+    if sender is None:
+        return SendResult(r.team, channel, r.since, r.until, "failed", f"channel {channel!r} cannot send digests")
+    if not await store.set_marker(key, "sending", now=wall_now, ttl_s=LEASE_S, only_new=True):
+        return SendResult(r.team, channel, r.since, r.until, "busy")
+    message = await build_digest(r, catalog, language, channel, charts)
+    outcome = await sender.send_digest(message)
+    if not outcome.delivered:
+        log.warning("digest %s not delivered: %s", key, outcome.reason)
+        return SendResult(r.team, channel, r.since, r.until, "failed", outcome.reason)
+    await store.set_marker(key, "sent", now=wall_now, ttl_s=DONE_TTL_S, only_new=False)
+    return SendResult(r.team, channel, r.since, r.until, "sent", outcome.reason)
