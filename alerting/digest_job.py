@@ -13,6 +13,7 @@ digest (a crash between the delivery and the marker can repeat one: at-least-onc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -31,7 +32,7 @@ from alerting.review import AttainmentFigure, Review, review
 from alerting.store import Store
 from catalog.model import Catalog
 
-__all__ = ["DigestSender", "SendResult", "build_digest", "gather", "send_due"]
+__all__ = ["DigestScheduler", "DigestSender", "SendResult", "build_digest", "gather", "send_due"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +144,34 @@ async def _send_one(
         return SendResult(r.team, channel, r.since, r.until, "failed", outcome.reason)
     await store.set_marker(key, "sent", now=wall_now, ttl_s=DONE_TTL_S, only_new=False)
     return SendResult(r.team, channel, r.since, r.until, "sent", outcome.reason)
+
+
+class DigestScheduler:
+    """What the worker runs: :func:`send_due` at most every ``every_s`` wall-clock seconds.
+
+    Periods follow ``clock`` (the lifecycle's event time, like the incidents they review); leases follow
+    ``wall_clock``. Nothing is kept in memory that matters: the markers are in the store."""
+
+    def __init__(
+        self, store: Store, catalog: Catalog, senders: Mapping[str, DigestSender], *,
+        clock: Callable[[], float] = time.time, wall_clock: Callable[[], float] = time.time,
+        every_s: float = 60.0, charts: Charts | None = None,
+    ) -> None:
+        self.store, self.catalog, self.senders = store, catalog, dict(senders)
+        self.clock, self.wall_clock, self.every_s, self.charts = clock, wall_clock, every_s, charts
+        self._last: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any team has a digest."""
+        return any(t.digest is not None for t in self.catalog.teams.values())
+
+    def due(self) -> bool:
+        """Time for another look (the first one at once)."""
+        return self.enabled and (self._last is None or self.wall_clock() - self._last >= self.every_s)
+
+    async def run(self) -> list[SendResult]:
+        """Send what is due now."""
+        self._last = self.wall_clock()
+        return await send_due(self.store, self.catalog, self.senders, now=self.clock(), wall_now=self._last,
+                              charts=self.charts)

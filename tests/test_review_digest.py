@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from alerting.digest_charts import charts
-from alerting.digest_job import DigestSender, send_due
+from alerting.digest_job import DigestScheduler, DigestSender, send_due
 from alerting.notifiers.dingtalk import DingTalkNotifier
 from alerting.notifiers.email import EmailNotifier
 from alerting.redis_store import RedisStore
@@ -193,3 +193,34 @@ async def test_send_command_reports_each_channel(store: RedisStore, catalog_file
     again = await asyncio.to_thread(cli, redis_server, redis_prefix, "--send", "-c", str(catalog_file))
     assert again.output.splitlines() == ["sales mail: already", "sales ding: already"]
     assert len(smtp_server.messages) == 1 and len(dingtalk_server.requests) == 1
+
+
+async def test_the_worker_sends_the_digest_when_due_once(store: RedisStore, catalog_file: Path,
+                                                         smtp_server: SMTPTestServer, dingtalk_server: IMServer) -> None:
+    from alerting.service import AlertService
+    from kpimon.wiring import AlertShell, alerting_config
+
+    cat = load_catalog(catalog_file)
+    wall = [1000.0]
+    service = AlertService(alerting_config(cat), store, clock=lambda: W + 7 * DAY + 60, wall_clock=lambda: wall[0])
+    senders = {n: x for n, x in service.notifiers.items() if isinstance(x, DigestSender)}
+    assert sorted(senders) == ["ding", "mail"]
+    shell = AlertShell(service, digests=DigestScheduler(store, cat, senders, clock=service.clock,
+                                                        wall_clock=lambda: wall[0], charts=charts(store, cat)))
+    try:
+        await shell.tick()
+        assert shell.digest_task is not None
+        await shell.digest_task
+        assert len(smtp_server.messages) == 1 and len(dingtalk_server.requests) == 1
+        first = shell.digest_task
+        wall[0] += 30
+        await shell.tick()
+        assert shell.digest_task is first  # not due again within a minute
+        wall[0] += 31
+        await shell.tick()
+        assert shell.digest_task is not first
+        await shell.digest_task
+        assert len(smtp_server.messages) == 1 and len(dingtalk_server.requests) == 1  # sent once per period
+        assert "<td>准确率</td><td>50%</td>" in _html(smtp_server.messages[0].message)[0]
+    finally:
+        await shell.aclose()
