@@ -173,7 +173,8 @@ def sections(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None = N
     titles = titles or {}
     out = [_summary(r, lang)]
     out.append(Section(w["attainment"], (w["kpi"], w["actual"], w["target"], w["ratio"]), tuple(
-        (titles.get(a.kpi, a.kpi), _num(a.actual), f"{_num(a.target)}/{a.per}", _pct(a.ratio)) for a in r.attainment)))
+        (titles.get(a.kpi, a.kpi), _num(a.actual), _num(a.target) if a.per == "period" else f"{_num(a.target)}/{a.per}",
+         _pct(a.ratio)) for a in r.attainment)))
     out.append(Section(w["rules"], (w["rule"], w["alerts"], w["tfe"], w["precision"], w["ack_median"],
                                     w["resolve_median"]), tuple(
         (f"{x.kpi}/{x.rule}", str(x.alerts), f"{x.true_alarms} / {x.false_alarms} / {x.expected}",

@@ -1,10 +1,10 @@
 """One PNG chart per KPI for the digest e-mail, rendered server-side with matplotlib (Agg, no display).
 
-The chart shows the KPI's total series over the period with its expected band where values are available
-(``values``: a :data:`ValueSource`, e.g. Prometheus' ``kpi_<name>``, ``_lower``, ``_upper``), and always the
-period's alerts: a red span from start to resolution (to the period's end while open) and a red marker at the
-value the alert was raised on. Without a value source the chart is the alerts timeline alone (the store keeps
-no full value history: only the windows change rules compare with). The figure is a bare
+The chart shows the KPI's total series over the period with its expected band (``values``: a
+:data:`ValueSource`; by default the points the alert service keeps in the store for the KPIs of teams with a
+digest, :func:`alerting.digest_job.charted_kpis`), and always the period's alerts: a red span from start to
+resolution (to the period's end while open) and a red marker at the value the alert was raised on. Without
+points (a KPI of no team with a digest, a worker started during the period) the chart is the alerts timeline. The figure is a bare
 :class:`matplotlib.figure.Figure` (no pyplot): no global state, safe in a worker thread.
 
 Examples
@@ -78,14 +78,19 @@ def chart_png(kpi: str, since: float, until: float, points: Sequence[Point], inc
 
 
 def charts(store: Store, catalog: Catalog, values: ValueSource | None = None) -> Charts:
-    """The digest's chart maker: one chart per KPI of the team that had alerts (or values) in the period."""
-    del store  # the store has no value history to offer (see the module docstring)
+    """The digest's chart maker: one chart per KPI of the team that had alerts (or values) in the period;
+    values from ``values``, else the points the service kept in ``store`` (KPIs of teams with a digest)."""
     tz = catalog.defaults.timezone
+
+    async def kept(kpi: str, since: float, until: float) -> list[Point]:
+        return list(await store.list_points(kpi, since, until))
+
+    values = values or kept
 
     async def make(r: Review, language: str) -> list[tuple[str, str, bytes]]:
         out = []
         for spec in catalog.team_kpis(r.team):
-            points = await values(spec.name, r.since, r.until) if values is not None else []
+            points = await values(spec.name, r.since, r.until)
             mine = [i for i in r.incidents if i.kpi == spec.name]
             if not points and not mine:
                 continue

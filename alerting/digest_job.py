@@ -32,7 +32,10 @@ from alerting.review import AttainmentFigure, Review, review
 from alerting.store import Store
 from catalog.model import Catalog
 
-__all__ = ["DigestScheduler", "DigestSender", "SendResult", "build_digest", "gather", "send_due"]
+__all__ = [
+    "DigestScheduler", "DigestSender", "SendResult", "build_digest", "charted_kpis", "gather", "send_due",
+    "store_attainment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +59,52 @@ async def effective_rules(store: Store) -> dict[tuple[str, str], dict[str, Any]]
     return {key: {**spec, **overrides.get(key, {})} for key, spec in rules.items()}
 
 
+_SPAN_S = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0, "month": 30 * 86400.0}
+
+
+def charted_kpis(catalog: Catalog) -> dict[str, float]:
+    """KPI -> how long the service keeps its total series' points: the KPIs of teams with a digest, for one
+    period and a day (the digest of a period is sent after it ends)."""
+    out: dict[str, float] = {}
+    for team, spec in catalog.teams.items():
+        if spec.digest is not None:
+            keep = (86400.0 if spec.digest.every == "daily" else 7 * 86400.0) + 86400.0
+            out.update({k.name: max(keep, out.get(k.name, 0.0)) for k in catalog.team_kpis(team)})
+    return out
+
+
+async def store_attainment(store: Store, catalog: Catalog, team: str, since: float, until: float) -> list[AttainmentFigure]:
+    """Attainment of the team's KPIs with a target over the period, from the points the service kept.
+
+    A count or sum over tumbling windows adds up: actual = the sum of the period's windows, target = the target
+    pro rata (``per: day`` over 7 days is 7 x the target; a month counts as 30 days). Any other KPI compares the
+    mean of its windows with the target. No points (not kept, or no digest for the team): actual ``None``."""
+    out = []
+    for spec in catalog.team_kpis(team):
+        if spec.target is None:
+            continue
+        values = [p[1] for p in await store.list_points(spec.name, since, until)]
+        measure, window = spec.parsed_measure, catalog.window_of(spec)
+        additive = measure is not None and measure.kind in ("count", "sum") and window.advance == window.size
+        if additive and spec.target.per != "window":
+            target = spec.target.value * (until - since) / _SPAN_S[spec.target.per]
+            out.append(AttainmentFigure(spec.name, sum(values) if values else None, target, "period"))
+        else:
+            mean = sum(values) / len(values) if values else None
+            out.append(AttainmentFigure(spec.name, mean, spec.target.value, spec.target.per))
+    return out
+
+
 async def gather(
     store: Store, catalog: Catalog, team: str, since: float, until: float,
-    attainment: Iterable[AttainmentFigure] = (),
+    attainment: Iterable[AttainmentFigure] | None = None,
 ) -> Review:
-    """The review of ``team`` over ``[since, until)`` from what ``store`` holds."""
+    """The review of ``team`` over ``[since, until)`` from what ``store`` holds (attainment: from its points
+    unless given)."""
     kpis = catalog.team_kpis(team)
     spec = catalog.teams.get(team)
+    if attainment is None:
+        attainment = await store_attainment(store, catalog, team, since, until)
     return review(
         team, since, until, await store.list_incidents(since, until), await store.list_audit(AUDIT_LIMIT),
         kpis=[k.name for k in kpis], budget=spec.parsed_budget if spec else None, attainment=attainment,
@@ -106,7 +148,6 @@ async def send_due(
     now: float,
     wall_now: float,
     charts: Charts | None = None,
-    attainment: Callable[[str, float, float], Awaitable[list[AttainmentFigure]]] | None = None,
 ) -> list[SendResult]:
     """Send every team's digest whose period has ended at ``now`` (event time) and was not sent yet.
 
@@ -121,8 +162,7 @@ async def send_due(
         out += [SendResult(team, c, since, until, "already") for c in spec.digest.channels if c not in pending]
         if not pending:
             continue
-        figures = await attainment(team, since, until) if attainment is not None else []
-        r = await gather(store, catalog, team, since, until, figures)
+        r = await gather(store, catalog, team, since, until)
         for channel in pending:
             out.append(await _send_one(store, catalog, senders.get(channel), r, language, channel, wall_now, charts))
     return out

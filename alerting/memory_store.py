@@ -41,6 +41,7 @@ class MemoryStore:
         self.incidents: dict[str, str] = {}  # incident id -> IncidentRecord JSON
         self.incident_acks: dict[str, str] = {}  # incident id -> {"by", "at"} JSON
         self.markers: dict[str, tuple[str, float]] = {}  # key -> (value, expires at)
+        self.points: dict[str, dict[float, tuple[float, float | None, float | None]]] = {}
         self.seen: dict[str, dict[str, float]] = {}
         self.newest: dict[str, float] = {}
         self.sources: dict[str, str] = {}
@@ -96,6 +97,20 @@ class MemoryStore:
         found = [r for r in records if since <= r.starts_at < until]
         acks = {k: json.loads(v) for k, v in self.incident_acks.items()}
         return [with_ack(r, acks.get(r.id)) for r in sorted(found, key=lambda r: (r.starts_at, r.id))]
+
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        points = self.points.setdefault(kpi, {})
+        points[window_start] = (value, lower, upper)
+        for old in [ws for ws in points if ws < window_start - keep_s]:
+            del points[old]
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        found = sorted((ws, *p) for ws, p in self.points.get(kpi, {}).items() if since <= ws < until)
+        return [(ws, v, lo, hi) for ws, v, lo, hi in found]
 
     async def get_marker(self, key: str) -> str | None:
         # without a clock of its own, an expired marker is only dropped by the next set_marker

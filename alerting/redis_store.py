@@ -8,6 +8,7 @@ Layout::
     {p}incidents         hash  incident id -> IncidentRecord JSON     (the history, alerting.history)
     {p}incidents:t       zset  incident id -> starts_at               (trimmed to keep_s and cap on every write)
     {p}incidents:ack     hash  incident id -> {"by", "at"} JSON       (HSETNX: the first ack wins)
+    {p}points:{kpi}      zset  window_start -> JSON [start, value, lower, upper]  (the total series, trimmed)
     {p}marker:{key}      string  a flag with a TTL (digest sent / being sent, alerting.digest_job)
     {p}newest            hash  series -> start of its newest window (revisions of older ones are history)
     {p}groups            hash  group key -> GroupState JSON
@@ -288,6 +289,27 @@ class RedisStore:
         acks = cast("list[str | None]", await self.redis.hmget(self.p + "incidents:ack", ids))
         return [with_ack(IncidentRecord.from_dict(json.loads(r)), None if a is None else json.loads(a))
                 for r, a in zip(raw, acks, strict=True) if r is not None]
+
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        key = f"{self.p}points:{kpi}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, window_start, window_start)  # a revised window replaces its point
+            pipe.zadd(key, {json.dumps([window_start, value, lower, upper]): window_start})
+            pipe.zremrangebyscore(key, "-inf", f"({window_start - keep_s}")
+            pipe.expire(key, int(keep_s) + 3600)
+            await pipe.execute()
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        raw = cast("list[str]", await self.redis.zrangebyscore(f"{self.p}points:{kpi}", repr(since), f"({until!r}"))
+        out = []
+        for item in raw:
+            ws, value, lower, upper = json.loads(item)
+            out.append((float(ws), float(value), lower, upper))
+        return out
 
     async def get_marker(self, key: str) -> str | None:
         return cast("str | None", await self.redis.get(f"{self.p}marker:{key}"))

@@ -127,7 +127,8 @@ class BudgetFigure:
 
 @dataclass(frozen=True, slots=True)
 class AttainmentFigure:
-    """A KPI's attainment: ``actual`` of ``target`` per ``per`` (``ratio`` = actual / target)."""
+    """A KPI's attainment: ``actual`` of ``target`` per ``per`` (``period``: the target over the whole review
+    period; ``ratio`` = actual / target)."""
 
     kpi: str
     actual: float | None

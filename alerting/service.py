@@ -147,6 +147,7 @@ class AlertService:
         sources_of: Mapping[str, frozenset[str]] | None = None,
         history_keep_s: float = KEEP_S,
         history_cap: int = CAP,
+        charted: Mapping[str, float] | None = None,
     ) -> None:
         self._base = config
         self._config = config
@@ -156,6 +157,8 @@ class AlertService:
         self._applied = 0
         self._published = False
         self._history = (history_keep_s, history_cap)  # bounds of the incident history (alerting.history)
+        # KPI -> how long to keep its total series' points (value and band) for the review digest's charts
+        self._charted = dict(charted or {})
         self.notifiers = {name: notifier_factory(spec) for name, spec in config.channels.items()}
         #: reachability of the store, for ``kpimon_store_up`` and one log line per outage
         self.health = StoreHealth()
@@ -209,6 +212,9 @@ class AlertService:
                 change = await self._evaluate(rule, sample, meta, series, now)
             if change is not None:
                 out.append(change)
+        keep = self._charted.get(sample.kpi)
+        if keep is not None and not sample.labels and sample.value is not None:
+            await self.store.record_point(sample.kpi, sample.window_start, sample.value, sample.lower, sample.upper, keep)
         retain = history_retention(rules)
         if retain is not None and sample.value is not None:
             await self.store.record_value(series, sample.window_start, sample.value, retain)

@@ -88,6 +88,19 @@ class Store(Protocol):
         """Incidents that started in ``[since, until)``, oldest first, with their acks."""
         ...
 
+    # a KPI's total series with its band, for the review digest's charts and attainment (alerting.digest_job)
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        """Store a window's value and band (a revision replaces it); drop points older than ``keep_s``."""
+        ...
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        """(window start, value, lower, upper) of the windows starting in ``[since, until)``, oldest first."""
+        ...
+
     # markers: small flags with a lifetime (a digest sent for a period, a lease while it is being sent)
     async def get_marker(self, key: str) -> str | None: ...
     async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:

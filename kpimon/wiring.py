@@ -15,7 +15,7 @@ from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.digest_charts import charts
-from alerting.digest_job import DigestScheduler, DigestSender
+from alerting.digest_job import DigestScheduler, DigestSender, charted_kpis
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
@@ -228,7 +228,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
     service = AlertService(alerting_config(catalog, settings), store, clock=clock.now, wall_clock=time.time,
-                           retry=retry, sources_of=kpi_sources(catalog))
+                           retry=retry, sources_of=kpi_sources(catalog), charted=charted_kpis(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
                                  quiet_s=cfg.idle_ms / 2000,    # half the idle time: held before an idle close

@@ -75,6 +75,9 @@ async def seed(store: RedisStore) -> None:
                 moved_entry[key] += SHIFT
         await store.append_audit(moved_entry)
     await store.publish_rules({k: {**v, "name": k[1]} for k, v in RULES.items()})
+    for h in range(7 * 24):  # what the service keeps of orders' total series: 40 an hour, band 30-50
+        await store.record_point("orders", W + 3600 * h, 40.0, 30.0, 50.0, keep_s=8 * DAY)
+    await store.record_point("orders", W - 3600, 999.0, None, None, keep_s=8 * DAY)  # before the period
 
 
 @pytest.fixture
@@ -116,6 +119,8 @@ async def test_review_command_json_and_table(store: RedisStore, catalog_file: Pa
         ("orders", "low", 4, 2), ("gmv", "odd", 2, 0)]
     assert [p["change"] for p in out["proposals"]] == [{"below": 62.0}]
     assert [c["new"] for c in out["changes"]] == [80]
+    # 168 windows of 40 against 1000 a day for 7 days; gmv has no target, refunds is another team's
+    assert out["attainment"] == [{"kpi": "orders", "actual": 6720.0, "target": 7000.0, "per": "period", "ratio": 0.96}]
     table = await asyncio.to_thread(cli, redis_server, redis_prefix, *args)
     assert "sales 复盘" in table.output and re.search("准确率 +50%", table.output) and "below = 62.0" in table.output
     en = await asyncio.to_thread(cli, redis_server, redis_prefix, *args, "--lang", "en")
@@ -168,7 +173,7 @@ async def test_weekly_digest_by_mail_and_dingtalk_once(store: RedisStore, catalo
     assert msg["Subject"].startswith("sales 复盘：2026-01-05 00:00 UTC+8") and mail.rcpt_tos == ["sales@example.com"]
     html, images = _html(msg)
     assert "<td>准确率</td><td>50%</td>" in html and "<td>orders/low</td><td>4</td><td>1 / 2 / 0</td><td>33%</td>" in html
-    assert "<td>订单数</td><td>800</td>" not in html  # no attainment source given: none is made up
+    assert "<td>订单数</td><td>6,720</td><td>7,000</td><td>96%</td>" in html
     assert "中位数 5 分钟，p90 15 分钟（6 条中 5 条）" in html and "<td>below = 62.0</td>" in html
     assert sorted(cid for cid, _ in images) == ["chart-gmv", "chart-orders"]  # the team's KPIs with alerts
     assert all(f'src="cid:{cid}"' in html and png.startswith(b"\x89PNG") for cid, png in images)

@@ -100,3 +100,18 @@ async def test_history_survives_a_new_service_over_redis(redis_server: str, redi
         assert (rec.starts_at, rec.resolved_at) == (T0, T0 + 300)
     finally:
         await second.aclose()
+
+
+async def test_service_keeps_the_total_series_of_charted_kpis(store: Store) -> None:
+    now = Now()
+    svc = AlertService(make_config(RULES, [], {}), store, clock=now, charted={"orders": 120.0})
+    for i in range(4):
+        await svc.observe(Sample("orders", {}, T0 + 60 * i, T0 + 60 * (i + 1), 20.0 + i, 22.0, 15.0, 30.0))
+        await svc.observe(Sample("orders", {"region": "east"}, T0 + 60 * i, T0 + 60 * (i + 1), 5.0))  # not the total
+        await svc.observe(Sample("gmv", {}, T0 + 60 * i, T0 + 60 * (i + 1), 5.0))  # not charted
+    await svc.observe(Sample("orders", {}, T0 + 120, T0 + 180, 99.0, 22.0, 15.0, 30.0, revision=1))  # a revision
+    # kept for 120 s before the newest window (T0 + 180): T0 + 60 on
+    assert await store.list_points("orders", T0, T0 + 1000) == [
+        (T0 + 60, 21.0, 15.0, 30.0), (T0 + 120, 99.0, 15.0, 30.0), (T0 + 180, 23.0, 15.0, 30.0)]
+    assert await store.list_points("orders", T0 + 61, T0 + 180) == [(T0 + 120, 99.0, 15.0, 30.0)]
+    assert await store.list_points("gmv", T0, T0 + 1000) == []
