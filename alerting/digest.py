@@ -160,7 +160,8 @@ def _incidents(r: Review, lang: str, tz: str) -> Section:
         acked = _dur(None if i.acked_at is None else i.acked_at - i.starts_at, lang)
         resolved = w["open"] if i.resolved_at is None else _dur(i.resolved_at - i.starts_at, lang)
         verdict = r.verdicts.get(i.id)
-        rows.append((fmt.local_time(i.starts_at, tz), f"{i.kpi}/{i.rule}", series_text(i.labels), _num(i.value),
+        series = series_text(i.labels if i.series is None else i.series)
+        rows.append((fmt.local_time(i.starts_at, tz), f"{i.kpi}/{i.rule}", series, _num(i.value),
                      acked, resolved, w[verdict] if verdict else w["none"]))
     hidden = len(r.incidents) - len(rows)
     columns = (w["started"], w["rule"], w["series_col"], w["value"], w["acked"], w["resolved"], w["verdict"])

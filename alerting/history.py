@@ -62,6 +62,7 @@ class IncidentRecord:
     window_start: float | None = None  # that window's start
     summary: str = ""
     team: str = field(default="")
+    series: Mapping[str, str] | None = None  # the series' own labels (None: a record without them, see labels)
 
     def __post_init__(self) -> None:
         if not self.team:  # the team is the alert's ``team`` label (the KPI owner unless a rule says otherwise)
@@ -79,6 +80,7 @@ class IncidentRecord:
         """A JSON-safe dict."""
         out = asdict(self)
         out["labels"] = dict(self.labels)
+        out["series"] = None if self.series is None else dict(self.series)
         return out
 
     @classmethod
@@ -95,7 +97,7 @@ def record_of(state: AlertState) -> IncidentRecord:
     return IncidentRecord(
         state.fingerprint, state.kpi, state.rule, dict(state.labels), state.severity, state.starts_at,
         resolved_at=resolved, value=raised.get("value", state.value), window_start=raised.get("start"),
-        summary=state.summary,
+        summary=state.summary, series=dict(state.series),
     )  # fmt: skip
 
 

@@ -241,7 +241,7 @@ def _noise_order(alerts: int, false: int, *names: str) -> tuple[Any, ...]:
 
 
 def _series(items: Sequence[IncidentRecord], verdicts: Mapping[str, str]) -> tuple[SeriesFigures, ...]:
-    groups = _by(items, lambda i: (i.kpi, series_text(i.labels)))
+    groups = _by(items, lambda i: (i.kpi, series_text(i.labels if i.series is None else i.series)))
     out = [SeriesFigures(kpi, text, len(g), sum(verdicts.get(i.id) == "false_alarm" for i in g))
            for (kpi, text), g in groups.items()]
     return tuple(sorted(out, key=lambda s: _noise_order(s.alerts, s.false_alarms, s.kpi, s.series)))

@@ -51,7 +51,7 @@ async def test_service_records_firing_ack_and_resolution(store: Store) -> None:
     [opened] = await store.list_incidents()
     assert (opened.kpi, opened.rule, opened.team, opened.severity) == ("orders", "low", "shop", "warning")
     assert (opened.starts_at, opened.resolved_at, opened.value, opened.window_start) == (T0, None, 3.0, T0 - 60)
-    assert opened.labels["region"] == "east" and opened.open
+    assert opened.labels["region"] == "east" and opened.series == {"region": "east"} and opened.open
 
     now.t += 120
     await acknowledge(store, opened.fingerprint, who="ann", now=now.t)

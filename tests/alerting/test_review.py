@@ -125,3 +125,11 @@ def test_json_is_complete() -> None:
     assert out["budget"]["excess"] == 3.0 and out["noisiest_rules"][0] == ["orders", "low"]
     assert out["proposals"][0]["change"] == {"below": 62.0} and len(out["incidents"]) == 6
     assert out["rules"][0]["with_feedback"] == 3 and out["attainment"][0]["ratio"] == 0.8
+
+
+def test_a_rule_label_is_not_a_series() -> None:
+    rec = IncidentRecord("f", "orders", "low", {"team": "sales", "region": "east", "page": "yes"}, "warning", S,
+                         series={"region": "east"})
+    old = IncidentRecord("g", "orders", "low", {"team": "sales", "region": "west", "page": "yes"}, "warning", S + 1)
+    r = review("sales", S, UNTIL, [rec, old], [], kpis=KPIS)
+    assert sorted(s.series for s in r.series) == ["page=yes,region=west", "region=east"]  # a record without series
