@@ -279,10 +279,7 @@ def review(
     said = list(verdicts.values())
     counts = {v: said.count(v) for v in VERDICTS}
     period = max(until - since, 1.0)
-    budget_fig = None
-    if budget is not None:
-        allowed = budget.allowed(period)
-        budget_fig = BudgetFigure(str(budget), allowed, len(mine), len(mine) > allowed)
+    budget_fig = None if budget is None else _budget(budget, len(mine), period)
     ack, resolve = _spreads(mine)
     noise = [RuleNoise(r.kpi, r.rule, r.alerts, r.false_alarms, r.true_alarms,
                        tuple(_raised(mine, verdicts, r.kpi, r.rule))) for r in per_rule]
@@ -294,6 +291,11 @@ def review(
         _changes(audit, kpis, since, until), tuple(sorted(attainment, key=lambda a: a.kpi)), tuple(proposed),
         tuple(mine), verdicts,
     )  # fmt: skip
+
+
+def _budget(budget: Budget, alerts: int, period_s: float) -> BudgetFigure:
+    allowed = budget.allowed(period_s)
+    return BudgetFigure(str(budget), allowed, alerts, alerts > allowed)
 
 
 def _raised(items: Iterable[IncidentRecord], verdicts: Mapping[str, str], kpi: str, rule: str) -> Iterable[tuple[float, str]]:
