@@ -279,6 +279,7 @@ async def acknowledge(
         raise AdminError(f"alert {fingerprint} is {alert.state}; only firing alerts can be acknowledged", 409)
     ack = Ack(fingerprint, dict(alert.labels), alert.starts_at, who, now, comment)
     await store.put_ack(ack)
+    await store.ack_incident(fingerprint, alert.starts_at, who, now)  # the history keeps the first ack
     await store.append_audit(
         _note({
             "kind": "ack",

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from alerting.acks import Ack
+from alerting.history import CAP, KEEP_S, IncidentRecord, incident_id, with_ack
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
 from alerting.store import Claim, EntryState, OutboxRecord, RuleKey
@@ -37,6 +38,10 @@ class MemoryStore:
     def __init__(self) -> None:
         self.alerts: dict[str, str] = {}
         self.history: dict[str, dict[float, float]] = {}
+        self.incidents: dict[str, str] = {}  # incident id -> IncidentRecord JSON
+        self.incident_acks: dict[str, str] = {}  # incident id -> {"by", "at"} JSON
+        self.markers: dict[str, tuple[str, float]] = {}  # key -> (value, expires at)
+        self.points: dict[str, dict[float, tuple[float, float | None, float | None]]] = {}
         self.seen: dict[str, dict[str, float]] = {}
         self.newest: dict[str, float] = {}
         self.sources: dict[str, str] = {}
@@ -69,6 +74,55 @@ class MemoryStore:
 
     async def list_alerts(self) -> list[AlertState]:
         return [AlertState.from_dict(json.loads(raw)) for raw in self.alerts.values()]
+
+    async def record_incident(self, record: IncidentRecord, *, keep_s: float = KEEP_S, cap: int = CAP) -> None:
+        self.incidents[record.id] = json.dumps(record.to_dict())
+        by_start = sorted(self.incidents, key=lambda i: (json.loads(self.incidents[i])["starts_at"], i))
+        cutoff = record.starts_at - keep_s
+        old = [i for i in by_start if json.loads(self.incidents[i])["starts_at"] < cutoff]
+        old += [i for i in by_start[: max(0, len(by_start) - cap)] if i not in old]
+        for i in old:
+            del self.incidents[i]
+            self.incident_acks.pop(i, None)
+
+    async def ack_incident(self, fingerprint: str, starts_at: float, by: str, at: float) -> bool:
+        key = incident_id(fingerprint, starts_at)
+        if key in self.incident_acks:
+            return False
+        self.incident_acks[key] = json.dumps({"by": by, "at": at})
+        return True
+
+    async def list_incidents(self, since: float = float("-inf"), until: float = float("inf")) -> list[IncidentRecord]:
+        records = [IncidentRecord.from_dict(json.loads(raw)) for raw in self.incidents.values()]
+        found = [r for r in records if since <= r.starts_at < until]
+        acks = {k: json.loads(v) for k, v in self.incident_acks.items()}
+        return [with_ack(r, acks.get(r.id)) for r in sorted(found, key=lambda r: (r.starts_at, r.id))]
+
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        points = self.points.setdefault(kpi, {})
+        points[window_start] = (value, lower, upper)
+        for old in [ws for ws in points if ws < window_start - keep_s]:
+            del points[old]
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        found = sorted((ws, *p) for ws, p in self.points.get(kpi, {}).items() if since <= ws < until)
+        return [(ws, v, lo, hi) for ws, v, lo, hi in found]
+
+    async def get_marker(self, key: str) -> str | None:
+        # without a clock of its own, an expired marker is only dropped by the next set_marker
+        found = self.markers.get(key)
+        return None if found is None else found[0]
+
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        found = self.markers.get(key)
+        if only_new and found is not None and found[1] > now:
+            return False
+        self.markers[key] = (value, now + ttl_s)
+        return True
 
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:
         values = self.history.setdefault(series, {})

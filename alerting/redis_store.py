@@ -5,6 +5,11 @@ Layout::
     {p}alerts            hash  fingerprint -> AlertState JSON
     {p}hist:{series}     zset  window_start -> "window_start|value"     (trimmed to the retention)
     {p}seen:{kpi}        hash  series labels JSON -> last observed (absence rules with missing_after)
+    {p}incidents         hash  incident id -> IncidentRecord JSON     (the history, alerting.history)
+    {p}incidents:t       zset  incident id -> starts_at               (trimmed to keep_s and cap on every write)
+    {p}incidents:ack     hash  incident id -> {"by", "at"} JSON       (HSETNX: the first ack wins)
+    {p}points:{kpi}      zset  window_start -> JSON [start, value, lower, upper]  (the total series, trimmed)
+    {p}marker:{key}      string  a flag with a TTL (digest sent / being sent, alerting.digest_job)
     {p}newest            hash  series -> start of its newest window (revisions of older ones are history)
     {p}groups            hash  group key -> GroupState JSON
     {p}silences, {p}acks hash  id / fingerprint -> JSON
@@ -41,6 +46,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerting.acks import Ack
+from alerting.history import CAP, KEEP_S, IncidentRecord, incident_id, with_ack
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
 from alerting.store import Claim, EntryState, OutboxRecord, RuleKey, StoreError
@@ -58,6 +64,22 @@ _NOTE_WINDOW = """
 local before = redis.call('HGET', KEYS[1], ARGV[1])
 if (not before) or tonumber(before) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return before
+"""
+# Write one incident and trim the history in one step: by age (start before ARGV[4]) and by count (ARGV[5]).
+_RECORD_INCIDENT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
+local over = redis.call('ZCARD', KEYS[2]) - #old - tonumber(ARGV[5])
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], #old, #old + over - 1)) do old[#old + 1] = id end
+end
+for _, id in ipairs(old) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #old
 """
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -201,6 +223,7 @@ class RedisStore:
         self._stats = client.register_script(_STATS)
         self._delete_if = client.register_script(_DELETE_IF)
         self._note_window = client.register_script(_NOTE_WINDOW)
+        self._record_incident = client.register_script(_RECORD_INCIDENT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kpimon:", *, timeout_s: float = 2.0) -> RedisStore:
@@ -244,6 +267,57 @@ class RedisStore:
     async def list_alerts(self) -> list[AlertState]:
         raw = await self.redis.hgetall(self.p + "alerts")
         return [AlertState.from_dict(json.loads(v)) for v in raw.values()]
+
+    # incident history ------------------------------------------------------------------------------------
+    async def record_incident(self, record: IncidentRecord, *, keep_s: float = KEEP_S, cap: int = CAP) -> None:
+        keys = [self.p + "incidents", self.p + "incidents:t", self.p + "incidents:ack"]
+        args: list[str | float] = [record.id, json.dumps(record.to_dict()), record.starts_at,
+                                   repr(record.starts_at - keep_s), cap]
+        await self._record_incident(keys=keys, args=args)
+
+    async def ack_incident(self, fingerprint: str, starts_at: float, by: str, at: float) -> bool:
+        key = incident_id(fingerprint, starts_at)
+        return bool(await self.redis.hsetnx(self.p + "incidents:ack", key, json.dumps({"by": by, "at": at})))
+
+    async def list_incidents(self, since: float = float("-inf"), until: float = float("inf")) -> list[IncidentRecord]:
+        low = "-inf" if since == float("-inf") else repr(since)
+        high = "+inf" if until == float("inf") else f"({until!r}"
+        ids = cast("list[str]", await self.redis.zrangebyscore(self.p + "incidents:t", low, high))
+        if not ids:
+            return []
+        raw = cast("list[str | None]", await self.redis.hmget(self.p + "incidents", ids))
+        acks = cast("list[str | None]", await self.redis.hmget(self.p + "incidents:ack", ids))
+        return [with_ack(IncidentRecord.from_dict(json.loads(r)), None if a is None else json.loads(a))
+                for r, a in zip(raw, acks, strict=True) if r is not None]
+
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        key = f"{self.p}points:{kpi}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, window_start, window_start)  # a revised window replaces its point
+            pipe.zadd(key, {json.dumps([window_start, value, lower, upper]): window_start})
+            pipe.zremrangebyscore(key, "-inf", f"({window_start - keep_s}")
+            pipe.expire(key, int(keep_s) + 3600)
+            await pipe.execute()
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        raw = cast("list[str]", await self.redis.zrangebyscore(f"{self.p}points:{kpi}", repr(since), f"({until!r}"))
+        out = []
+        for item in raw:
+            ws, value, lower, upper = json.loads(item)
+            out.append((float(ws), float(value), lower, upper))
+        return out
+
+    async def get_marker(self, key: str) -> str | None:
+        return cast("str | None", await self.redis.get(f"{self.p}marker:{key}"))
+
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        del now  # Redis expires it on its own clock
+        done = await self.redis.set(f"{self.p}marker:{key}", value, ex=max(1, round(ttl_s)), nx=only_new)
+        return bool(done)
 
     # history ----------------------------------------------------------------------------------------------
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:

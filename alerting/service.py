@@ -33,6 +33,7 @@ from typing import Any
 from alerting.admin import apply_overrides, published_rules
 from alerting.config import AbsenceRule, AlertingConfig, AlertRuleSpec, AnomalyRule, KpiMeta
 from alerting.health import STORE_ERRORS, StoreHealth
+from alerting.history import CAP, KEEP_S, record_of
 from alerting.incidents import Incident, inside, judge, open_incident
 from alerting.lifecycle import AlertState, Transition, advance, fingerprint, new_state
 from alerting.notifiers.base import Notifier
@@ -144,6 +145,9 @@ class AlertService:
         send_timeout_s: float = 10.0,
         rng: random.Random | None = None,
         sources_of: Mapping[str, frozenset[str]] | None = None,
+        history_keep_s: float = KEEP_S,
+        history_cap: int = CAP,
+        charted: Mapping[str, float] | None = None,
     ) -> None:
         self._base = config
         self._config = config
@@ -152,6 +156,9 @@ class AlertService:
         self._version = -1
         self._applied = 0
         self._published = False
+        self._history = (history_keep_s, history_cap)  # bounds of the incident history (alerting.history)
+        # KPI -> how long to keep its total series' points (value and band) for the review digest's charts
+        self._charted = dict(charted or {})
         self.notifiers = {name: notifier_factory(spec) for name, spec in config.channels.items()}
         #: reachability of the store, for ``kpimon_store_up`` and one log line per outage
         self.health = StoreHealth()
@@ -205,6 +212,9 @@ class AlertService:
                 change = await self._evaluate(rule, sample, meta, series, now)
             if change is not None:
                 out.append(change)
+        keep = self._charted.get(sample.kpi)
+        if keep is not None and not sample.labels and sample.value is not None:
+            await self.store.record_point(sample.kpi, sample.window_start, sample.value, sample.lower, sample.upper, keep)
         retain = history_retention(rules)
         if retain is not None and sample.value is not None:
             await self.store.record_value(series, sample.window_start, sample.value, retain)
@@ -268,6 +278,7 @@ class AlertService:
             holds=holds and state.state != "resolved",
         )
         await self._persist(stored, state)
+        await self._remember(prev, state)
         return _transition(prev, state, now)
 
     async def _revise(
@@ -286,6 +297,7 @@ class AlertService:
         else:
             state = _retracted(stored, sample, now)
         await self._persist(stored, state)
+        await self._remember(stored, state)
         return _transition(stored, state, now)
 
     async def _persist(self, stored: AlertState | None, state: AlertState) -> None:
@@ -294,6 +306,14 @@ class AlertService:
                 await self.store.delete_alert(state.fingerprint)
         else:
             await self.store.put_alert(state)
+
+    async def _remember(self, prev: AlertState, state: AlertState) -> None:
+        """Write the incident history when an alert starts firing and when a firing alert resolves."""
+        fired = state.state == "firing" and prev.state != "firing"
+        ended = state.state == "resolved" and prev.state == "firing"
+        if (fired or ended) and state.starts_at is not None:
+            keep_s, cap = self._history
+            await self.store.record_incident(record_of(state), keep_s=keep_s, cap=cap)
 
     async def tick(self) -> None:
         """Flush due groups (wait/interval/repeat), escalate, and attempt the due outbox deliveries.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from alerting.acks import Ack
+from alerting.history import CAP, KEEP_S, IncidentRecord
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
 
@@ -72,6 +73,40 @@ class Store(Protocol):
         ...
 
     async def list_alerts(self) -> list[AlertState]: ...
+
+    # the incident history (alerting.history): one record per firing, kept after the alert state is gone
+    async def record_incident(self, record: IncidentRecord, *, keep_s: float = KEEP_S, cap: int = CAP) -> None:
+        """Write (or overwrite) ``record``; drop records starting more than ``keep_s`` before it, and the oldest
+        beyond ``cap``, with their acks."""
+        ...
+
+    async def ack_incident(self, fingerprint: str, starts_at: float, by: str, at: float) -> bool:
+        """Record that ``by`` acknowledged the incident at ``at``; the first ack wins (``True`` if this one)."""
+        ...
+
+    async def list_incidents(self, since: float = float("-inf"), until: float = float("inf")) -> list[IncidentRecord]:
+        """Incidents that started in ``[since, until)``, oldest first, with their acks."""
+        ...
+
+    # a KPI's total series with its band, for the review digest's charts and attainment (alerting.digest_job)
+    async def record_point(
+        self, kpi: str, window_start: float, value: float, lower: float | None, upper: float | None, keep_s: float
+    ) -> None:
+        """Store a window's value and band (a revision replaces it); drop points older than ``keep_s``."""
+        ...
+
+    async def list_points(
+        self, kpi: str, since: float, until: float
+    ) -> list[tuple[float, float, float | None, float | None]]:
+        """(window start, value, lower, upper) of the windows starting in ``[since, until)``, oldest first."""
+        ...
+
+    # markers: small flags with a lifetime (a digest sent for a period, a lease while it is being sent)
+    async def get_marker(self, key: str) -> str | None: ...
+    async def set_marker(self, key: str, value: str, *, now: float, ttl_s: float, only_new: bool) -> bool:
+        """Set ``key`` to ``value`` for ``ttl_s`` seconds (from ``now``, wall clock); with ``only_new``, only if
+        it is not set (a lease). ``True`` if set."""
+        ...
 
     # recent values per series, for change rules
     async def record_value(self, series: str, window_start: float, value: float, retain_s: float) -> None:

@@ -79,6 +79,7 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
     issues += [_issue(file, located, path, msg) for path, msg in _detectors(catalog)]
     issues += [_issue(file, located, path, msg) for path, msg in _ratio_parts(catalog)]
     issues += [_issue(file, located, path, msg) for path, msg in catalog.calendar.problems()]
+    issues += [_issue(file, located, path, msg) for path, msg in _teams(catalog)]
     if issues:
         raise CatalogError(issues)
     return catalog
@@ -111,6 +112,17 @@ def _alerting(catalog: Catalog) -> Iterable[tuple[Path, str]]:
         problems += parse_rules(kpi.alerts, ("kpis", i, "alerts"))[1]
     problems += parse_routes(catalog.routes, catalog.channels)[1]
     return problems
+
+
+def _teams(catalog: Catalog) -> Iterable[tuple[Path, str]]:
+    """``teams:``: every team owns a KPI; digest channels exist."""
+    owners = sorted({k.owner for k in catalog.kpis if k.owner})
+    for team, spec in catalog.teams.items():
+        if team not in owners:
+            yield ("teams", team), f"team {team!r} owns no KPI; owners: {', '.join(owners) or 'none'}"
+        for j, name in enumerate(spec.digest.channels if spec.digest else []):
+            if name not in catalog.channels:
+                yield ("teams", team, "digest", "channels", j), f"unknown channel {name!r}; known: {sorted(catalog.channels)}"
 
 
 def _detectors(catalog: Catalog) -> Iterable[tuple[Path, str]]:

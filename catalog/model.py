@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from catalog.calendar import Calendar, CalendarSpec
 from catalog.detectors import Sensitivity
 from catalog.durations import Duration, OptionalDuration, parse_duration
+from catalog.teams import TeamSpec
 
 __all__ = [
     "Catalog", "Defaults", "DetectorSpec", "DistinctSpec", "KpiSpec", "Measure", "RatioSpec", "SourceSpec",
@@ -313,10 +314,21 @@ class Catalog(_Strict):
     routes: list[dict[str, Any]] = Field(default_factory=list)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    teams: dict[str, TeamSpec] = Field(default_factory=dict)
 
     def business_calendar(self) -> Calendar | None:
         """The shared business calendar, or ``None`` when the catalog has no ``calendar:`` (detectors as before)."""
         return None if self.calendar.empty else self.calendar.resolve(self.defaults.timezone)
+
+    def team_kpis(self, team: str) -> list[KpiSpec]:
+        """The KPIs ``team`` owns."""
+        return [k for k in self.kpis if k.owner == team]
+
+    def team_language(self, team: str) -> str:
+        """The language of ``team``'s digest: its own, else the catalog's default."""
+        spec = self.teams.get(team)
+        own = spec.digest.language if spec is not None and spec.digest is not None else None
+        return own or self.defaults.language
 
     def kpi(self, name: str) -> KpiSpec:
         for spec in self.kpis:

@@ -20,6 +20,7 @@ from kpimon.commands.alerts import alerts, threshold
 from kpimon.commands.backtest import backfill, backtest
 from kpimon.commands.dashboards import dashboards
 from kpimon.commands.nab import nab
+from kpimon.commands.review import review_command
 from kpimon.settings import Settings, parse_listen
 
 __all__ = ["main"]
@@ -248,5 +249,5 @@ def demo(duration: float | None, incidents: tuple[str, ...], speedup: float, rat
                       metrics_port=metrics_port))
 
 
-for _command in (nab, threshold, alerts, dashboards, backtest, backfill):
+for _command in (nab, threshold, alerts, dashboards, backtest, backfill, review_command):
     main.add_command(_command)

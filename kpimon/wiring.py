@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -14,6 +15,8 @@ from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.http_api import DryRun
+from alerting.digest_charts import charts
+from alerting.digest_job import DigestScheduler, DigestSender, charted_kpis
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
@@ -41,16 +44,40 @@ class AlertShell:
     worker ticks and serves its admin API (``/api/*``, bearer ``api_token``; none without a token)."""
 
     def __init__(self, service: AlertService, api_token: str | None = None,
-                 freshness: FreshnessMonitor | None = None, dry_run: DryRun | None = None) -> None:
+                 freshness: FreshnessMonitor | None = None, digests: DigestScheduler | None = None,
+                 dry_run: DryRun | None = None) -> None:
         self.service = service
         self.api_token = api_token
         self.freshness = freshness
+        self.digests = digests
+        self.digest_task: asyncio.Task[None] | None = None
         self.dry_run = dry_run
 
     async def tick(self) -> None:
+        self._digest_if_due()
         if self.freshness is not None and not await _store_call(self.service, self.freshness.check()):
             return                       # the pipeline must not run on stale freshness (it would release held alerts)
         await self.service.run_tick()    # an unreachable store is counted and logged once per outage, not raised
+
+    def _digest_if_due(self) -> None:
+        # In the background: rendering charts and sending mail take seconds the alert tick must not wait for;
+        # one at a time (the store's markers make a second sender harmless, but there is no need for one).
+        if self.digests is None or not self.digests.due():
+            return
+        if self.digest_task is None or self.digest_task.done():
+            self.digest_task = asyncio.create_task(self._send_digests())
+
+    async def _send_digests(self) -> None:
+        assert self.digests is not None
+        try:
+            await _store_call(self.service, self._digest_round(self.digests))  # an outage: counted, tried again
+        except Exception:  # noqa: BLE001 - a failed digest must not end the task silently; the next round retries
+            log.exception("review digest failed")
+
+    async def _digest_round(self, digests: DigestScheduler) -> None:
+        for result in await digests.run():
+            if result.status == "failed":
+                log.warning("review digest of %s on %s not sent: %s", result.team, result.channel, result.reason)
 
     def http_app(self) -> web.Application:
         if self.api_token:
@@ -66,6 +93,8 @@ class AlertShell:
         return http
 
     async def aclose(self) -> None:
+        if self.digest_task is not None and not self.digest_task.done():
+            self.digest_task.cancel()    # an unfinished digest keeps its lease; a later run sends it
         await self.service.aclose()
 
 
@@ -202,7 +231,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
     service = AlertService(alerting_config(catalog, settings), store, clock=clock.now, wall_clock=time.time,
-                           retry=retry, sources_of=kpi_sources(catalog))
+                           retry=retry, sources_of=kpi_sources(catalog), charted=charted_kpis(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
                                  quiet_s=cfg.idle_ms / 2000,    # half the idle time: held before an idle close
@@ -213,7 +242,11 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                               app_id=settings.app_id)
     observers = Observers(specs, service, clock, on_event=annotate, no_data=freshness.no_data,
                           calendar=catalog.business_calendar())
-    shell = AlertShell(service, token, freshness, dry_run=values_dry_run(catalog, settings.broker, cfg.topics.values))
+    senders = {name: n for name, n in service.notifiers.items() if isinstance(n, DigestSender)}
+    digests = DigestScheduler(store, catalog, senders, clock=clock.now, wall_clock=time.time,
+                              charts=charts(store, catalog))
+    shell = AlertShell(service, token, freshness, digests,
+                       dry_run=values_dry_run(catalog, settings.broker, cfg.topics.values))
     return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=shell,
                   freshness=freshness, heartbeat=heartbeat)
 

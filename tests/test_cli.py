@@ -16,5 +16,6 @@ def test_the_commands_are_listed_explicitly() -> None:
     done = subprocess.run([sys.executable, "-m", "kpimon", "--help"], capture_output=True, text=True, cwd=REPO,
                           check=True, timeout=120)
     listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()}
-    assert listed == {"alerts", "backfill", "backtest", "check", "dashboards", "demo", "nab", "simulate", "threshold", "worker"}
+    assert listed == {"alerts", "backfill", "backtest", "check", "dashboards", "demo", "nab", "review", "simulate",
+                      "threshold", "worker"}
     assert listed == set(main.commands)

@@ -14,7 +14,27 @@ from catalog.channels import _UrlSpec
 from ._http import HttpResult, post_json, status_outcome, url_secrets
 from .base import Notification, Outcome
 
-__all__ = ["WebhookBase"]
+__all__ = ["WebhookBase", "fit_bytes"]
+
+
+def fit_bytes(text: str, limit: int, more: str = "\n…") -> str:
+    r"""``text`` cut at a line boundary to at most ``limit`` UTF-8 bytes, ``more`` marking the cut (a robot's
+    message limit; the digest's full text is the e-mail).
+
+    >>> fit_bytes("a\nbb\nccc", 6)
+    'a\n…'
+    >>> fit_bytes("short", 100)
+    'short'
+    """
+    if len(text.encode()) <= limit:
+        return text
+    room = limit - len(more.encode())
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if len("\n".join([*kept, line]).encode()) > room:
+            break
+        kept.append(line)
+    return "\n".join(kept) + more
 
 
 class WebhookBase:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-__all__ = ["AlertInfo", "Notification", "Notifier", "Outcome", "redact", "redact_url", "redact_urls", "REDACTED"]
+__all__ = ["AlertInfo", "DigestMessage", "Notification", "Notifier", "Outcome", "redact", "redact_url", "redact_urls", "REDACTED"]
 
 REDACTED = "<redacted>"
 
@@ -95,6 +95,19 @@ class Notification:
     at: float | None = None
     timezone: str = "UTC"
     thread: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    """A rendered digest for the notifiers: ``id`` (idempotency), title, plain text, markdown, HTML and the
+    charts the HTML refers to as ``cid:<name>`` (PNG bytes)."""
+
+    id: str
+    title: str
+    text: str
+    markdown: str
+    html: str
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from catalog.channels import DingTalkSpec
 from . import render
 from ._common import WebhookBase
 from ._http import HttpResult, response_snippet
-from .base import Notification, Outcome
+from .base import DigestMessage, Notification, Outcome
 
 __all__ = ["DingTalkNotifier", "dingtalk_payload", "dingtalk_sign"]
 
@@ -111,6 +111,11 @@ class DingTalkNotifier(WebhookBase):
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification once."""
         payload = dingtalk_payload(self._localize(notification), self._at_mobiles)
+        return await self._post(self._signed_url(), payload)
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Post a review digest as one markdown message (its charts are the e-mail's; markdown cannot embed them)."""
+        payload = {"msgtype": "markdown", "markdown": {"title": message.title, "text": message.markdown}}
         return await self._post(self._signed_url(), payload)
 
     def _body_outcome(self, result: HttpResult) -> Outcome | None:

@@ -26,9 +26,9 @@ from typing import ClassVar
 from catalog.channels import EmailSpec
 
 from . import render
-from .base import Notification, Outcome, redact
+from .base import DigestMessage, Notification, Outcome, redact
 
-__all__ = ["EmailNotifier", "build_message", "message_id"]
+__all__ = ["EmailNotifier", "build_digest_message", "build_message", "message_id"]
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
@@ -66,6 +66,23 @@ def build_message(n: Notification, spec: EmailSpec) -> EmailMessage:
     return msg
 
 
+def build_digest_message(m: DigestMessage, spec: EmailSpec) -> EmailMessage:
+    """A review digest: plain text, and HTML with its charts inline (``multipart/related``, ``cid:`` images)."""
+    msg = EmailMessage()
+    msg["Subject"] = m.title
+    msg["From"] = spec.from_
+    msg["To"] = ", ".join(spec.to)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id(m.id, spec.from_)
+    msg.set_content(m.text)
+    msg.add_alternative(m.html, subtype="html")
+    html_part = msg.get_body(preferencelist=("html",))
+    assert html_part is not None  # added just above
+    for cid, png in m.images:
+        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png")
+    return msg
+
+
 def _smtp_outcome(code: int, message: bytes | str, secrets: list[str]) -> Outcome:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     # RFC 5321 §4.2.1: 4yz transient, 5yz permanent; anything else (e.g. -1 "no reply") is treated as transient.
@@ -94,7 +111,13 @@ class EmailNotifier:
         n = notification
         if self._spec.language is not None and n.language != self._spec.language:
             n = dataclasses.replace(n, language=self._spec.language)
-        msg = build_message(n, self._spec)
+        return await self._send_mime(build_message(n, self._spec))
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Send a review digest (already in the team's language) to every address in ``spec.to``."""
+        return await self._send_mime(build_digest_message(message, self._spec))
+
+    async def _send_mime(self, msg: EmailMessage) -> Outcome:
         try:
             refused = await asyncio.to_thread(self._deliver, msg)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome, classified below

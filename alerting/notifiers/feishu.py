@@ -22,9 +22,9 @@ import httpx
 from catalog.channels import FeishuSpec
 
 from . import render
-from ._common import WebhookBase
+from ._common import WebhookBase, fit_bytes
 from ._http import HttpResult, response_snippet
-from .base import Notification, Outcome
+from .base import DigestMessage, Notification, Outcome
 
 __all__ = ["FeishuNotifier", "feishu_card", "feishu_sign"]
 
@@ -93,11 +93,19 @@ class FeishuNotifier(WebhookBase):
         )
 
     def _payload(self, n: Notification) -> dict[str, Any]:
-        payload: dict[str, Any] = {"msg_type": "interactive", "card": feishu_card(n)}
+        return self._signed({"msg_type": "interactive", "card": feishu_card(n)})
+
+    def _signed(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self._secret:
             timestamp = int(self._clock())
             payload = {"timestamp": str(timestamp), "sign": feishu_sign(timestamp, self._secret), **payload}
         return payload
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Post a review digest as a card with one markdown element (cards take up to about 30 KB)."""
+        card = {"header": {"title": {"tag": "plain_text", "content": message.title}},
+                "elements": [{"tag": "markdown", "content": fit_bytes(message.markdown, 28_000)}]}
+        return await self._post(self._raw_url, self._signed({"msg_type": "interactive", "card": card}))
 
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification once."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from . import render
-from ._common import WebhookBase
+from ._common import WebhookBase, fit_bytes
 from ._http import HttpResult, response_snippet
-from .base import Notification, Outcome
+from .base import DigestMessage, Notification, Outcome
 
 __all__ = ["SlackNotifier", "slack_payload"]
 
@@ -61,6 +61,10 @@ class SlackNotifier(WebhookBase):
 
     kind: ClassVar[str] = "slack"
 
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Post a review digest as text (mrkdwn shows the headings and lists as they are)."""
+        return await self._post(self._raw_url, {"text": fit_bytes(message.markdown, 38_000)})
 
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification; see the module docstring for how answers map to outcomes."""

@@ -13,9 +13,9 @@ import re
 from typing import Any, ClassVar
 
 from . import render
-from ._common import WebhookBase
+from ._common import WebhookBase, fit_bytes
 from ._http import HttpResult, response_snippet
-from .base import Notification, Outcome
+from .base import DigestMessage, Notification, Outcome
 
 __all__ = ["TeamsNotifier", "teams_payload"]
 
@@ -67,6 +67,15 @@ class TeamsNotifier(WebhookBase):
 
     kind: ClassVar[str] = "teams"
 
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Post a review digest as an Adaptive Card with the title and one markdown text block."""
+        content = {"type": "AdaptiveCard", "version": "1.4", "body": [
+            {"type": "TextBlock", "text": message.title, "weight": "Bolder", "wrap": True},
+            {"type": "TextBlock", "text": fit_bytes(message.markdown, 24_000), "wrap": True}]}
+        payload = {"type": "message", "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}]}
+        return await self._post(self._raw_url, payload)
 
     async def send(self, notification: Notification) -> Outcome:
         """Post the notification once."""

@@ -16,9 +16,9 @@ import httpx
 from catalog.channels import WeComSpec
 
 from . import render
-from ._common import WebhookBase
+from ._common import WebhookBase, fit_bytes
 from ._http import HttpResult, response_snippet
-from .base import Notification, Outcome
+from .base import DigestMessage, Notification, Outcome
 
 __all__ = ["WeComNotifier", "wecom_payload"]
 
@@ -76,6 +76,11 @@ class WeComNotifier(WebhookBase):
             return outcome
         # Retrying would repeat the alert itself, so report delivered and say what is missing.
         return Outcome(True, False, f"delivered; mention failed: {followup.reason}")
+
+    async def send_digest(self, message: DigestMessage) -> Outcome:
+        """Post a review digest as markdown, cut at a line to the robot's 4096 bytes."""
+        payload = {"msgtype": "markdown", "markdown": {"content": fit_bytes(message.markdown, 4096)}}
+        return await self._post(self._raw_url, payload)
 
     def _body_outcome(self, result: HttpResult) -> Outcome | None:
         body = result.body
