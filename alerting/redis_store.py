@@ -11,6 +11,10 @@ Layout::
     {p}rules             hash  "kpi/rule" -> published rule spec JSON
     {p}overrides         hash  "kpi/rule" -> override fields JSON;  {p}overrides:version  counter
     {p}audit, {p}deliveries   list  newest first, capped
+    {p}feedback          hash  "fingerprint|incident" -> "seq|record JSON" (kept: the review reads it later)
+    {p}feedback:id       hash  "fingerprint|incident" -> "verdict\nreason" (what makes a submission the same)
+    {p}feedback:log      zset  seq -> "seq|record JSON": writes in order, for the workers (capped)
+    {p}feedback:seq      counter
     {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed (wall clock)
     {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, stream, seq, ...
                                (TTL once finished)
@@ -43,7 +47,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from alerting.acks import Ack
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
-from alerting.store import Claim, EntryState, OutboxRecord, RuleKey, StoreError
+from alerting.store import (
+    FEEDBACK_LOG_LIMIT,
+    Claim,
+    EntryState,
+    OutboxRecord,
+    RuleKey,
+    StoreError,
+    feedback_key,
+)
 
 __all__ = ["RedisStore"]
 
@@ -144,6 +156,22 @@ redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARG
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return 1
 """
+# Feedback lands once: the same identity is a no-op, a changed one is written only over the identity the caller
+# read (compare-and-set), with its audit entry and its place in the log, in one step.
+_FEEDBACK = """
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if current == ARGV[2] then return 0 end
+if current ~= ARGV[3] then return -1 end
+local seq = redis.call('INCR', KEYS[4])
+local value = seq .. '|' .. ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], value)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], seq, value)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
+redis.call('LPUSH', KEYS[5], ARGV[5])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+return seq
+"""
 _STATS = """
 local out = {}
 for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -168,6 +196,12 @@ def _key(key: RuleKey) -> str:
 def _unkey(text: str) -> RuleKey:
     kpi, _, rule = text.partition("/")
     return kpi, rule
+
+
+def _feedback(value: str) -> dict[str, Any]:
+    seq, _, raw = value.partition("|")
+    record: dict[str, Any] = json.loads(raw)
+    return {**record, "seq": int(seq)}
 
 
 def _record(fields: Mapping[str, str]) -> OutboxRecord:
@@ -201,6 +235,7 @@ class RedisStore:
         self._stats = client.register_script(_STATS)
         self._delete_if = client.register_script(_DELETE_IF)
         self._note_window = client.register_script(_NOTE_WINDOW)
+        self._feedback = client.register_script(_FEEDBACK)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kpimon:", *, timeout_s: float = 2.0) -> RedisStore:
@@ -348,6 +383,24 @@ class RedisStore:
             pipe.ltrim(self.p + "audit", 0, _LOG_LIMIT - 1)
             pipe.incr(self.p + "overrides:version")
             await pipe.execute()
+
+    # feedback -------------------------------------------------------------------------------------------
+    async def get_feedback(self, fingerprint: str, incident: float) -> dict[str, Any] | None:
+        raw = await self.redis.hget(self.p + "feedback", feedback_key(fingerprint, incident))
+        return None if raw is None else _feedback(cast(str, raw))
+
+    async def put_feedback(
+        self, record: Mapping[str, Any], audit: Mapping[str, Any], *, expect: str, identity: str
+    ) -> int:
+        p = self.p
+        keys = [p + "feedback", p + "feedback:id", p + "feedback:log", p + "feedback:seq", p + "audit"]
+        args: list[str | int] = [feedback_key(record["fingerprint"], record["incident"]), identity, expect,
+                                 json.dumps(dict(record)), json.dumps(dict(audit)), FEEDBACK_LOG_LIMIT, _LOG_LIMIT]
+        return int(await self._feedback(keys=keys, args=args))
+
+    async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+        raw = await self.redis.zrangebyscore(self.p + "feedback:log", f"({seq}", "+inf", start=0, num=limit)
+        return [_feedback(v) for v in cast("list[str]", raw)]
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
