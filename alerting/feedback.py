@@ -9,7 +9,9 @@ later, and a verdict can still be changed by giving the incident.
 Every write appends an audit entry ``{"kind": "feedback", "verdict", "reason", "fingerprint", "kpi", "rule",
 "labels", "incident", "raised", "value", "previous", "who", "at"}`` (``raised``: the window the alert was raised
 on, ``{"start", "end", "value"}``), the contract the review digest reads. The store also numbers each write
-(``seq``), so the workers can hand feedback to the series' detectors once (see :meth:`Store.feedback_since`).
+(``seq``), so the workers can hand feedback to the series' detectors once (see :meth:`Store.feedback_since`):
+the record names the rule's type (``rule_type``), and a verdict on an ``anomaly`` rule's alert is taught to the
+detector of its series (:meth:`detectors.base.Detector.learn_label` with the raised window's end and value).
 
 ``expected`` needs a reason (``"promotion"``): it says which occasion explains the deviation.
 """
@@ -49,9 +51,14 @@ def _identity(record: Mapping[str, Any] | None) -> str:
     return "" if record is None else f"{record['verdict']}\n{record.get('reason', '')}"
 
 
-def _from_alert(alert: AlertState) -> dict[str, Any]:
+_SUBJECT = ("fingerprint", "incident", "kpi", "rule", "rule_type", "series", "labels", "raised")
+
+
+async def _from_alert(store: Store, alert: AlertState) -> dict[str, Any]:
     raised = alert.raised or {"start": alert.window_start, "end": alert.window_end, "value": alert.value}
+    rule = (await store.get_rules()).get((alert.kpi, alert.rule), {})
     return {"fingerprint": alert.fingerprint, "incident": alert.starts_at, "kpi": alert.kpi, "rule": alert.rule,
+            "rule_type": str(rule.get("type", "")),  # an anomaly rule's verdicts are its detector's to learn
             "series": dict(alert.series), "labels": dict(alert.labels),
             "raised": {"start": raised["start"], "end": raised["end"], "value": raised["value"]}}
 
@@ -60,11 +67,11 @@ async def _subject(store: Store, fingerprint: str, incident: float | None) -> di
     """What the feedback is about: the alert's current incident, or a given incident's earlier record."""
     alert = await store.get_alert(fingerprint)
     if alert is not None and alert.starts_at is not None and incident in (None, alert.starts_at):
-        return _from_alert(alert)
+        return await _from_alert(store, alert)
     if incident is not None:
         old = await store.get_feedback(fingerprint, incident)
         if old is not None:
-            return {k: old[k] for k in ("fingerprint", "incident", "kpi", "rule", "series", "labels", "raised")}
+            return {k: old.get(k, "") for k in _SUBJECT}
         raise AdminError(f"alert {fingerprint} has no incident starting at {incident!r} with feedback", 404)
     if alert is None:
         raise AdminError(f"no active alert with fingerprint {fingerprint!r} (see GET /api/alerts)", 404)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import restore_detector
 
-__all__ = ["ALL_CHECKS", "sample_series"]
+__all__ = ["ALL_CHECKS", "daily_series", "sample_series"]
 
 Points = Sequence[tuple[float, float]]
 Factory = Callable[[], Detector]
@@ -130,8 +130,13 @@ def check_state_is_json(make: Factory, points: Points) -> None:
     assert isinstance(state.get("kind"), str), "state must carry its kind"
 
 
-def _days(days: int, step_s: float = 600.0) -> list[tuple[float, float]]:
-    """A clean daily-seasonal series of ``days`` days starting at a UTC midnight."""
+def daily_series(days: int, step_s: float = 600.0) -> list[tuple[float, float]]:
+    """A clean daily-seasonal series of ``days`` days starting at a UTC midnight.
+
+    >>> pts = daily_series(1)
+    >>> len(pts), pts[0][0] % 86400
+    (144, 0.0)
+    """
     rng = random.Random(3)
     start = 1_700_006_400.0  # 2023-11-15 00:00 UTC
     return [(start + step_s * i, 100.0 + 20.0 * math.sin(2 * math.pi * step_s * i / 86400.0) + rng.gauss(0.0, 2.0))
@@ -170,7 +175,7 @@ def check_label_teaches(make: Factory, points: Points) -> None:
 
 
 def _check_next_day(make: Factory) -> None:
-    series, per_day, bump = _days(4), 144, 100.0  # 10-minute points; a deviation of about 50 sigmas
+    series, per_day, bump = daily_series(4), 144, 100.0  # 10-minute points; a deviation of about 50 sigmas
     first, second = 2 * per_day + 84, 3 * per_day + 84  # 14:00 on days 2 and 3
     taught, untaught = make(), make()
     for i, (ts, value) in enumerate(series[:second]):
