@@ -13,7 +13,10 @@ on, ``{"start", "end", "value"}``), the contract the review digest reads. The st
 the record names the rule's type (``rule_type``), and a verdict on an ``anomaly`` rule's alert is taught to the
 detector of its series (:meth:`detectors.base.Detector.learn_label` with the raised window's end and value).
 
-``expected`` needs a reason (``"promotion"``): it says which occasion explains the deviation.
+``expected`` needs a reason (``"promotion"``): it says which occasion explains the deviation. It also leaves a
+*calendar note* (:meth:`Store.put_calendar_note`: the raised window's end, the KPI, the reason), which the workers
+merge into the detectors' business calendar as a promotion day named by the reason, so the rest of that day is
+judged (and learned) as one; a later verdict other than ``expected`` takes the note back.
 """
 
 from __future__ import annotations
@@ -78,6 +81,19 @@ async def _subject(store: Store, fingerprint: str, incident: float | None) -> di
     raise AdminError(f"alert {fingerprint} is {alert.state} and never fired: nothing to give feedback on", 409)
 
 
+async def _note(store: Store, record: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    """Keep the incident's calendar note in step with its verdict: "expected" notes the occasion (the raised
+    window's end, the KPI, the reason); a verdict that is no longer "expected" takes its note back."""
+    key = feedback_key(record["fingerprint"], record["incident"])
+    if record["verdict"] == "expected":
+        await store.put_calendar_note(key, {
+            "ts": record["raised"]["end"], "kpi": record["kpi"], "reason": record["reason"],
+            "fingerprint": record["fingerprint"], "incident": record["incident"], "who": record["who"],
+            "at": record["at"]})  # fmt: skip
+    elif old is not None and old.get("verdict") == "expected":
+        await store.put_calendar_note(key, None)
+
+
 async def record_feedback(
     store: Store,
     fingerprint: str,
@@ -120,6 +136,7 @@ async def record_feedback(
             audit["on_behalf_of"] = on_behalf_of
         seq = await store.put_feedback(record, audit, expect=_identity(old), identity=_identity(record))
         if seq > 0:
+            await _note(store, record, old)
             return {**record, "seq": seq}, True
         if seq == 0:  # someone else just recorded exactly this
             return await store.get_feedback(fingerprint, subject["incident"]) or record, False

@@ -55,6 +55,8 @@ class MemoryStore:
         self.feedback: dict[str, tuple[str, int, str]] = {}  # key -> (identity, seq, record JSON)
         self.feedback_log: list[tuple[int, str]] = []
         self.feedback_seq = 0
+        self.notes: dict[str, str] = {}
+        self.notes_version = 0
 
     async def get_alert(self, fingerprint: str) -> AlertState | None:
         raw = self.alerts.get(fingerprint)
@@ -178,6 +180,19 @@ class MemoryStore:
 
     async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
         return [{**json.loads(raw), "seq": n} for n, raw in self.feedback_log if n > seq][:limit]
+
+    async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
+        if note is None:
+            self.notes.pop(key, None)
+        else:
+            self.notes[key] = json.dumps(dict(note))
+        self.notes_version += 1
+
+    async def list_calendar_notes(self) -> list[dict[str, Any]]:
+        return [json.loads(raw) for _, raw in sorted(self.notes.items())]
+
+    async def calendar_notes_version(self) -> int:
+        return self.notes_version
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         self.audit.insert(0, json.dumps(dict(entry)))

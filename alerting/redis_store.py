@@ -15,6 +15,7 @@ Layout::
     {p}feedback:id       hash  "fingerprint|incident" -> "verdict\nreason" (what makes a submission the same)
     {p}feedback:log      zset  seq -> "seq|record JSON": writes in order, for the workers (capped)
     {p}feedback:seq      counter
+    {p}notes             hash  "fingerprint|incident" -> calendar note JSON ("expected" occasions); {p}notes:version
     {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed (wall clock)
     {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, stream, seq, ...
                                (TTL once finished)
@@ -401,6 +402,22 @@ class RedisStore:
     async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
         raw = await self.redis.zrangebyscore(self.p + "feedback:log", f"({seq}", "+inf", start=0, num=limit)
         return [_feedback(v) for v in cast("list[str]", raw)]
+
+    async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if note is None:
+                pipe.hdel(self.p + "notes", key)
+            else:
+                pipe.hset(self.p + "notes", key, json.dumps(dict(note)))
+            pipe.incr(self.p + "notes:version")
+            await pipe.execute()
+
+    async def list_calendar_notes(self) -> list[dict[str, Any]]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.p + "notes"))
+        return [json.loads(v) for _, v in sorted(raw.items())]
+
+    async def calendar_notes_version(self) -> int:
+        return int(await self.redis.get(self.p + "notes:version") or 0)
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

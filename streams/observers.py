@@ -110,6 +110,13 @@ class Observers:
     feedback_seen: int = 0
     taught: dict[tuple[str, str], int] = field(default_factory=dict)
     feedback_taught: int = 0
+    # calendar notes ("expected" occasions) merged into the calendar: the store's version applied, the catalog's own
+    notes_version: int = 0
+    notes: int = 0
+    base_calendar: Calendar | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.base_calendar = self.calendar  # the catalog's; calendar = it with the notes (take_calendar_notes)
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
@@ -241,6 +248,30 @@ class Observers:
             return 0                     # a restore meanwhile asked to read from the start again
         return self.learn_feedback(records)
 
+    async def take_calendar_notes(self) -> int:
+        """Merge the store's calendar notes into the detectors' calendar when they changed (one counter read
+        otherwise); return how many notes are in effect. Each note is a one-day promotion named by its reason on
+        the day of the raised window (in the calendar's time zone; UTC without one), shared by every detector,
+        like the catalog's own promotions."""
+        if self.alerts is None:
+            return 0
+        try:
+            version = await self.alerts.store.calendar_notes_version()
+            if version == self.notes_version:
+                return self.notes
+            notes = await self.alerts.store.list_calendar_notes()
+        except STORE_ERRORS as exc:
+            self.alerts.health.failed(exc)
+            return self.notes
+        self.notes_version, self.notes = version, len(notes)
+        self.calendar = _with_notes(self.base_calendar, notes)
+        for bank in self.detectors.values():
+            for det in bank.values():
+                with_calendar = getattr(det, "with_calendar", None)  # the kinds that read a calendar
+                if with_calendar is not None:
+                    with_calendar(self.calendar)
+        return self.notes
+
     def learn_feedback(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Teach ``records`` (feedback writes, oldest first, each with its ``seq``) to the detectors of their
         series held here, each at most once (a detector's checkpoint keeps the newest ``seq`` it was taught).
@@ -335,6 +366,22 @@ def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:
 _DEFAULT_SENSITIVITY = "medium"  # what a detector state without a sensitivity was built with
 
 
+def _with_notes(calendar: Calendar | None, notes: Sequence[Mapping[str, Any]]) -> Calendar | None:
+    """``calendar`` with each note as a one-day promotion (name: the reason, the catalog's default lift)."""
+    if not notes:
+        return calendar
+    base = calendar or Calendar(frozenset(), frozenset())
+    promos = []
+    for note in notes:
+        try:
+            day = base.day(float(note["ts"]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+        promos.append((str(note.get("reason") or "expected"), day, day, _NOTE_LIFT))
+    return base.with_promotions(promos)
+
+
+_NOTE_LIFT = 3.0  # catalog.calendar.Promotion's default lift
 _NORMAL = {"false_alarm": True, "true_alarm": False}  # feedback verdict -> learn_label's ``normal``
 
 

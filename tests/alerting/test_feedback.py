@@ -124,3 +124,17 @@ async def test_put_feedback_is_compare_and_set(store: Store) -> None:
     assert await store.put_feedback(record, audit, expect="", identity="true_alarm\n") == 0
     assert await store.put_feedback(record, audit, expect="", identity="false_alarm\n") == -1
     assert len(await store.list_audit()) == 1
+
+
+async def test_expected_leaves_a_calendar_note_that_a_changed_verdict_takes_back(store: Store) -> None:
+    alert = firing()
+    await store.put_alert(alert)
+    version = await store.calendar_notes_version()
+    await record_feedback(store, alert.fingerprint, "expected", reason="promotion", who="ann", now=2000.0)
+    [note] = await store.list_calendar_notes()
+    assert (note["ts"], note["kpi"], note["reason"], note["who"]) == (1000.0, "orders", "promotion", "ann")
+    assert await store.calendar_notes_version() > version
+    await record_feedback(store, alert.fingerprint, "expected", reason="promotion", who="bob", now=2100.0)
+    assert [n["who"] for n in await store.list_calendar_notes()] == ["ann"]   # landed once
+    await record_feedback(store, alert.fingerprint, "false", who="ann", now=2200.0)
+    assert await store.list_calendar_notes() == []

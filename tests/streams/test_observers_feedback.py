@@ -94,3 +94,33 @@ async def test_only_anomaly_rules_false_and_true_alarms_held_here_teach() -> Non
     assert obs.learn_feedback(records) == 0
     obs.drop(0)
     assert obs.taught == {}
+
+
+async def test_expected_with_a_reason_makes_the_rest_of_its_day_a_promotion() -> None:
+    store = MemoryStore()
+    obs, twin = _observers(store), _observers(MemoryStore())
+    await _feed(obs, 0, FIRST + 1)
+    await _feed(twin, 0, FIRST + 1)
+    [alert] = [a for a in await store.list_alerts() if a.rule == "odd"]
+    assert await obs.take_calendar_notes() == 0
+    await record_feedback(store, alert.fingerprint, "expected", reason="promotion", who="ann", now=0.0)
+    assert await obs.take_calendar_notes() == 1
+    assert await obs.take_feedback() == 0                      # "expected" does not teach the model
+    assert obs.calendar is not None and obs.calendar.promotion(SERIES[FIRST][0]) == "promotion"
+    assert obs.calendar.promotion(SERIES[FIRST][0] + 86400) is None   # that day only
+    later = FIRST + 30                                          # 19:00 the same day, after the hold-off
+    await _feed(obs, FIRST + 1, later)
+    await _feed(twin, FIRST + 1, later)
+    ts, value = SERIES[later][0], SERIES[later][1] + BUMP
+    assert twin.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
+    assert not obs.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
+
+    # a restart picks the notes up again; a changed verdict takes the note back
+    restarted = _observers(store)
+    restarted.restore(0, dict(obs.take_checkpoints(0)))
+    assert await restarted.take_calendar_notes() == 1
+    assert not restarted.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
+    await record_feedback(store, alert.fingerprint, "true", who="ann", now=1.0)
+    assert await restarted.take_calendar_notes() == 0
+    assert restarted.calendar is None
+    assert restarted.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
