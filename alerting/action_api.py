@@ -41,8 +41,8 @@ _WHAT = {
     "ack": ("Acknowledge", "确认", "stops reminders and escalation of this incident"),
     "silence": ("Silence 2 h", "静默 2 小时", "mutes this series of this rule for two hours"),
     "true_alarm": ("True alarm", "有效告警", "records that this alert was right, for the review"),
-    "false_alarm": ("False alarm", "误报", "acknowledges it, records it as a false alarm for the review and "
-                    "teaches the detector that the value was normal"),
+    "false_alarm": ("False alarm", "误报", "acknowledges it, records it as a false alarm for the review and, "
+                    "for an anomaly alert, teaches the detector that the value was normal"),
     "expected": ("Expected deviation", "符合预期", "acknowledges it and records the deviation as expected, with the reason"),
 }
 _ACK_TOO = frozenset({"false_alarm", "expected"})  # nothing to act on: stop reminders and escalation too
