@@ -109,7 +109,7 @@ class Observers:
     # feedback: the newest feedback seq read from the store (this process), and per series the newest taught
     feedback_seen: int = 0
     taught: dict[tuple[str, str], int] = field(default_factory=dict)
-    feedback_taught: int = 0
+    feedback_taught: dict[str, int] = field(default_factory=dict)   # kpi -> detectors taught (this process)
     # calendar notes ("expected" occasions) merged into the calendar: the store's version applied, the catalog's own
     notes_version: int = 0
     notes: int = 0
@@ -297,8 +297,8 @@ class Observers:
                 continue
             self.taught[key] = seq
             self._dirty.setdefault(partition, set()).add(key)
+            self.feedback_taught[key[0]] = self.feedback_taught.get(key[0], 0) + 1
             n += 1
-        self.feedback_taught += n
         return n
 
     # ---- alerts ------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ async def test_only_anomaly_rules_false_and_true_alarms_held_here_teach() -> Non
     ]
     assert obs.learn_feedback(records) == 1
     assert obs.taught == {("orders", "region=east"): 5} and obs.feedback_seen == 5
+    assert obs.feedback_taught == {"orders": 1}
     assert obs.learn_feedback(records) == 0
     obs.drop(0)
     assert obs.taught == {}
