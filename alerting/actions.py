@@ -1,4 +1,5 @@
-"""Signed one-click links in messages: acknowledge, silence for 2 h, mark as a false alarm.
+"""Signed one-click links in messages: acknowledge, silence for 2 h, and feedback: true alarm, false alarm,
+expected (see :mod:`alerting.feedback`).
 
 An IM button or an e-mail link is a plain GET without credentials, so each link carries its own proof: the
 action, the alert's fingerprint, the incident (its ``starts_at``) and an expiry, signed with HMAC-SHA256 under a
@@ -26,9 +27,10 @@ import hmac
 import json
 from dataclasses import dataclass
 
-__all__ = ["ACTIONS", "LINK_TTL_S", "ActionLinks", "ActionRequest"]
+__all__ = ["ACTIONS", "FEEDBACK_ACTIONS", "LINK_TTL_S", "ActionLinks", "ActionRequest"]
 
-ACTIONS = ("ack", "silence", "false_alarm")
+ACTIONS = ("ack", "silence", "true_alarm", "false_alarm", "expected")
+FEEDBACK_ACTIONS = ("true_alarm", "false_alarm", "expected")  # the links whose action is a feedback verdict
 LINK_TTL_S = 7 * 86400.0
 SILENCE_S = 2 * 3600.0  # what the "silence" link mutes: this series of this rule, for two hours
 

@@ -111,7 +111,7 @@ class AlertingConfig:
     kpis: Mapping[str, KpiMeta] = field(default_factory=dict)
     #: IANA zone every time in a message is shown in (the catalog's ``defaults.timezone``)
     timezone: str = "UTC"
-    #: signs ack / silence / false-alarm links; ``None``: messages carry no such links
+    #: signs ack / silence / feedback links; ``None``: messages carry no such links
     actions: ActionLinks | None = None
 
     def rule(self, kpi: str, name: str) -> AlertRuleSpec | None:

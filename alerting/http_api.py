@@ -9,6 +9,8 @@ PUT      /api/thresholds/{kpi}/{rule}           body: fields to change, e.g. ``{
 GET      /api/thresholds/history?limit=N        audit trail: who, when (``at``), old, new
 GET      /api/alerts                            pending / firing / resolved alerts, with acks
 POST     /api/alerts/{fingerprint}/ack          body (optional): ``{"comment": "..."}``
+POST     /api/alerts/{fingerprint}/feedback     ``{"verdict": "false_alarm", "reason": "", "incident"?: …}``
+                                                201 recorded, 200 the same was recorded before
 GET      /api/silences                          all silences
 POST     /api/silences                          ``{"matchers": ["team=ops"], "duration": "2h", "comment": ""}``
 DELETE   /api/silences/{id}
@@ -44,6 +46,7 @@ from alerting.admin import (
     remove_silence,
     set_threshold,
 )
+from alerting.feedback import record_feedback
 from alerting.store import Store
 from catalog.durations import parse_duration
 
@@ -260,6 +263,28 @@ async def post_ack(request: web.Request) -> web.Response:
     return web.json_response(ack.to_dict())
 
 
+async def post_feedback(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("verdict"), str):
+        raise AdminError('give {"verdict": "true_alarm" | "false_alarm" | "expected", "reason": "..."}')
+    reason, incident = body.get("reason", ""), body.get("incident")
+    if not isinstance(reason, str):
+        raise AdminError(f"reason must be a string, got {reason!r}")
+    if incident is not None and (isinstance(incident, bool) or not isinstance(incident, int | float)):
+        raise AdminError(f"incident must be the alert's starts_at (epoch seconds), got {incident!r}")
+    record, wrote = await record_feedback(
+        request.app[STORE],
+        request.match_info["fingerprint"],
+        body["verdict"],
+        reason=reason,
+        who=_who(request),
+        now=request.app[CLOCK](),
+        incident=None if incident is None else float(incident),
+        on_behalf_of=_on_behalf_of(request),
+    )
+    return web.json_response({"feedback": record, "recorded": wrote}, status=201 if wrote else 200)
+
+
 async def get_silences(request: web.Request) -> web.Response:
     return web.json_response([s.to_dict() for s in await request.app[STORE].list_silences()])
 
@@ -300,6 +325,7 @@ def make_api(store: Store, tokens: str, *, clock: Callable[[], float] = time.tim
     app.router.add_put("/api/thresholds/{kpi}/{rule}", put_threshold)
     app.router.add_get("/api/alerts", get_alerts)
     app.router.add_post("/api/alerts/{fingerprint}/ack", post_ack)
+    app.router.add_post("/api/alerts/{fingerprint}/feedback", post_feedback)
     app.router.add_get("/api/silences", get_silences)
     app.router.add_post("/api/silences", post_silence)
     app.router.add_delete("/api/silences/{id}", delete_silence)

@@ -16,7 +16,7 @@ from alerting.acks import Ack
 from alerting.history import CAP, KEEP_S, IncidentRecord, incident_id, with_ack
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
-from alerting.store import Claim, EntryState, OutboxRecord, RuleKey
+from alerting.store import FEEDBACK_LOG_LIMIT, Claim, EntryState, OutboxRecord, RuleKey, feedback_key
 
 __all__ = ["MemoryStore"]
 
@@ -57,6 +57,11 @@ class MemoryStore:
         self._finished_by: dict[str, str] = {}  # id -> the lease token that finished it (a repeated finish is a no-op)
         self.seq = 0
         self.deliveries: list[str] = []
+        self.feedback: dict[str, tuple[str, int, str]] = {}  # key -> (identity, seq, record JSON)
+        self.feedback_log: list[tuple[int, str]] = []
+        self.feedback_seq = 0
+        self.notes: dict[str, str] = {}
+        self.notes_version = 0
 
     async def get_alert(self, fingerprint: str) -> AlertState | None:
         raw = self.alerts.get(fingerprint)
@@ -205,6 +210,43 @@ class MemoryStore:
         for entry in reversed(audit):  # newest first, fields of one change in order
             await self.append_audit(entry)
         self.version += 1
+
+    async def get_feedback(self, fingerprint: str, incident: float) -> dict[str, Any] | None:
+        found = self.feedback.get(feedback_key(fingerprint, incident))
+        return None if found is None else {**json.loads(found[2]), "seq": found[1]}
+
+    async def put_feedback(
+        self, record: Mapping[str, Any], audit: Mapping[str, Any], *, expect: str, identity: str
+    ) -> int:
+        key = feedback_key(record["fingerprint"], record["incident"])
+        current = self.feedback.get(key, ("",))[0]
+        if current == identity:
+            return 0
+        if current != expect:
+            return -1
+        self.feedback_seq += 1
+        raw = json.dumps(dict(record))
+        self.feedback[key] = (identity, self.feedback_seq, raw)
+        self.feedback_log.append((self.feedback_seq, raw))
+        del self.feedback_log[:-FEEDBACK_LOG_LIMIT]
+        await self.append_audit(audit)
+        return self.feedback_seq
+
+    async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+        return [{**json.loads(raw), "seq": n} for n, raw in self.feedback_log if n > seq][:limit]
+
+    async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
+        if note is None:
+            self.notes.pop(key, None)
+        else:
+            self.notes[key] = json.dumps(dict(note))
+        self.notes_version += 1
+
+    async def list_calendar_notes(self) -> list[dict[str, Any]]:
+        return [json.loads(raw) for _, raw in sorted(self.notes.items())]
+
+    async def calendar_notes_version(self) -> int:
+        return self.notes_version
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         self.audit.insert(0, json.dumps(dict(entry)))

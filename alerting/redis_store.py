@@ -16,6 +16,11 @@ Layout::
     {p}rules             hash  "kpi/rule" -> published rule spec JSON
     {p}overrides         hash  "kpi/rule" -> override fields JSON;  {p}overrides:version  counter
     {p}audit, {p}deliveries   list  newest first, capped
+    {p}feedback          hash  "fingerprint|incident" -> "seq|record JSON" (kept: the review reads it later)
+    {p}feedback:id       hash  "fingerprint|incident" -> "verdict\nreason" (what makes a submission the same)
+    {p}feedback:log      zset  seq -> "seq|record JSON": writes in order, for the workers (capped)
+    {p}feedback:seq      counter
+    {p}notes             hash  "fingerprint|incident" -> calendar note JSON ("expected" occasions); {p}notes:version
     {p}outbox:due        zset  id -> next attempt time, or lease expiry while claimed (wall clock)
     {p}outbox:e:{id}     hash  payload, receiver, state, attempts, reason, token, stream, seq, ...
                                (TTL once finished)
@@ -49,7 +54,15 @@ from alerting.acks import Ack
 from alerting.history import CAP, KEEP_S, IncidentRecord, incident_id, with_ack
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
-from alerting.store import Claim, EntryState, OutboxRecord, RuleKey, StoreError
+from alerting.store import (
+    FEEDBACK_LOG_LIMIT,
+    Claim,
+    EntryState,
+    OutboxRecord,
+    RuleKey,
+    StoreError,
+    feedback_key,
+)
 
 __all__ = ["RedisStore"]
 
@@ -166,6 +179,22 @@ redis.call('HSET', KEYS[2], 'state', ARGV[3], 'attempts', ARGV[4], 'reason', ARG
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return 1
 """
+# Feedback lands once: the same identity is a no-op, a changed one is written only over the identity the caller
+# read (compare-and-set), with its audit entry and its place in the log, in one step.
+_FEEDBACK = """
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if current == ARGV[2] then return 0 end
+if current ~= ARGV[3] then return -1 end
+local seq = redis.call('INCR', KEYS[4])
+local value = seq .. '|' .. ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], value)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], seq, value)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
+redis.call('LPUSH', KEYS[5], ARGV[5])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+return seq
+"""
 _STATS = """
 local out = {}
 for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -190,6 +219,12 @@ def _key(key: RuleKey) -> str:
 def _unkey(text: str) -> RuleKey:
     kpi, _, rule = text.partition("/")
     return kpi, rule
+
+
+def _feedback(value: str) -> dict[str, Any]:
+    seq, _, raw = value.partition("|")
+    record: dict[str, Any] = json.loads(raw)
+    return {**record, "seq": int(seq)}
 
 
 def _record(fields: Mapping[str, str]) -> OutboxRecord:
@@ -224,6 +259,7 @@ class RedisStore:
         self._delete_if = client.register_script(_DELETE_IF)
         self._note_window = client.register_script(_NOTE_WINDOW)
         self._record_incident = client.register_script(_RECORD_INCIDENT)
+        self._feedback = client.register_script(_FEEDBACK)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kpimon:", *, timeout_s: float = 2.0) -> RedisStore:
@@ -422,6 +458,40 @@ class RedisStore:
             pipe.ltrim(self.p + "audit", 0, _LOG_LIMIT - 1)
             pipe.incr(self.p + "overrides:version")
             await pipe.execute()
+
+    # feedback -------------------------------------------------------------------------------------------
+    async def get_feedback(self, fingerprint: str, incident: float) -> dict[str, Any] | None:
+        raw = await self.redis.hget(self.p + "feedback", feedback_key(fingerprint, incident))
+        return None if raw is None else _feedback(cast(str, raw))
+
+    async def put_feedback(
+        self, record: Mapping[str, Any], audit: Mapping[str, Any], *, expect: str, identity: str
+    ) -> int:
+        p = self.p
+        keys = [p + "feedback", p + "feedback:id", p + "feedback:log", p + "feedback:seq", p + "audit"]
+        args: list[str | int] = [feedback_key(record["fingerprint"], record["incident"]), identity, expect,
+                                 json.dumps(dict(record)), json.dumps(dict(audit)), FEEDBACK_LOG_LIMIT, _LOG_LIMIT]
+        return int(await self._feedback(keys=keys, args=args))
+
+    async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+        raw = await self.redis.zrangebyscore(self.p + "feedback:log", f"({seq}", "+inf", start=0, num=limit)
+        return [_feedback(v) for v in cast("list[str]", raw)]
+
+    async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if note is None:
+                pipe.hdel(self.p + "notes", key)
+            else:
+                pipe.hset(self.p + "notes", key, json.dumps(dict(note)))
+            pipe.incr(self.p + "notes:version")
+            await pipe.execute()
+
+    async def list_calendar_notes(self) -> list[dict[str, Any]]:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.p + "notes"))
+        return [json.loads(v) for _, v in sorted(raw.items())]
+
+    async def calendar_notes_version(self) -> int:
+        return int(await self.redis.get(self.p + "notes:version") or 0)
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

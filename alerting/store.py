@@ -24,9 +24,19 @@ from alerting.history import CAP, KEEP_S, IncidentRecord
 from alerting.lifecycle import AlertState
 from alerting.silences import Silence
 
-__all__ = ["Claim", "OutboxRecord", "RuleKey", "Store", "StoreError"]
+__all__ = ["FEEDBACK_LOG_LIMIT", "Claim", "OutboxRecord", "RuleKey", "Store", "StoreError", "feedback_key"]
 
 RuleKey = tuple[str, str]  # (kpi, rule)
+FEEDBACK_LOG_LIMIT = 10_000  # feedback writes kept for the workers to catch up on (records themselves stay)
+
+
+def feedback_key(fingerprint: str, incident: float) -> str:
+    """The key of an incident's feedback record: one per alert incident.
+
+    >>> feedback_key("f00d", 100.0)
+    'f00d|100.0'
+    """
+    return f"{fingerprint}|{float(incident)!r}"
 EntryState = Literal["pending", "delivered", "failed"]
 
 
@@ -159,7 +169,34 @@ class Store(Protocol):
         """Replace the override of ``key`` (``{}`` removes it), append ``audit``, bump the version: atomically."""
         ...
 
-    # audit log (threshold changes, acks, silences), newest first
+    # feedback, one record per alert incident (see alerting.feedback); kept after the alert resolves
+    async def get_feedback(self, fingerprint: str, incident: float) -> dict[str, Any] | None:
+        """The feedback record of one incident (with its ``seq``), or ``None``."""
+        ...
+
+    async def put_feedback(
+        self, record: Mapping[str, Any], audit: Mapping[str, Any], *, expect: str, identity: str
+    ) -> int:
+        """Store ``record`` (keyed by its ``fingerprint`` and ``incident``) and append ``audit``, atomically,
+        only if the stored record's identity is ``expect`` (``""``: none yet). Returns the write's ``seq``
+        (> 0, increasing), ``0`` when the stored identity already is ``identity`` (nothing written: it landed
+        before), or ``-1`` when it is neither (a concurrent change: re-read and retry)."""
+        ...
+
+    async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Feedback writes numbered after ``seq``, oldest first, each the record as written with its ``seq``
+        (the last :data:`FEEDBACK_LOG_LIMIT` are kept)."""
+        ...
+
+    # calendar notes: an "expected" verdict's occasion (see alerting.feedback), merged into the detectors' calendar
+    async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
+        """Store the note of ``key`` (an incident's feedback key); ``None`` removes it. Bumps the version."""
+        ...
+
+    async def list_calendar_notes(self) -> list[dict[str, Any]]: ...
+    async def calendar_notes_version(self) -> int: ...
+
+    # audit log (threshold changes, acks, silences, feedback), newest first
     async def append_audit(self, entry: Mapping[str, Any]) -> None: ...
     async def list_audit(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]: ...
 

@@ -17,7 +17,7 @@ year the built-in list does not cover, :meth:`Calendar.covers` is false and only
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -220,6 +220,16 @@ class Calendar:
 
     def promotion(self, ts: float) -> str | None:
         return self.promotion_of(self.day(ts))
+
+    def with_promotions(self, extra: Iterable[tuple[str, date, date, float]]) -> Calendar:
+        """This calendar with ``extra`` promotions (name, first day, last day, lift) after its own; e.g. the
+        occasions people named when they marked alerts as expected.
+
+        >>> cal = Calendar(frozenset(), frozenset()).with_promotions([("promotion", date(2026, 5, 1), date(2026, 5, 1), 3.0)])
+        >>> cal.promotion_of(date(2026, 5, 1)), cal.lift_of(date(2026, 5, 2))
+        ('promotion', 1.0)
+        """
+        return replace(self, promotions=self.promotions + tuple(extra))
 
     def covers(self, year: int) -> bool:
         """Whether the built-in list has ``year`` (the catalog's own dates apply every year)."""

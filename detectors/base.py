@@ -11,6 +11,17 @@ model and returns ``None`` (in River's spirit: mutators are visibly stateful),
 and ``update`` does both and returns the verdict.  ``to_state`` returns a
 JSON-serialisable dict that :func:`detectors.registry.restore_detector` turns
 back into a detector whose future verdicts are identical.
+
+People's verdicts reach the model through ``learn_label(ts, value, normal=...)``:
+a point it has already seen (usually one it alarmed on) was, a person says,
+``normal`` (a false alarm) or not (a true alarm).  It is a mutator like
+``learn_one`` (returns ``None``), deterministic, and what it teaches is part of
+``to_state``.  A kind that can use a label says so with ``learns_labels =
+True`` and then must make the same deviation at the same time of day on the
+next day score lower after ``normal=True`` (checked by
+:func:`detectors.checks.check_label_teaches`); a kind that cannot (the River
+wrappers) has ``learns_labels = False`` and leaves its state unchanged.  Bad
+input raises :class:`DetectorError` like every other method.
 """
 
 from __future__ import annotations
@@ -71,6 +82,7 @@ class Detector(Protocol):
     """
 
     threshold: float
+    learns_labels: bool  # whether learn_label changes anything (see the module docstring)
 
     def score_one(self, ts: float, value: float) -> Verdict:
         """Judge one point without learning from it (no side effects)."""
@@ -80,6 +92,10 @@ class Detector(Protocol):
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score, then learn; return the verdict."""
+
+    def learn_label(self, ts: float, value: float, *, normal: bool) -> None:
+        """A person's verdict on a point already seen: ``normal=True`` for a false alarm (similar deviations at
+        that time are normal), ``False`` for a true one. No verdict is returned; bad input raises."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state carrying its ``kind``; restores exactly."""

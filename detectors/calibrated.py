@@ -76,6 +76,7 @@ class CalibratedDetector:
     """
 
     kind = "calibrated"
+    learns_labels = True
     __slots__ = ("params", "threshold", "seasonal", "alarms", "lh")
 
     def __init__(self, sensitivity: str = "medium", *, budget: float = 0.1, budget_days: float = 1.0,
@@ -112,6 +113,11 @@ class CalibratedDetector:
     def learn_one(self, ts: float, value: float) -> None:
         """Learn from one point."""
         self.update(ts, value)
+
+    def learn_label(self, ts: float, value: float, *, normal: bool) -> None:
+        """A person's verdict, taught to the seasonal model (:meth:`SeasonalDetector.learn_label`); the alarm
+        budget keeps counting a false alarm (one more sign the model was too confident for this series)."""
+        self.seasonal.learn_label(ts, value, normal=normal)
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score one point, then learn from it; return the verdict."""

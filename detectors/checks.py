@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import restore_detector
 
-__all__ = ["ALL_CHECKS", "sample_series"]
+__all__ = ["ALL_CHECKS", "daily_series", "sample_series"]
 
 Points = Sequence[tuple[float, float]]
 Factory = Callable[[], Detector]
@@ -130,7 +130,70 @@ def check_state_is_json(make: Factory, points: Points) -> None:
     assert isinstance(state.get("kind"), str), "state must carry its kind"
 
 
+def daily_series(days: int, step_s: float = 600.0) -> list[tuple[float, float]]:
+    """A clean daily-seasonal series of ``days`` days starting at a UTC midnight.
+
+    >>> pts = daily_series(1)
+    >>> len(pts), pts[0][0] % 86400
+    (144, 0.0)
+    """
+    rng = random.Random(3)
+    start = 1_700_006_400.0  # 2023-11-15 00:00 UTC
+    return [(start + step_s * i, 100.0 + 20.0 * math.sin(2 * math.pi * step_s * i / 86400.0) + rng.gauss(0.0, 2.0))
+            for i in range(int(days * 86400 / step_s))]
+
+
+def check_label_teaches(make: Factory, points: Points) -> None:
+    """``learn_label`` refuses bad input, is deterministic and restorable; a kind with ``learns_labels`` no longer
+    alarms on a deviation taught as normal when it recurs at the same time the next day (an untaught twin does)
+    and judges the same deviation at another hour as before; any other kind's state is left unchanged."""
+    half = len(points) // 2
+    det, twin = make(), make()
+    for ts, value in points[:half]:
+        det.update(ts, value)
+        twin.update(ts, value)
+    before = _state_text(det)
+    for bad_ts, bad_value in [(points[half][0], math.nan), (None, 1.0), (points[half][0], "1")]:
+        try:
+            det.learn_label(bad_ts, bad_value, normal=True)  # type: ignore[arg-type]
+        except DetectorError:
+            continue
+        raise AssertionError(f"learn_label({bad_ts!r}, {bad_value!r}) did not raise DetectorError")
+    assert _state_text(det) == before, "refused input changed the state"
+    ts, value = points[half - 1]
+    for d in (det, twin):
+        d.learn_label(ts, value + 50.0, normal=True)
+    if not det.learns_labels:
+        assert _state_text(det) == before, "learn_label changed a detector that takes no labels"
+    clone = restore_detector(json.loads(json.dumps(det.to_state())))
+    for ts, value in points[half:]:  # verdicts, not state text: a re-pickled River model may differ in bytes
+        verdict = det.update(ts, value)
+        assert twin.update(ts, value) == verdict, f"learn_label is not deterministic: verdicts differ at ts={ts}"
+        assert clone.update(ts, value) == verdict, f"verdicts differ after restore at ts={ts}"
+    if det.learns_labels:
+        _check_next_day(make)
+
+
+def _check_next_day(make: Factory) -> None:
+    series, per_day, bump = daily_series(4), 144, 100.0  # 10-minute points; a deviation of about 50 sigmas
+    first, second = 2 * per_day + 84, 3 * per_day + 84  # 14:00 on days 2 and 3
+    taught, untaught = make(), make()
+    for i, (ts, value) in enumerate(series[:second]):
+        seen = value + bump if i == first else value
+        taught.update(ts, seen)
+        untaught.update(ts, seen)
+    taught.learn_label(series[first][0], series[first][1] + bump, normal=True)
+    taught = restore_detector(json.loads(json.dumps(taught.to_state())))  # the lesson survives a restart
+    ts, value = series[second]
+    was, now = untaught.score_one(ts, value + bump), taught.score_one(ts, value + bump)
+    assert was.is_anomaly, f"the untaught twin should alarm on the recurring deviation: {was}"
+    assert not now.is_anomaly and now.score < was.score, f"taught as normal, yet {now} (untaught: {was})"
+    later = ts + 8 * 3600.0
+    assert taught.score_one(later, value + bump) == untaught.score_one(later, value + bump), \
+        "a label taught at one time of day changed the judgement at another"
+
+
 ALL_CHECKS: list[Callable[[Factory, Points], None]] = [
     check_verdict_fields, check_score_one_is_pure, check_restore_is_exact, check_no_look_ahead,
-    check_bad_input_is_refused, check_constant_series_is_quiet, check_state_is_json,
+    check_bad_input_is_refused, check_constant_series_is_quiet, check_state_is_json, check_label_teaches,
 ]

@@ -49,6 +49,7 @@ class RiverDetector:
     thresholds: ClassVar[dict[str, float]] = {}
     band_z: ClassVar[float] = 3.0
     _pure_score: ClassVar[bool] = True
+    learns_labels = False  # unsupervised River models take no labels (see learn_label)
 
     def __init__(self, sensitivity: str = "medium", *, warmup: int = 30, **params: Any) -> None:
         if sensitivity not in SENSITIVITIES:
@@ -91,6 +92,10 @@ class RiverDetector:
         if not self._pure_score:  # keep update == score_one then learn_one
             self._raw_score(self.model, value)
         self._learn(value)
+
+    def learn_label(self, ts: float, value: float, *, normal: bool) -> None:
+        """A person's verdict: River's unsupervised models take no labels, so nothing changes (input checked)."""
+        check_point(ts, value)
 
     def update(self, ts: float, value: float) -> Verdict:
         """Score one point, then learn from it; return the verdict."""

@@ -14,9 +14,9 @@ from aiohttp import web
 from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
-from alerting.http_api import DryRun
 from alerting.digest_charts import charts
 from alerting.digest_job import DigestScheduler, DigestSender, charted_kpis
+from alerting.http_api import DryRun
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy

@@ -139,6 +139,8 @@ class Worker:
                     self.freshness.behind(src.name, partition, self._unread(TP(src.topic, partition), engine))
             await self.stage1[src.name].tick(partitions)
         await self.stage2.tick(self._assigned(self.cfg.topics.partials))
+        await self.observers.take_feedback()    # people's verdicts on alerts, to the detectors of their series
+        await self.observers.take_calendar_notes()  # and the occasions they named ("expected"), to their calendar
         marks = [e.watermark for st in self.stage1.values() for e in st.engines.values() if e.watermark is not None]
         if self.observers.clock is not None and marks:
             self.observers.clock.seed(max(marks) / 1000)    # a restarted worker's alert clock: its restored watermark

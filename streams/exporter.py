@@ -181,7 +181,8 @@ class KpiCollector(Collector):
 
 
 def alert_families(observers: Observers) -> Iterator[Metric]:
-    """``kpimon_anomalies_total``, ``kpimon_alerts``, notification counters, outbox and store gauges."""
+    """``kpimon_anomalies_total``, ``kpimon_feedback_taught_total``, ``kpimon_alerts``, notification counters,
+    outbox and store gauges."""
     anomalies = CounterMetricFamily("kpimon_anomalies", "Anomalous or drift verdicts per KPI", labels=["kpi"])
     for kpi, n in sorted(observers.anomalies.items()):
         anomalies.add_metric([kpi], n)
@@ -191,6 +192,11 @@ def alert_families(observers: Observers) -> Iterator[Metric]:
     for kpi, n in sorted(observers.restored.items()):
         restored.add_metric([kpi], n)
     yield restored
+    taught = CounterMetricFamily("kpimon_feedback_taught", "Verdicts on alerts (true / false alarm) taught to the "
+                                 "detector of their series, since this process started", labels=["kpi"])
+    for kpi, n in sorted(observers.feedback_taught.items()):
+        taught.add_metric([kpi], n)
+    yield taught
     service = observers.alerts
     alerts = GaugeMetricFamily("kpimon_alerts", "Alerts pending or firing", labels=["kpi", "severity", "state"])
     for (kpi, sev, state), n in sorted((service.alert_gauge if service else {}).items()):

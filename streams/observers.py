@@ -12,6 +12,12 @@ a KPI's detector is not ignored for the series that already have one: see :meth:
 Only a window's first final value (revision 0) trains a detector: a revision corrects the
 number, but feeding it again would teach the model the same window twice. Alert rules see
 every revision.
+
+Feedback (:mod:`alerting.feedback`): :meth:`Observers.take_feedback` reads the store's feedback writes on every
+tick and teaches a verdict on an anomaly rule's alert to the detector of its series, where this worker holds it
+(:meth:`~detectors.base.Detector.learn_label` at the raised window's end, with its value; a false alarm is
+``normal``). The checkpoint records the newest feedback ``seq`` its detector was taught (``"taught"``), so a
+restart or a partition move re-reads the feedback log and teaches nothing twice.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -34,7 +40,7 @@ from catalog.calendar import Calendar
 from detectors.base import Detector, DetectorError, Verdict
 from detectors.registry import adopt_state, make_detector, restore_detector
 from streams.changelog import DETECTORS
-from streams.records import KpiValue
+from streams.records import KpiValue, series_key
 
 __all__ = ["DetectorSpecLite", "EventClock", "Observers", "anomaly_record", "checkpoint"]
 
@@ -103,6 +109,17 @@ class Observers:
     calendar: Calendar | None = None
     # every alert state change, as the alert service returned it (the backtest's tally)
     on_transition: Callable[[Transition], None] | None = None
+    # feedback: the newest feedback seq read from the store (this process), and per series the newest taught
+    feedback_seen: int = 0
+    taught: dict[tuple[str, str], int] = field(default_factory=dict)
+    feedback_taught: dict[str, int] = field(default_factory=dict)   # kpi -> detectors taught (this process)
+    # calendar notes ("expected" occasions) merged into the calendar: the store's version applied, the catalog's own
+    notes_version: int = 0
+    notes: int = 0
+    base_calendar: Calendar | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.base_calendar = self.calendar  # the catalog's; calendar = it with the notes (take_calendar_notes)
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
@@ -123,7 +140,8 @@ class Observers:
                 continue
             note = news.setdefault(kpi, _Restore())
             try:
-                det = self._restored(spec, orjson.loads(raw), note, partial(_fresh_state, fresh, kpi, spec))
+                doc = orjson.loads(raw)
+                det = self._restored(spec, doc, note, partial(_fresh_state, fresh, kpi, spec))
             except (DetectorError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 # e.g. a checkpoint of another detector version: that series starts cold
                 if not note.cold:
@@ -133,6 +151,8 @@ class Observers:
             if det is not None:
                 bank[(kpi, series)] = det
                 self.restored[kpi] = self.restored.get(kpi, 0) + 1
+                self.taught[(kpi, series)] = _taught(doc)
+        self.feedback_seen = 0  # read the feedback log again: these series may have been taught elsewhere, or not
         for kpi, note in news.items():
             if note.text(kpi):
                 log.warning("%s", note.text(kpi))
@@ -141,7 +161,7 @@ class Observers:
                   fresh: Callable[[], dict[str, Any]]) -> Detector | None:
         """The detector of one checkpoint under ``spec`` now, or None when it starts fresh (noted)."""
         old: dict[str, Any] | None
-        if isinstance(doc, dict) and set(doc) == {"spec", "state"}:
+        if isinstance(doc, dict) and {"spec", "state"} <= set(doc) <= {"spec", "state", "taught"}:
             old = _spec_of(doc["spec"])
             state = doc["state"]
         else:  # written before checkpoints carried their spec: the bare state, judged by its own params
@@ -173,6 +193,7 @@ class Observers:
         """The partition moved to another worker: forget its detectors and their exported verdicts."""
         for key in self.detectors.pop(partition, {}):
             self.verdicts.pop(key, None)
+            self.taught.pop(key, None)
         self._dirty.pop(partition, None)
 
     def detect(self, partition: int, values: list[KpiValue]) -> list[tuple[KpiValue, Verdict]]:
@@ -210,8 +231,78 @@ class Observers:
         :func:`checkpoint`: the state and the spec it was learned under)."""
         bank = self.detectors.get(partition, {})
         keys = self._dirty.pop(partition, set())
-        return [(f"{kpi}|{series}", checkpoint(self.detector_specs[kpi], bank[(kpi, series)]))
+        return [(f"{kpi}|{series}", checkpoint(self.detector_specs[kpi], bank[(kpi, series)],
+                                               self.taught.get((kpi, series), 0)))
                 for kpi, series in sorted(keys) if (kpi, series) in bank and kpi in self.detector_specs]
+
+    # ---- feedback ----------------------------------------------------------------------------
+    async def take_feedback(self, limit: int = 500) -> int:
+        """Teach the feedback written since the last call (up to ``limit`` writes) to the detectors held here;
+        return how many detectors learned. An unreachable store is counted in the alert service's health."""
+        if self.alerts is None:
+            return 0
+        since = self.feedback_seen
+        try:
+            records = await self.alerts.store.feedback_since(since, limit)
+        except STORE_ERRORS as exc:
+            self.alerts.health.failed(exc)
+            return 0
+        if self.feedback_seen != since:
+            return 0                     # a restore meanwhile asked to read from the start again
+        return self.learn_feedback(records)
+
+    async def take_calendar_notes(self) -> int:
+        """Merge the store's calendar notes into the detectors' calendar when they changed (one counter read
+        otherwise); return how many notes are in effect. Each note is a one-day promotion named by its reason on
+        the day of the raised window (in the calendar's time zone; UTC without one), shared by every detector,
+        like the catalog's own promotions."""
+        if self.alerts is None:
+            return 0
+        try:
+            version = await self.alerts.store.calendar_notes_version()
+            if version == self.notes_version:
+                return self.notes
+            notes = await self.alerts.store.list_calendar_notes()
+        except STORE_ERRORS as exc:
+            self.alerts.health.failed(exc)
+            return self.notes
+        self.notes_version, self.notes = version, len(notes)
+        self.calendar = _with_notes(self.base_calendar, notes)
+        for bank in self.detectors.values():
+            for det in bank.values():
+                with_calendar = getattr(det, "with_calendar", None)  # the kinds that read a calendar
+                if with_calendar is not None:
+                    with_calendar(self.calendar)
+        return self.notes
+
+    def learn_feedback(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Teach ``records`` (feedback writes, oldest first, each with its ``seq``) to the detectors of their
+        series held here, each at most once (a detector's checkpoint keeps the newest ``seq`` it was taught).
+        Only anomaly rules' verdicts teach (a threshold rule's false alarm says nothing about the model);
+        ``expected`` does not (the occasion explains the deviation; see the calendar)."""
+        n = 0
+        for rec in records:
+            seq = int(rec["seq"])
+            self.feedback_seen = max(self.feedback_seen, seq)
+            normal = _NORMAL.get(str(rec.get("verdict")))
+            key = (str(rec.get("kpi")), _series_key(rec.get("series")))
+            if normal is None or rec.get("rule_type") != "anomaly" or self.taught.get(key, 0) >= seq:
+                continue
+            partition = next((p for p, bank in self.detectors.items() if key in bank), None)
+            if partition is None:
+                continue                 # another worker owns the series (or it has no detector)
+            raised = rec.get("raised") or {}
+            try:
+                self.detectors[partition][key].learn_label(raised["end"], raised["value"], normal=normal)
+            except (DetectorError, KeyError, TypeError) as exc:
+                self.errors[key[0]] = self.errors.get(key[0], 0) + 1
+                log.warning("feedback %s on %s{%s} not taught: %s", seq, key[0], key[1], exc)
+                continue
+            self.taught[key] = seq
+            self._dirty.setdefault(partition, set()).add(key)
+            self.feedback_taught[key[0]] = self.feedback_taught.get(key[0], 0) + 1
+            n += 1
+        return n
 
     # ---- alerts ------------------------------------------------------------------------------
     async def alert(self, values: list[KpiValue], verdicts: Mapping[tuple[str, str, int], Verdict]) -> int:
@@ -280,10 +371,46 @@ def anomaly_record(val: KpiValue, verdict: Verdict) -> dict[str, Any]:
 _DEFAULT_SENSITIVITY = "medium"  # what a detector state without a sensitivity was built with
 
 
-def checkpoint(spec: DetectorSpecLite, det: Detector) -> bytes:
+def _with_notes(calendar: Calendar | None, notes: Sequence[Mapping[str, Any]]) -> Calendar | None:
+    """``calendar`` with each note as a one-day promotion (name: the reason, the catalog's default lift)."""
+    if not notes:
+        return calendar
+    base = calendar or Calendar(frozenset(), frozenset())
+    promos = []
+    for note in notes:
+        try:
+            day = base.day(float(note["ts"]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+        promos.append((str(note.get("reason") or "expected"), day, day, _NOTE_LIFT))
+    return base.with_promotions(promos)
+
+
+_NOTE_LIFT = 3.0  # catalog.calendar.Promotion's default lift
+_NORMAL = {"false_alarm": True, "true_alarm": False}  # feedback verdict -> learn_label's ``normal``
+
+
+def _series_key(series: Any) -> str:
+    """The series key (``region=east``, ``""`` for the total) of a feedback record's series labels."""
+    if not isinstance(series, Mapping) or len(series) > 1:
+        return "\x00"  # no series of ours
+    return "".join(series_key(str(k), str(v)) for k, v in series.items())
+
+
+def _taught(doc: Any) -> int:
+    """The newest feedback seq a checkpoint's detector was taught (0: none, or a checkpoint from before)."""
+    taught = doc.get("taught", 0) if isinstance(doc, dict) else 0
+    return taught if isinstance(taught, int) else 0
+
+
+def checkpoint(spec: DetectorSpecLite, det: Detector, taught: int = 0) -> bytes:
     """A detector checkpoint: ``{"spec": {"kind", "sensitivity", "params"}, "state": <to_state()>}``, so a restore
-    can tell whether the catalog still asks for the detector the state was learned as."""
-    return orjson.dumps({"spec": _spec_doc(spec), "state": det.to_state()})
+    can tell whether the catalog still asks for the detector the state was learned as; ``"taught"``: the newest
+    feedback seq it learned (only once it learned one)."""
+    doc: dict[str, Any] = {"spec": _spec_doc(spec), "state": det.to_state()}
+    if taught:
+        doc["taught"] = taught
+    return orjson.dumps(doc)
 
 
 def _fresh_state(cache: dict[str, dict[str, Any]], kpi: str, spec: DetectorSpecLite) -> dict[str, Any]:

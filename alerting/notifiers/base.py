@@ -33,7 +33,7 @@ class AlertInfo:
     with its ``limits`` (thresholds in the KPI's unit, change rules in percent); ``value_kind``
     (``count|money|ratio|value``) picks the number format and ``value_min``/``value_max`` the possible range
     bands are clipped to. ``kpi_titles`` and ``summaries`` (the rule's own summary, already filled in) are per
-    language; ``actions`` maps ``ack|silence|false_alarm`` to signed links.
+    language; ``actions`` maps ``ack|silence|true_alarm|false_alarm|expected`` to signed links.
     """
 
     rule: str

@@ -44,14 +44,16 @@ def dingtalk_sign(timestamp_ms: int, secret: str) -> str:
 
 
 def dingtalk_payload(n: Notification, at_mobiles: list[str]) -> dict[str, Any]:
-    """A ``markdown`` message, or an ``actionCard`` with ack / silence / false-alarm buttons when the alerts
+    """A ``markdown`` message, or an ``actionCard`` with ack / silence / feedback buttons when the alerts
     carry action links (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages, 独立跳转
     ActionCard). An ActionCard cannot @-mention, so with ``at_mobiles`` the links stay inline in markdown;
-    mentioned mobiles must also appear as ``@mobile`` in the text to notify."""
+    mentioned mobiles must also appear as ``@mobile`` in the text to notify. Up to three buttons sit side by
+    side (``btnOrientation`` 1); more are stacked (0), or their titles are cut off on a phone."""
     buttons = _buttons(n)
     if buttons and not at_mobiles:
         text = _card_text(n)
-        card = {"title": render.title(n), "text": text, "btnOrientation": "1", "btns": buttons}
+        side_by_side = "1" if len(buttons) <= 3 else "0"
+        card = {"title": render.title(n), "text": text, "btnOrientation": side_by_side, "btns": buttons}
         return {"msgtype": "actionCard", "actionCard": card}
     text = render.markdown(n, newline="\n\n")
     if at_mobiles:

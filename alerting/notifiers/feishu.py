@@ -43,7 +43,7 @@ def feishu_sign(timestamp: int, secret: str) -> str:
 
 def feishu_card(n: Notification) -> dict[str, Any]:
     """An interactive card: coloured header, one ``lark_md`` block per alert, then its buttons (board, and
-    ack / silence / false alarm when configured: https://open.feishu.cn/document/common-capabilities/message-card/message-cards-content/using-button-components)."""
+    ack / silence / feedback when configured: https://open.feishu.cn/document/common-capabilities/message-card/message-cards-content/using-button-components)."""
     template = {"red": "red", "orange": "orange", "blue": "blue", "green": "green"}[render.color(n)]
     elements: list[dict[str, Any]] = []
     for alert in render.shown_alerts(n):

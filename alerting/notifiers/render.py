@@ -2,7 +2,7 @@
 
 Vendors differ only in markup, so the *content* is decided here once: :func:`title` (the headline),
 :func:`heading` and :func:`alert_facts` (per alert: series, value, threshold or expected band, impact, window,
-since when and for how long, severity, owner), :func:`links` (board, ack / silence / false alarm) and
+since when and for how long, severity, owner), :func:`links` (board, ack / silence / feedback) and
 :func:`more_line`. Every word comes from :mod:`alerting.notifiers.templates`, every number and time from
 :mod:`alerting.notifiers.fmt` (by the KPI's kind, in the catalog's time zone). Renderers for plain text, HTML
 (email) and markdown (DingTalk, WeCom) build on them; Slack, Teams and Feishu shape their JSON from the same
@@ -43,7 +43,8 @@ __all__ = [
 # rest counted, the way alertmanager's templates show "and N more".
 MAX_ALERTS = 10
 _HEAD_SERIES = 5  # label values listed in a group's headline
-_ACTIONS = ("ack", "silence", "false_alarm")
+_ACTIONS = ("ack", "silence", "true_alarm", "false_alarm", "expected")
+_ACTION_WORD = {"expected": "expected_alarm"}  # the template key of an action's label, where it is not the action
 
 
 def text(language: str, key: str) -> str:
@@ -322,10 +323,11 @@ def alert_facts(alert: AlertInfo, n: Notification) -> list[tuple[str, str]]:
 
 
 def links(alert: AlertInfo, language: str, *, actions: bool = True) -> list[tuple[str, str]]:
-    """(label, URL) pairs: the board, then ack / silence / false alarm for a firing alert when configured."""
+    """(label, URL) pairs: the board, then ack / silence / true alarm / false alarm / expected for a firing
+    alert when configured."""
     out = [(word(language, "dashboard"), alert.dashboard_url)] if alert.dashboard_url else []
     if actions and alert.status == "firing":
-        out += [(word(language, k), alert.actions[k]) for k in _ACTIONS if alert.actions.get(k)]
+        out += [(word(language, _ACTION_WORD.get(k, k)), alert.actions[k]) for k in _ACTIONS if alert.actions.get(k)]
     return out
 
 

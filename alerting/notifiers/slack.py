@@ -30,8 +30,8 @@ def _escape(text: str) -> str:
 
 
 def slack_payload(n: Notification) -> dict[str, Any]:
-    """The webhook JSON: a header, per alert a section and its link buttons (board, ack / silence / false
-    alarm: https://api.slack.com/reference/block-kit/block-elements#button), a context line; ``text`` is
+    """The webhook JSON: a header, per alert a section and its link buttons (board, ack / silence /
+    feedback: https://api.slack.com/reference/block-kit/block-elements#button), a context line; ``text`` is
     the fallback."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": render.title(n)[:150], "emoji": True}}

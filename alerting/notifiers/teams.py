@@ -27,7 +27,7 @@ _DELIVERY_FAILED = re.compile(r"delivery failed.*?HTTP error (\d{3})", re.IGNORE
 
 def adaptive_card(n: Notification) -> dict[str, Any]:
     """An Adaptive Card 1.4: a coloured title, per alert a heading, a FactSet and an ActionSet of its links
-    (board, ack / silence / false alarm: ``Action.OpenUrl``)."""
+    (board, ack / silence / feedback: ``Action.OpenUrl``)."""
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",

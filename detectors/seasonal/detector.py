@@ -34,6 +34,7 @@ from detectors.seasonal.tuning import (
     _TAIL_Z,
     _TOD_COUNT,
     _TOD_MARGIN,
+    _TOD_TAUGHT,
     _UNDO_S,
     _WARM_CLIP_N,
     _WARM_S,
@@ -98,6 +99,7 @@ class SeasonalDetector(Baseline, Channels):
     """
 
     kind = "seasonal"
+    learns_labels = True
     __slots__ = ()  # all in Fields
 
     def __init__(self, sensitivity: str = "medium", *, seasonality: str = "weekly",
@@ -199,6 +201,25 @@ class SeasonalDetector(Baseline, Channels):
         if self._learn(*judged):
             return _with_drift(judged[0])
         return judged[0]
+
+    def learn_label(self, ts: float, value: float, *, normal: bool) -> None:
+        """A person's verdict on a point seen before. ``normal=True`` (a false alarm): its hour of the day is
+        taught as if it had alarmed lately with this deviation (the *seen before at this time of day* rule), so
+        deviations there up to 1.5 x this one are held for a few days (it fades like the alarms it stands for),
+        while larger ones and other hours still alarm. The deviation is measured by the model as it is now.
+        ``normal=False`` (a true alarm) changes nothing: the model already took the point as news."""
+        ts, value = check_point(ts, value)
+        if not normal:
+            return
+        seen, _ = self._promoted(ts, value)
+        verdict, r, _, sigma, season, _, _, _ = self._judge(ts, seen)
+        if verdict.warming_up:
+            return  # nothing judged yet, nothing to correct
+        hour, z = season[6], abs(r) / sigma
+        if z > self.tod[hour]:
+            self.tod[hour] = z
+        if self.tod_n[hour] < _TOD_TAUGHT:
+            self.tod_n[hour] = _TOD_TAUGHT
 
     def _skip(self, verdict: Verdict) -> None:
         """A promotion day's point: judged, not learned (the day after is judged against a normal day); only the

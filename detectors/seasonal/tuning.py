@@ -45,6 +45,7 @@ _BEAT = 0.2  # during a hold-off, an alarm needs the score of the last alarm plu
 _HELD = 1e-3  # held points report at most threshold - this
 _TOD_COUNT = 2.5  # alarms at an hour of the day (fading) before similar ones there are held
 _TOD_MARGIN = 1.5  # ... unless this many times larger than the one seen there
+_TOD_TAUGHT = 2.0 * _TOD_COUNT  # a false alarm taught: its hour counts as this many alarms (held ~4 days)
 _HM_S = 4.0 * 3600.0  # the hours channel averages about four hours of residuals
 _HM_WARM_S = 43200.0  # ... and judges after half a day of its own data
 _SC_SLACK = 1.0  # lag channel: CUSUMs of residuals against a lagging reference, this many sigmas of slack,

@@ -12,6 +12,8 @@ Examples::
     kpimon threshold history
     kpimon alerts list
     kpimon alerts ack 3f2a… --comment "looking"
+    kpimon alerts feedback 3f2a… false
+    kpimon alerts feedback 3f2a… expected --reason promotion
     kpimon alerts silence -m team=shop -m 'kpi=~paid_.*' --for 2h --comment "deploy"
     kpimon alerts unsilence <id>
 """
@@ -40,6 +42,7 @@ from alerting.admin import (
     remove_silence,
     set_threshold,
 )
+from alerting.feedback import record_feedback
 from alerting.notifiers.base import redact_urls
 from alerting.redis_store import RedisStore
 from catalog import defaults
@@ -297,6 +300,26 @@ def alerts_ack(ctx: click.Context, fingerprint: str, who: str, comment: str) -> 
     """Acknowledge a firing alert: no more repeats or escalation until it resolves."""
     ack = _run(ctx, lambda s: acknowledge(s, fingerprint, who=who, now=time.time(), comment=comment))
     click.echo(f"acknowledged {ack.fingerprint} by {ack.by} at {_when(ack.at)}")
+
+
+@alerts.command("feedback")
+@click.argument("fingerprint")
+@click.argument("verdict", type=click.Choice(["true", "false", "expected", "true_alarm", "false_alarm"]))
+@click.option("--reason", default="", help='Why; required for "expected" (e.g. promotion).')
+@click.option("--incident", type=float, default=None,
+              help="The incident's starts_at (epoch seconds), for an alert that has resolved since.")
+@click.option("--who", default=_default_who, show_default="$USER")
+@click.pass_context
+def alerts_feedback(
+    ctx: click.Context, fingerprint: str, verdict: str, reason: str, incident: float | None, who: str
+) -> None:
+    """Say whether an alert was a true alarm, a false alarm, or expected (audited; one per incident)."""
+    record, wrote = _run(ctx, lambda s: record_feedback(
+        s, fingerprint, verdict, reason=reason, who=who, now=time.time(), incident=incident))
+    why = f" ({record['reason']})" if record["reason"] else ""
+    what = "recorded" if wrote else "already recorded"
+    click.echo(f"{what}: {record['verdict']}{why} on {fingerprint} (incident {_when(record['incident'])}) "
+               f"by {record['who']}")
 
 
 @alerts.command("silence")

@@ -59,11 +59,44 @@ async def test_silence_mutes_this_series_for_two_hours(svc: AlertService, client
     assert silence.ends_at - silence.starts_at == 7200
 
 
-async def test_false_alarm_is_acknowledged_and_recorded(svc: AlertService, client: Client, clock: Clock) -> None:
-    assert (await client.post(await _path(svc, "false_alarm", clock.now))).status == 200
+async def test_false_alarm_is_acknowledged_and_recorded_once(svc: AlertService, client: Client, clock: Clock) -> None:
+    path = await _path(svc, "false_alarm", clock.now)
+    assert (await client.post(path)).status == 200
+    again = await client.post(path)  # clicked twice
+    assert again.status == 200 and "Already recorded" in await again.text()
     [feedback] = await svc.store.list_audit(kind="feedback")
     assert feedback["verdict"] == "false_alarm" and feedback["kpi"] == "orders" and feedback["rule"] == "low"
-    assert len(await svc.store.list_acks()) == 1
+    assert feedback["who"] == "message link" and feedback["raised"]["value"] == 3.0
+    assert len(await svc.store.list_acks()) == 1 and len(await svc.store.list_audit(kind="ack")) == 1
+
+
+async def test_expected_asks_for_the_reason(svc: AlertService, client: Client, clock: Clock) -> None:
+    path = await _path(svc, "expected", clock.now)
+    page = await (await client.get(path)).text()
+    assert '<input name="reason" required' in page
+    assert (await client.post(path, data={"reason": " "})).status == 400
+    assert await svc.store.list_audit(kind="feedback") == []
+    assert (await client.post(path, data={"reason": "promotion"})).status == 200
+    [feedback] = await svc.store.list_audit(kind="feedback")
+    assert (feedback["verdict"], feedback["reason"]) == ("expected", "promotion")
+    [ack] = await svc.store.list_acks()
+    assert ack.comment == "expected: promotion"
+
+
+async def test_true_alarm_is_recorded_and_can_be_changed_after_the_alert_is_gone(
+    svc: AlertService, client: Client, clock: Clock
+) -> None:
+    true_path, false_path = await _path(svc, "true_alarm", clock.now), await _path(svc, "false_alarm", clock.now)
+    ack_path = await _path(svc, "ack", clock.now)
+    assert (await client.post(true_path)).status == 200
+    assert await svc.store.list_acks() == []  # a true alarm still needs someone to act
+    [alert] = await svc.store.list_alerts()
+    await svc.store.delete_alert(alert.fingerprint)  # resolved and told
+    assert (await client.get(false_path)).status == 200
+    assert (await client.post(false_path)).status == 200
+    newest, oldest = await svc.store.list_audit(kind="feedback")
+    assert (oldest["verdict"], newest["verdict"], newest["previous"]) == ("true_alarm", "false_alarm", "true_alarm")
+    assert (await client.post(ack_path)).status == 404  # an ack needs the alert
 
 
 async def test_forged_expired_and_stale_links_do_nothing(svc: AlertService, client: Client, clock: Clock) -> None:

@@ -111,6 +111,35 @@ def test_alerts_commands(redis_server: str, redis_prefix: str) -> None:
     assert out.exit_code != 0 and "no silence" in out.output
 
 
+def _feedback_audit(url: str, prefix: str) -> list[dict[str, object]]:
+    async def main() -> list[dict[str, object]]:
+        store = RedisStore.from_url(url, prefix=prefix)
+        try:
+            return await store.list_audit(kind="feedback")
+        finally:
+            await store.aclose()
+
+    return asyncio.run(main())
+
+
+def test_alerts_feedback_lands_once_and_is_audited(redis_server: str, redis_prefix: str) -> None:
+    fp = seed(redis_server, redis_prefix)
+    out = invoke(alerts, redis_server, redis_prefix, "feedback", fp, "expected")
+    assert out.exit_code != 0 and '"expected" needs a reason' in out.output
+    out = invoke(alerts, redis_server, redis_prefix, "feedback", fp, "expected", "--reason", "promotion")
+    assert out.exit_code == 0 and out.output.startswith("recorded: expected (promotion)") and "by ann" in out.output
+    out = invoke(alerts, redis_server, redis_prefix, "feedback", fp, "expected", "--reason", "promotion", user="bob")
+    assert out.exit_code == 0 and out.output.startswith("already recorded") and "by ann" in out.output
+    out = invoke(alerts, redis_server, redis_prefix, "feedback", fp, "false", "--who", "carol")
+    assert out.exit_code == 0 and out.output.startswith("recorded: false_alarm")
+    newest, oldest = _feedback_audit(redis_server, redis_prefix)
+    assert (oldest["verdict"], oldest["reason"], oldest["who"], oldest["incident"]) == ("expected", "promotion",
+                                                                                         "ann", 100.0)
+    assert (newest["verdict"], newest["previous"], newest["who"]) == ("false_alarm", "expected", "carol")
+    out = invoke(alerts, redis_server, redis_prefix, "feedback", "nope", "true")
+    assert out.exit_code != 0 and "no active alert" in out.output
+
+
 def test_unreachable_redis_is_a_clear_error(redis_prefix: str) -> None:
     out = invoke(alerts, "redis://127.0.0.1:1/0", redis_prefix, "list")
     assert out.exit_code != 0 and "cannot reach Redis at redis://127.0.0.1:1/0" in out.output

@@ -177,3 +177,29 @@ async def test_alerts_ack_and_silences(
     assert [s["id"] for s in listed] == [silence["id"]]
     assert (await api.delete(f"/api/silences/{silence['id']}", headers=AUTH)).status == 200
     assert (await api.delete(f"/api/silences/{silence['id']}", headers=AUTH)).status == 404
+
+
+async def test_feedback_lands_once_and_is_audited(
+    api: TestClient[web.Request, web.Application], svc: AlertService, redis_store: RedisStore, clock: Clock
+) -> None:
+    await observe(svc, clock, 1)
+    await observe(svc, clock, 1)
+    [alert] = await (await api.get("/api/alerts", headers=AUTH)).json()
+    path = f"/api/alerts/{alert['fingerprint']}/feedback"
+    body = {"verdict": "false_alarm", "reason": "a test order"}
+    first = await api.post(path, headers={**AUTH, "X-Kpimon-User": "bob"}, json=body)
+    assert first.status == 201
+    got = await first.json()
+    assert got["recorded"] and got["feedback"]["who"] == "ann" and got["feedback"]["incident"] == alert["starts_at"]
+    again = await api.post(path, headers=AUTH, json=body)
+    assert again.status == 200 and not (await again.json())["recorded"]
+    [entry] = await redis_store.list_audit(kind="feedback")
+    assert (entry["verdict"], entry["reason"], entry["who"], entry["on_behalf_of"]) == (
+        "false_alarm", "a test order", "ann", "bob")
+    assert entry["raised"] == {"start": alert["window_start"], "end": alert["window_end"], "value": 1.0}
+    for bad, status in (({"verdict": "maybe"}, 400), ({"verdict": "expected"}, 400), ({"reason": "x"}, 400),
+                        ({"verdict": "true", "incident": "x"}, 400), ({"verdict": "true", "incident": 1.0}, 404)):
+        assert (await api.post(path, headers=AUTH, json=bad)).status == status, bad
+    assert (await api.post("/api/alerts/unknown/feedback", headers=AUTH, json=body)).status == 404
+    assert (await api.post(path, json=body)).status == 401
+    assert len(await redis_store.list_audit(kind="feedback")) == 1
