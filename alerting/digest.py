@@ -25,6 +25,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.notifiers import fmt
@@ -53,6 +54,7 @@ WORDS: dict[str, dict[str, str]] = {
         "series": "Noisiest series", "series_col": "Series", "false_col": "False alarms",
         "changes": "Threshold changes", "when": "When", "who": "Who", "change": "Change",
         "proposals": "Tuning proposals", "why": "Why", "backtest": "Backtest",
+        "backtest_fmt": "{0} → {1} alerts, {2} → {3} alert-minutes over the period",
         "incidents": "Alerts of the period", "started": "Started", "value": "Value", "acked": "Acked after",
         "resolved": "Resolved after", "verdict": "Feedback", "open": "open", "more": "… and {0} more",
         "nothing": "nothing",
@@ -78,6 +80,7 @@ WORDS: dict[str, dict[str, str]] = {
         "series": "告警最多的序列", "series_col": "序列", "false_col": "误报",
         "changes": "阈值变更", "when": "时间", "who": "操作人", "change": "变更",
         "proposals": "调优建议", "why": "原因", "backtest": "回测",
+        "backtest_fmt": "本期告警 {0} → {1} 次，告警时长 {2} → {3} 分钟",
         "incidents": "本期告警", "started": "开始", "value": "数值", "acked": "确认耗时",
         "resolved": "恢复耗时", "verdict": "反馈", "open": "未恢复", "more": "… 另有 {0} 条",
         "nothing": "无",
@@ -140,6 +143,15 @@ def _change_text(change: Mapping[str, object]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in change.items())
 
 
+def _backtest_text(figures: Mapping[str, Any], lang: str) -> str:
+    """A proposal's backtest, current → proposed (``alerting.admin.backtest_summary``'s shape)."""
+    now, then = figures.get("current"), figures.get("proposed")
+    if not isinstance(now, Mapping) or not isinstance(then, Mapping):
+        return _change_text(figures)
+    return word(lang, "backtest_fmt").format(now.get("fired"), then.get("fired"), _num(now.get("alert_minutes")),
+                                             _num(then.get("alert_minutes")))
+
+
 def reason(p: Proposal, lang: str) -> str:
     """The proposal's reason in ``lang`` (from its basis; the English ``reason`` when there is none)."""
     b = p.basis
@@ -188,7 +200,7 @@ def sections(r: Review, lang: str, tz: str, titles: Mapping[str, str] | None = N
          f"{c.get('field', '')} {c.get('old')} → {c.get('new')}") for c in r.changes)))
     out.append(Section(w["proposals"], (w["rule"], w["change"], w["why"], w["backtest"]), tuple(
         (f"{p.kpi}/{p.rule}", _change_text(p.change), reason(p, lang),
-         _change_text(p.backtest) if p.backtest else w["none"]) for p in r.proposals)))
+         _backtest_text(p.backtest, lang) if p.backtest else w["none"]) for p in r.proposals)))
     out.append(_incidents(r, lang, tz))
     return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from alerting.digest import (
@@ -30,6 +30,7 @@ from alerting.digest import (
 from alerting.notifiers.base import Outcome
 from alerting.review import AttainmentFigure, Review, review
 from alerting.store import Store
+from alerting.tuning import Proposal, with_backtest
 from catalog.model import Catalog
 
 __all__ = [
@@ -95,21 +96,38 @@ async def store_attainment(store: Store, catalog: Catalog, team: str, since: flo
     return out
 
 
+#: (proposal, overrides in effect, since, until) -> its backtest figures (``alerting.admin.backtest_summary``'s
+#: shape); given by the shell, which can read the workers' kpi.values (``streams.backtest.proposal_backtest``)
+ProposalBacktest = Callable[[Proposal, Mapping[tuple[str, str], Any], float, float], Awaitable[Mapping[str, Any]]]
+
+
 async def gather(
     store: Store, catalog: Catalog, team: str, since: float, until: float,
-    attainment: Iterable[AttainmentFigure] | None = None,
+    attainment: Iterable[AttainmentFigure] | None = None, backtest: ProposalBacktest | None = None,
 ) -> Review:
     """The review of ``team`` over ``[since, until)`` from what ``store`` holds (attainment: from its points
-    unless given)."""
+    unless given); with ``backtest``, each tuning proposal carries its backtest over the period (a proposal whose
+    backtest fails keeps none, logged)."""
     kpis = catalog.team_kpis(team)
     spec = catalog.teams.get(team)
     if attainment is None:
         attainment = await store_attainment(store, catalog, team, since, until)
-    return review(
+    r = review(
         team, since, until, await store.list_incidents(since, until), await store.list_audit(AUDIT_LIMIT),
         kpis=[k.name for k in kpis], budget=spec.parsed_budget if spec else None, attainment=attainment,
         rules=await effective_rules(store), sensitivity={k.name: k.detector.sensitivity for k in kpis},
     )  # fmt: skip
+    if backtest is None or not r.proposals:
+        return r
+    overrides = await store.get_overrides()
+    tested = []
+    for p in r.proposals:
+        try:
+            tested.append(with_backtest(p, await backtest(p, overrides, since, until)))
+        except Exception as exc:  # noqa: BLE001 - a broker or replay failure must not stop the review
+            log.warning("backtest of the proposal for %s/%s failed: %s", p.kpi, p.rule, exc)
+            tested.append(p)
+    return replace(r, proposals=tuple(tested))
 
 
 def kpi_titles(catalog: Catalog, team: str, language: str) -> dict[str, str]:
@@ -148,6 +166,7 @@ async def send_due(
     now: float,
     wall_now: float,
     charts: Charts | None = None,
+    backtest: ProposalBacktest | None = None,
 ) -> list[SendResult]:
     """Send every team's digest whose period has ended at ``now`` (event time) and was not sent yet.
 
@@ -162,7 +181,7 @@ async def send_due(
         out += [SendResult(team, c, since, until, "already") for c in spec.digest.channels if c not in pending]
         if not pending:
             continue
-        r = await gather(store, catalog, team, since, until)
+        r = await gather(store, catalog, team, since, until, backtest=backtest)
         for channel in pending:
             out.append(await _send_one(store, catalog, senders.get(channel), r, language, channel, wall_now, charts))
     return out
@@ -195,10 +214,11 @@ class DigestScheduler:
     def __init__(
         self, store: Store, catalog: Catalog, senders: Mapping[str, DigestSender], *,
         clock: Callable[[], float] = time.time, wall_clock: Callable[[], float] = time.time,
-        every_s: float = 60.0, charts: Charts | None = None,
+        every_s: float = 60.0, charts: Charts | None = None, backtest: ProposalBacktest | None = None,
     ) -> None:
         self.store, self.catalog, self.senders = store, catalog, dict(senders)
         self.clock, self.wall_clock, self.every_s, self.charts = clock, wall_clock, every_s, charts
+        self.backtest = backtest
         self._last: float | None = None
 
     @property
@@ -214,4 +234,4 @@ class DigestScheduler:
         """Send what is due now."""
         self._last = self.wall_clock()
         return await send_due(self.store, self.catalog, self.senders, now=self.clock(), wall_now=self._last,
-                              charts=self.charts)
+                              charts=self.charts, backtest=self.backtest)

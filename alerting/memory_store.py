@@ -232,6 +232,10 @@ class MemoryStore:
         await self.append_audit(audit)
         return self.feedback_seq
 
+    async def list_feedback(self) -> list[dict[str, Any]]:
+        found = sorted(self.feedback.values(), key=lambda f: f[1])
+        return [{**json.loads(raw), "seq": seq} for _, seq, raw in found]
+
     async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
         return [{**json.loads(raw), "seq": n} for n, raw in self.feedback_log if n > seq][:limit]
 

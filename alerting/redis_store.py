@@ -473,6 +473,10 @@ class RedisStore:
                                  json.dumps(dict(record)), json.dumps(dict(audit)), FEEDBACK_LOG_LIMIT, _LOG_LIMIT]
         return int(await self._feedback(keys=keys, args=args))
 
+    async def list_feedback(self) -> list[dict[str, Any]]:
+        raw = await self.redis.hvals(self.p + "feedback")
+        return sorted((_feedback(v) for v in cast("list[str]", raw)), key=lambda r: r["seq"])
+
     async def feedback_since(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
         raw = await self.redis.zrangebyscore(self.p + "feedback:log", f"({seq}", "+inf", start=0, num=limit)
         return [_feedback(v) for v in cast("list[str]", raw)]

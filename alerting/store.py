@@ -188,6 +188,10 @@ class Store(Protocol):
         (the last :data:`FEEDBACK_LOG_LIMIT` are kept)."""
         ...
 
+    async def list_feedback(self) -> list[dict[str, Any]]:
+        """Every feedback record (the latest verdict of each incident, with its ``seq``), oldest write first."""
+        ...
+
     # calendar notes: an "expected" verdict's occasion (see alerting.feedback), merged into the detectors' calendar
     async def put_calendar_note(self, key: str, note: Mapping[str, Any] | None) -> None:
         """Store the note of ``key`` (an incident's feedback key); ``None`` removes it. Bumps the version."""

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any, Literal
 
 from aiohttp import web
@@ -15,13 +15,14 @@ from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, build_alerting_config
 from alerting.config import KpiMeta as AlertKpiMeta
 from alerting.digest_charts import charts
-from alerting.digest_job import DigestScheduler, DigestSender, charted_kpis
+from alerting.digest_job import DigestScheduler, DigestSender, ProposalBacktest, charted_kpis
 from alerting.http_api import DryRun
 from alerting.memory_store import MemoryStore
 from alerting.notifiers.fmt import CURRENCIES
 from alerting.outbox import RetryPolicy
 from alerting.redis_store import RedisStore
 from alerting.service import AlertService
+from alerting.tuning import Proposal
 from catalog import Catalog, KpiSpec, defaults
 from kpimon.settings import Settings, parse_listen
 from streams.app import Worker, WorkerConfig
@@ -244,7 +245,8 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                           calendar=catalog.business_calendar())
     senders = {name: n for name, n in service.notifiers.items() if isinstance(n, DigestSender)}
     digests = DigestScheduler(store, catalog, senders, clock=clock.now, wall_clock=time.time,
-                              charts=charts(store, catalog))
+                              charts=charts(store, catalog),
+                              backtest=proposal_backtest(catalog, settings.broker, cfg.topics.values))
     shell = AlertShell(service, token, freshness, digests,
                        dry_run=values_dry_run(catalog, settings.broker, cfg.topics.values))
     return Worker(plan, exported_kpis(catalog), cfg, observers=observers, alerts=shell,
@@ -261,6 +263,19 @@ def values_dry_run(catalog: Catalog, broker: str, topic: str) -> DryRun:
     async def run(kpi: str, rule: str, current: dict[Any, Any], proposed: dict[Any, Any],
                   seconds: float) -> dict[str, Any]:
         return await backtest(broker, topic, judge, kpi, rule, current, proposed, seconds=seconds, now=time.time())
+
+    return run
+
+
+def proposal_backtest(catalog: Catalog, broker: str, topic: str) -> ProposalBacktest:
+    """The digest's backtest of a tuning proposal over the period, from the worker's own ``kpi.values``."""
+    from streams.backtest import Judge
+    from streams.backtest import proposal_backtest as backtest
+
+    judge = Judge.of(catalog)
+
+    async def run(p: Proposal, current: Mapping[tuple[str, str], Any], since: float, until: float) -> dict[str, Any]:
+        return await backtest(broker, topic, judge, p.kpi, p.rule, p.change, current, since_s=since, until_s=until)
 
     return run
 

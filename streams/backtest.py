@@ -77,8 +77,8 @@ from streams.observers import DetectorSpecLite, EventClock, Observers
 from streams.plan import Plan
 from streams.records import KpiValue
 
-__all__ = ["History", "Judge", "Partitioned", "Report", "Row", "Silence", "dry_run", "judge", "read_topic", "replay", "rule_figures",
-           "values_dry_run", "values_history"]
+__all__ = ["History", "Judge", "Label", "Partitioned", "Report", "Row", "Silence", "dry_run", "judge", "proposal_backtest", "read_topic", "replay",
+           "rule_figures", "score_labels", "values_dry_run", "values_history", "values_history_of"]
 
 #: a message of history: (source name, the message's bytes as on Kafka, or one decoded event)
 Message = tuple[str, "bytes | dict[str, Any]"]
@@ -559,12 +559,10 @@ async def dry_run(history: History, base: Judge, kpi: str, rule: str, current: M
     return out
 
 
-async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule: str,
-                         current: Mapping[tuple[str, str], Any], proposed: Mapping[tuple[str, str], Any], *,
-                         seconds: float, now: float) -> dict[str, Any]:
-    """:func:`dry_run` over the last ``seconds`` of the worker's ``kpi.values`` (read from ``topic``), the KPI's own
-    values only (a threshold change judges nothing else)."""
-    since_ms = round((now - seconds) * 1000)
+async def values_history_of(bootstrap: str, topic: str, kpi: str, *, since_s: float,
+                            until_s: float | None = None) -> History:
+    """The :class:`History` of ``kpi``'s own ``kpi.values`` records with windows in ``[since_s, until_s)``."""
+    since_ms = round(since_s * 1000)
     parts = await read_topic(bootstrap, topic, since_ms=since_ms)
     records = []
     for raw in (v for part in parts.parts for v in part):
@@ -572,12 +570,100 @@ async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule
             rec = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(rec, dict) and rec.get("kpi") == kpi and _after(rec, since_ms):
+        if isinstance(rec, dict) and rec.get("kpi") == kpi and _after(rec, since_ms) and (
+                until_s is None or _before(rec, until_s)):
             records.append(rec)
-    out = await dry_run(values_history(records), base, kpi, rule, current, proposed)
+    return values_history(records)
+
+
+async def proposal_backtest(bootstrap: str, topic: str, base: Judge, kpi: str, rule: str, change: Mapping[str, Any],
+                            current: Mapping[tuple[str, str], Any], *, since_s: float,
+                            until_s: float) -> dict[str, Any]:
+    """A tuning proposal (:class:`alerting.tuning.Proposal`'s ``change``: a detector ``sensitivity``, else
+    threshold fields) backtested over the KPI's ``kpi.values`` of ``[since_s, until_s)``: the rule's figures under the
+    overrides in effect and with the change (:func:`alerting.admin.backtest_summary`'s shape)."""
+    from alerting.admin import apply_overrides, backtest_summary
+
+    history = await values_history_of(bootstrap, topic, kpi, since_s=since_s, until_s=until_s)
+    config, _, _ = apply_overrides(base.alerting, current)
+    now = replace(base, name="current", alerting=config)
+    if "sensitivity" in change:
+        proposed = now.with_detectors("proposed", {kpi: {"sensitivity": str(change["sensitivity"])}})
+    else:
+        fields = {**dict(current.get((kpi, rule), {})), **dict(change)}
+        changed, _, problems = apply_overrides(base.alerting, {**current, (kpi, rule): fields})
+        if problems:
+            raise ValueError("; ".join(problems))
+        proposed = replace(base, name="proposed", alerting=changed)
+    out: dict[str, Any] = {"kpi": kpi, "rule": rule, "windows": history.values, "days": round((until_s - since_s) / 86400, 3),
+                           "from": since_s, "to": until_s}
+    for how in (now, proposed):
+        out[how.name] = rule_figures(await judge(history, how), kpi, rule)
+    return backtest_summary(out)
+
+
+async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule: str,
+                         current: Mapping[tuple[str, str], Any], proposed: Mapping[tuple[str, str], Any], *,
+                         seconds: float, now: float) -> dict[str, Any]:
+    """:func:`dry_run` over the last ``seconds`` of the worker's ``kpi.values`` (read from ``topic``), the KPI's own
+    values only (a threshold change judges nothing else)."""
+    history = await values_history_of(bootstrap, topic, kpi, since_s=now - seconds)
+    out = await dry_run(history, base, kpi, rule, current, proposed)
     return out | {"days": round(seconds / 86400, 3)}
 
 
 def _after(rec: Mapping[str, Any], since_ms: int) -> bool:
     start = rec.get("window_start")
     return isinstance(start, int | float) and start * 1000 >= since_ms
+
+
+def _before(rec: Mapping[str, Any], until_s: float) -> bool:
+    end = rec.get("window_end")
+    return isinstance(end, int | float) and end <= until_s
+
+
+# ---- precision and recall from recorded feedback -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A person's verdict on one alert incident (:mod:`alerting.feedback`): the window it was raised on."""
+
+    kpi: str
+    rule: str
+    series: str                   # the series labels as sorted JSON (Report.by_key's form)
+    raised_end: float             # s
+    verdict: str                  # true_alarm | false_alarm | expected
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> Label | None:
+        """From a feedback record (None for one without a raised window)."""
+        raised = record.get("raised") or {}
+        end = raised.get("end") if isinstance(raised, Mapping) else None
+        if not isinstance(end, int | float) or record.get("verdict") not in ("true_alarm", "false_alarm", "expected"):
+            return None
+        series = orjson.dumps(dict(record.get("series") or {}), option=orjson.OPT_SORT_KEYS).decode()
+        return cls(str(record.get("kpi")), str(record.get("rule")), series, float(end), str(record["verdict"]))
+
+
+def score_labels(report: Report, labels: Iterable[Label], *, first: float | None, last: float | None,
+                 slack_s: float = 300.0) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per rule with feedback in the history's span: how many true and false alarms people marked, how many of each
+    the judge fired on (an alert of the same series firing within ``slack_s`` of the marked window's end, or open
+    across it), precision (true among the marked ones it fired on) and recall (true ones it fired on). ``expected``
+    verdicts are counted apart (neither right nor wrong)."""
+    rows = report.by_key()
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for label in labels:
+        if (first is not None and label.raised_end < first) or (last is not None and label.raised_end > last):
+            continue
+        fig = out.setdefault((label.kpi, label.rule), {"marked_true": 0, "marked_false": 0, "marked_expected": 0,
+                                                       "fired_true": 0, "fired_false": 0, "fired_expected": 0})
+        kind = {"true_alarm": "true", "false_alarm": "false", "expected": "expected"}[label.verdict]
+        fig[f"marked_{kind}"] += 1
+        row = rows.get((label.kpi, label.rule, label.series))
+        if row is not None and any(start - slack_s <= label.raised_end <= end + slack_s for start, end in row.spans):
+            fig[f"fired_{kind}"] += 1
+    for fig in out.values():
+        judged = fig["fired_true"] + fig["fired_false"]
+        fig["precision"] = round(fig["fired_true"] / judged, 4) if judged else None
+        fig["recall"] = round(fig["fired_true"] / fig["marked_true"], 4) if fig["marked_true"] else None
+    return out

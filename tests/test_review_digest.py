@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from alerting.digest_charts import charts
-from alerting.digest_job import DigestScheduler, DigestSender, send_due
+from alerting.digest_job import DigestScheduler, DigestSender, gather, send_due
 from alerting.notifiers.dingtalk import DingTalkNotifier
 from alerting.notifiers.email import EmailNotifier
 from alerting.redis_store import RedisStore
@@ -229,3 +229,27 @@ async def test_the_worker_sends_the_digest_when_due_once(store: RedisStore, cata
         assert "<td>准确率</td><td>50%</td>" in _html(smtp_server.messages[0].message)[0]
     finally:
         await shell.aclose()
+
+
+async def test_the_proposals_carry_their_backtest(store: RedisStore, catalog_file: Path) -> None:
+    """gather() asks the backtest seam once per proposal with the overrides in effect and the period, and attaches
+    what it answers; a backtest that fails leaves that proposal without one and the review goes on. (The seam here
+    is a stand-in that records its calls; the real one reads kpi.values: tests/streams/test_dry_run.py.)"""
+    cat = load_catalog(catalog_file)
+    asked: list[tuple[str, str, dict[str, Any], dict[Any, Any], float, float]] = []
+    figures = {"days": 7.0, "current": {"fired": 4, "alert_minutes": 60.0, "series": 2},
+               "proposed": {"fired": 2, "alert_minutes": 20.0, "series": 1}}
+
+    async def backtest(p: Any, overrides: Any, since: float, until: float) -> dict[str, Any]:
+        asked.append((p.kpi, p.rule, dict(p.change), dict(overrides), since, until))
+        return figures
+
+    r = await gather(store, cat, "sales", W, W + 7 * DAY, backtest=backtest)
+    assert asked == [("orders", "low", {"below": 62.0}, await store.get_overrides(), W, W + 7 * DAY)]
+    assert [p.backtest for p in r.proposals] == [figures]
+
+    async def broken(p: Any, overrides: Any, since: float, until: float) -> dict[str, Any]:
+        raise ConnectionError("no broker")
+
+    r = await gather(store, cat, "sales", W, W + 7 * DAY, backtest=broken)
+    assert [p.backtest for p in r.proposals] == [None] and [p.change for p in r.proposals] == [{"below": 62.0}]

@@ -13,7 +13,9 @@ Examples::
 
 The JSON (``--json``) is one object; a script may rely on ``rules``: one entry per rule and series that fired under
 either judge, ``{kpi, rule, series: {labels…}, severity, fired, alert_minutes, first, last, longest_minutes,
-firing_at_end, fired_at: [when each alert fired]}`` for the current settings, and with changes a ``proposed`` object of the same figures.
+firing_at_end, fired_at: [when each alert fired]}``; with ``--redis-url``, ``feedback``: per rule with recorded
+feedback, ``{kpi, rule, marked_true, marked_false, marked_expected, fired_true, fired_false, fired_expected,
+precision, recall}`` (and ``proposed``) for the current settings, and with changes a ``proposed`` object of the same figures.
 """
 
 from __future__ import annotations
@@ -219,6 +221,10 @@ def _when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).strftime("%m-%d %H:%M")
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
 def _series(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "total"
 
@@ -330,9 +336,15 @@ def _load_history(cat: Catalog, files: tuple[str, ...], topics: tuple[str, ...],
               help="a proposed detector sensitivity (repeatable)")
 @click.option("--detector", "kinds", multiple=True, metavar="KPI=KIND", help="a proposed detector kind (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout (for scripts)")
+@click.option("--redis-url", envvar="KPIMON_REDIS_URL", default=None,
+              help="the workers' Redis (env KPIMON_REDIS_URL): its recorded feedback scores each rule (precision, "
+                   "recall)")
+@click.option("--prefix", envvar="KPIMON_REDIS_PREFIX", default=defaults.redis_prefix(defaults.APP_ID),
+              show_default=True, help="key prefix of the workers' Redis (env KPIMON_REDIS_PREFIX)")
 def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None, broker: str,
              since: str | None, until: str | None, sets: tuple[str, ...], sensitivities: tuple[str, ...],
-             kinds: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
+             kinds: tuple[str, ...], as_json: bool, progress: bool | None, redis_url: str | None,
+             prefix: str) -> None:
     """Replay history through the worker's engine, detectors and alert rules (nothing is sent) and tell what
     fired per rule and series; with --set/--sensitivity/--detector, current and proposed side by side."""
     from streams.backtest import Judge, judge
@@ -350,8 +362,11 @@ def backtest(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
     t0 = time.monotonic()
     history = _load_history(cat, files, topics, values_topic, broker, since, until,
                             sys.stderr.isatty() if progress is None else progress)
+    labels = _labels(redis_url, prefix) if redis_url else None
     reports = [asyncio.run(judge(history, how)) for how in judges]
     doc = _document(history, reports, overrides, detectors, time.monotonic() - t0)
+    if labels is not None:
+        doc["feedback"] = _scores(history, reports, labels)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False, allow_nan=False))
     else:
@@ -401,6 +416,44 @@ def backfill(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
         click.echo(f"  attainment of the current period: {', '.join(sorted(report.attainment))}")
     if not report.warmed and not report.kept:
         click.echo("  nothing to warm: no KPI of the catalog has a detector, or the history holds none of their values")
+
+
+def _labels(url: str, prefix: str) -> list[Any]:
+    """The feedback recorded in the workers' Redis, as :class:`streams.backtest.Label` (exit 2 when unreachable)."""
+    from redis.exceptions import RedisError
+
+    from alerting.notifiers.base import redact_urls
+    from alerting.redis_store import RedisStore
+    from streams.backtest import Label
+
+    async def read() -> list[dict[str, Any]]:
+        store = RedisStore.from_url(url, prefix=prefix)
+        try:
+            return await store.list_feedback()
+        finally:
+            await store.aclose()
+
+    try:
+        records = asyncio.run(read())
+    except (RedisError, OSError, ValueError) as exc:
+        _fail(redact_urls(f"cannot read feedback from Redis at {url}: {exc}"))
+    return [label for r in records if (label := Label.of(r)) is not None]
+
+
+def _scores(history: Any, reports: list[Any], labels: list[Any]) -> list[dict[str, Any]]:
+    """Per rule with feedback in the history: people's verdicts and what each judge fired on of them."""
+    from streams.backtest import score_labels
+
+    first = None if history.first_ms is None else history.first_ms / 1000
+    last = None if history.last_ms is None else history.last_ms / 1000
+    scored = [score_labels(rep, labels, first=first, last=last) for rep in reports]
+    out = []
+    for key in sorted(set().union(*scored)):
+        entry: dict[str, Any] = {"kpi": key[0], "rule": key[1], **scored[0].get(key, {})}
+        if len(scored) > 1:
+            entry["proposed"] = scored[1].get(key, {})
+        out.append(entry)
+    return out
 
 
 def _within(rec: dict[str, Any], since_ms: int | None, until_ms: int | None) -> bool:
@@ -470,6 +523,15 @@ def _print(doc: dict[str, Any], side_by_side: bool) -> None:
                 p = r["proposed"]
                 line += f"   | {p['fired']:>14} {p['alert_minutes']:>9.1f} {p['longest_minutes']:>7.1f}"
             click.echo(line)
+    for f in doc.get("feedback", []):
+        line = (f"feedback on {f['kpi']}/{f['rule']}: {f['marked_true']} true, {f['marked_false']} false alarm(s) "
+                f"marked; fired on {f['fired_true']} true, {f['fired_false']} false: precision {_pct(f['precision'])}, "
+                f"recall {_pct(f['recall'])}")
+        p = f.get("proposed")
+        if p:
+            line += (f"  | proposed: {p['fired_true']} true, {p['fired_false']} false, precision "
+                     f"{_pct(p['precision'])}, recall {_pct(p['recall'])}")
+        click.echo(line)
     for name, t in doc["totals"].items():
         click.echo(f"{name}: {t['fired']} alert(s) on {t['series']} series, {t['alert_minutes']:.1f} alert-minutes, "
                    f"{t['anomalies']} anomalous windows")

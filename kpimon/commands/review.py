@@ -5,6 +5,7 @@ Examples::
     kpimon review --team sales --since 7d                 # the last 7 days, as tables in the team's language
     kpimon review --team sales --since 2026-11-23 --until 2026-11-30 --json
     kpimon review --send                                  # send every digest whose period has ended (once)
+    kpimon review --team sales --backtest -b kafka:9092   # each tuning proposal backtested on kpi.values
 
 The figures are those of :mod:`alerting.review`; the digest's channels, period and language come from the
 catalog's ``teams:`` (:mod:`catalog.teams`).
@@ -13,6 +14,7 @@ catalog's ``teams:`` (:mod:`catalog.teams`).
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -55,10 +57,17 @@ def _since(text: str, until: float) -> float:
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Default: the team's digest language.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
 @click.option("--send", is_flag=True, help="Send the digests whose period has ended (once per period and channel).")
+@click.option("--backtest", "with_backtest", is_flag=True,
+              help="Backtest each tuning proposal over the period on the workers' kpi.values (needs --broker).")
+@click.option("--broker", "-b", envvar="KPIMON_BROKER", default="localhost:9092", show_default=True,
+              help="Kafka bootstrap host:port, for --backtest (env KPIMON_BROKER).")
+@click.option("--values-topic", default=lambda: os.environ.get("KPIMON_TOPIC_PREFIX", "") + "kpi.values",
+              show_default="<KPIMON_TOPIC_PREFIX>kpi.values", help="The workers' kpi.values topic, for --backtest.")
 @_redis_options
 @click.pass_context
 def review_command(ctx: click.Context, team: str | None, since: str, until: str | None, catalog: str,
-                   lang: str | None, as_json: bool, send: bool, redis_url: str, prefix: str) -> None:
+                   lang: str | None, as_json: bool, send: bool, with_backtest: bool, broker: str, values_topic: str,
+                   redis_url: str, prefix: str) -> None:
     """A team's review: alerts vs budget, time to ack and resolve, precision per rule, changes, proposals."""
     from kpimon.cli import _load
 
@@ -76,7 +85,12 @@ def review_command(ctx: click.Context, team: str | None, since: str, until: str 
     start = _since(since, end)
     if start >= end:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
-    result = _run(ctx, lambda s: gather(s, cat, team, start, end))
+    tester = None
+    if with_backtest:
+        from kpimon.wiring import proposal_backtest
+
+        tester = proposal_backtest(cat, broker, values_topic)
+    result = _run(ctx, lambda s: gather(s, cat, team, start, end, backtest=tester))
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return

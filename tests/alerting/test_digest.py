@@ -39,3 +39,18 @@ def test_period_due_in_the_team_time_zone() -> None:
     assert period_due("daily", monday + 60, TZ) == (monday - 86400, monday)
     assert period_due("weekly", monday + 60, TZ) == (monday - 7 * 86400, monday)
     assert period_due("weekly", monday - 60, TZ) == (monday - 14 * 86400, monday - 7 * 86400)
+
+
+def test_a_proposal_shows_its_backtest_in_the_teams_language() -> None:
+    """A proposal carrying its backtest (current -> proposed over the period) says so in both languages."""
+    import dataclasses
+
+    from alerting.tuning import with_backtest
+
+    r = sales()
+    figures = {"days": 7.0, "current": {"fired": 4, "alert_minutes": 95.0, "series": 2},
+               "proposed": {"fired": 1, "alert_minutes": 12.5, "series": 1}}
+    tested = dataclasses.replace(r, proposals=tuple(with_backtest(p, figures) for p in r.proposals))
+    assert "4 → 1 alerts, 95 → 12.5 alert-minutes over the period" in render_text(tested, "en", TZ)
+    assert "本期告警 4 → 1 次，告警时长 95 → 12.5 分钟" in render_markdown(tested, "zh", TZ)
+    assert "4 → 1" not in render_text(r, "en", TZ)

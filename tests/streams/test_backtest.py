@@ -252,3 +252,45 @@ def test_cli_from_topic_and_from_values_on_the_broker(broker: Any, tmp_path: Pat
     later = json.loads(cli("-c", "cat.yaml", "--from-values", "bt.values", "--broker", broker.bootstrap,
                            "--since", "2026-01-05T00:40:00", "--json", cwd=tmp_path).stdout)
     assert later["rules"] == [] and later["history"]["messages"] < judged["history"]["messages"]
+
+
+async def test_cli_scores_rules_by_the_feedback_recorded_in_redis(tmp_path: Path, redis_server: str,
+                                                                  redis_prefix: str) -> None:
+    """Feedback in the workers' Redis (real): east's dip marked a true alarm, west's a false one, and a true alarm
+    at minute 50 that `low` never fired on. Current `below 5`: fires on both dips, precision 50 %, recall 50 %; the
+    proposal `below 2` fires on east only (1 a minute) not west (3 a minute): precision 100 %, recall still 50 %."""
+    from alerting.redis_store import RedisStore
+
+    events = [e for e in orders_history() if not (e["region"] == "west" and 40 <= (e["ts"] - T0) // MIN < 46
+                                                  and (e["ts"] - T0) % MIN >= 3000)]
+    (tmp_path / "cat.yaml").write_text(CATALOG)
+    write_ndjson(tmp_path / "orders.ndjson", events)
+    store = RedisStore.from_url(redis_server, prefix=redis_prefix)
+    try:
+        for n, (region, window_end_min, verdict) in enumerate(
+                (("east", 23, "true_alarm"), ("west", 43, "false_alarm"), ("east", 50, "true_alarm"))):
+            record = {"fingerprint": f"fp{n}", "incident": float(n), "kpi": "orders", "rule": "low",
+                      "series": {"region": region}, "verdict": verdict, "reason": "",
+                      "raised": {"start": (T0 + (window_end_min - 1) * MIN) / 1000,
+                                 "end": (T0 + window_end_min * MIN) / 1000, "value": 1.0}}
+            await store.put_feedback(record, {"kind": "feedback"}, expect="", identity=verdict)
+    finally:
+        await store.aclose()
+    done = await asyncio.to_thread(cli, "-c", "cat.yaml", "--from-file", "orders.ndjson", "--redis-url",
+                                   redis_server, "--prefix", redis_prefix, "--set", "orders.low.below=2", "--json",
+                                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [score] = json.loads(done.stdout)["feedback"]
+    assert {k: score[k] for k in ("marked_true", "marked_false", "fired_true", "fired_false", "precision",
+                                  "recall")} == {"marked_true": 2, "marked_false": 1, "fired_true": 1,
+                                                 "fired_false": 1, "precision": 0.5, "recall": 0.5}
+    assert (score["proposed"]["precision"], score["proposed"]["recall"], score["proposed"]["fired_false"]) == (
+        1.0, 0.5, 0)
+    table = await asyncio.to_thread(cli, "-c", "cat.yaml", "--from-file", "orders.ndjson", "--redis-url",
+                                    redis_server, "--prefix", redis_prefix, cwd=tmp_path)
+    assert "feedback on orders/low: 2 true, 1 false alarm(s) marked; fired on 1 true, 1 false: precision 50%, " \
+           "recall 50%" in table.stdout
+    unreachable = await asyncio.to_thread(cli, "-c", "cat.yaml", "--from-file", "orders.ndjson", "--redis-url",
+                                          "redis://:secret@127.0.0.1:1/0", cwd=tmp_path)
+    assert unreachable.returncode == 2 and "cannot read feedback" in unreachable.stderr
+    assert "secret" not in unreachable.stderr

@@ -2,8 +2,9 @@
 ``kpimon backtest`` reports for the same events, series by series.
 
 The shop simulator's events (a payment outage in one region, then a bot traffic spike that sinks conversion) are
-produced at 60x to the embedded broker, where a real worker (--speedup 60, detectors on) judges them and delivers to
-a local webhook receiver (Alertmanager's JSON: every firing alert with its labels and ``startsAt``). The same events,
+produced at 60x to the embedded broker (about 800 events a wall second: light enough not to disturb the suite's
+other live runs), where a real worker (--speedup 60, detectors on) judges them and delivers to a local webhook
+receiver (Alertmanager's JSON: every firing alert with its labels and ``startsAt``). The same events,
 written as NDJSON files, go through ``kpimon backtest --json``. Each firing incident the receiver got must be one
 the backtest reports (same KPI, rule and series; the live one firing up to 4 minutes later, the delay of a
 window close and the ratio wait on the event clock at 60x), and the other way
@@ -123,7 +124,7 @@ def test_live_worker_and_backtest_fire_the_same_alerts(broker: Any, tmp_path: Pa
     catalog.write_text(CATALOG)
     # dated in the past (the worker reads it at 60x as if live: its idle clock runs at 60x too)
     start = time.time() - 2 * 3600
-    shop = Shop(visits_per_s=20, seed=11, start_ts=start,
+    shop = Shop(visits_per_s=12, seed=11, start_ts=start,
                 incidents=(parse_incident("payment_outage:east@15+12"), parse_incident("traffic_spike@36+10")))
     shop.at_hour(11)
     worker = WorkerProcess(catalog, broker, "eqv", tmp_path / "worker.log", env={"HOOK_URL": hook.url})

@@ -164,3 +164,26 @@ async def test_api_dry_run_refusals(api: TestClient[web.Request, web.Application
         assert resp.status == 501 and "--dry-run 7d" in json.dumps(await resp.json())
     finally:
         await bare.close()
+
+
+async def test_a_tuning_proposal_is_backtested_over_its_period(broker: Any, values_topic: str) -> None:
+    """The review's seam (alerting.digest_job.ProposalBacktest) as the worker wires it: a proposal to move `low`
+    to below 1 would have fired nothing in the hour where the rule in effect fired once on east."""
+    from alerting.tuning import Proposal, with_backtest
+    from kpimon.wiring import proposal_backtest
+
+    run = proposal_backtest(parse_catalog(CATALOG), broker.bootstrap, values_topic)
+    now = time.time()
+    proposal = Proposal("sales", "orders", "low", {"below": 1}, "noisy")
+    figures = await run(proposal, {}, now - 86400, now)
+    assert figures["current"] == {"fired": 1, "alert_minutes": 8.0, "series": 1}
+    assert figures["proposed"] == {"fired": 0, "alert_minutes": 0.0, "series": 0}
+    assert figures["days"] == 1 and figures["windows"] > 100
+    # the overrides in effect are the starting point: with below already at 1, below 5 is the proposal that fires
+    back = await run(Proposal("sales", "orders", "low", {"below": 5}, "quiet"), {("orders", "low"): {"below": 1}},
+                     now - 86400, now)
+    assert (back["current"]["fired"], back["proposed"]["fired"]) == (0, 1)
+    assert with_backtest(proposal, figures).to_dict()["backtest"]["proposed"]["fired"] == 0
+    # outside the period the KPI has no values: nothing fires either way
+    empty = await run(proposal, {}, now - 3 * 86400, now - 2 * 86400)
+    assert empty["windows"] == 0 and empty["current"]["fired"] == 0
