@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
+from alerting.admin import AdminError, set_threshold
 from alerting.digest import (
     DigestMessage,
     digest_id,
@@ -34,8 +35,8 @@ from alerting.tuning import Proposal, with_backtest
 from catalog.model import Catalog
 
 __all__ = [
-    "DigestScheduler", "DigestSender", "SendResult", "build_digest", "charted_kpis", "gather", "send_due",
-    "store_attainment",
+    "AUTO_WHO", "DigestScheduler", "DigestSender", "ProposalBacktest", "SendResult", "Tuned", "auto_tune_due",
+    "build_digest", "charted_kpis", "gather", "send_due", "store_attainment",
 ]
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,67 @@ async def _send_one(
     return SendResult(r.team, channel, r.since, r.until, "sent", outcome.reason)
 
 
+AUTO_WHO = "kpimon auto-tune"
+
+
+@dataclass(frozen=True, slots=True)
+class Tuned:
+    """A proposal :func:`auto_tune_due` applied (``audit``: the threshold entries written)."""
+
+    team: str
+    kpi: str
+    rule: str
+    change: Mapping[str, Any]
+    audit: tuple[Mapping[str, Any], ...]
+
+
+def _pays(p: Proposal) -> bool:
+    """Whether a proposal may be applied unattended: a run-time override (not a catalog change) whose backtest
+    over the period fired fewer alerts than the rule in effect."""
+    figures = p.backtest or {}
+    now, then = figures.get("current"), figures.get("proposed")
+    if "sensitivity" in p.change or not isinstance(now, Mapping) or not isinstance(then, Mapping):
+        return False
+    return isinstance(now.get("fired"), int) and isinstance(then.get("fired"), int) and then["fired"] < now["fired"]
+
+
+async def auto_tune_due(
+    store: Store, catalog: Catalog, *, now: float, wall_now: float, backtest: ProposalBacktest | None,
+) -> list[Tuned]:
+    """For every team with ``auto_tune: true`` whose last complete period (its digest's, else the week) ran over
+    budget: apply the tuning proposals that :func:`_pays` admits, once per period (a store marker), each audited
+    as :data:`AUTO_WHO` with its backtest figures (``alerting.admin.set_threshold``). Without a backtest nothing is
+    applied: a change is never made blind."""
+    out: list[Tuned] = []
+    if backtest is None:
+        return out
+    for team, spec in sorted(catalog.teams.items()):
+        if not spec.auto_tune:
+            continue
+        since, until = period_due(spec.digest.every if spec.digest else "weekly", now, catalog.defaults.timezone)
+        key = f"autotune|{team}|{since:.0f}"
+        if await store.get_marker(key) == "done":
+            continue
+        if not await store.set_marker(key, "tuning", now=wall_now, ttl_s=LEASE_S, only_new=True):
+            continue
+        r = await gather(store, catalog, team, since, until, backtest=backtest)
+        for p in r.proposals:
+            if not _pays(p):
+                continue
+            try:
+                audit = await set_threshold(store, p.kpi, p.rule, p.change, who=AUTO_WHO, now=wall_now,
+                                            comment=p.reason, backtest=p.backtest)
+            except AdminError as exc:      # the rule changed since: nothing applied, said once
+                log.warning("auto-tune of %s/%s skipped: %s", p.kpi, p.rule, exc)
+                continue
+            log.warning("auto-tune: %s/%s %s (team %s over budget; backtest %s -> %s alerts)", p.kpi, p.rule,
+                        dict(p.change), team, (p.backtest or {}).get("current", {}).get("fired"),
+                        (p.backtest or {}).get("proposed", {}).get("fired"))
+            out.append(Tuned(team, p.kpi, p.rule, dict(p.change), tuple(audit)))
+        await store.set_marker(key, "done", now=wall_now, ttl_s=DONE_TTL_S, only_new=False)
+    return out
+
+
 class DigestScheduler:
     """What the worker runs: :func:`send_due` at most every ``every_s`` wall-clock seconds.
 
@@ -223,8 +285,8 @@ class DigestScheduler:
 
     @property
     def enabled(self) -> bool:
-        """Whether any team has a digest."""
-        return any(t.digest is not None for t in self.catalog.teams.values())
+        """Whether any team has a digest or tunes itself."""
+        return any(t.digest is not None or t.auto_tune for t in self.catalog.teams.values())
 
     def due(self) -> bool:
         """Time for another look (the first one at once)."""
@@ -233,5 +295,8 @@ class DigestScheduler:
     async def run(self) -> list[SendResult]:
         """Send what is due now."""
         self._last = self.wall_clock()
-        return await send_due(self.store, self.catalog, self.senders, now=self.clock(), wall_now=self._last,
+        sent = await send_due(self.store, self.catalog, self.senders, now=self.clock(), wall_now=self._last,
                               charts=self.charts, backtest=self.backtest)
+        # after the digest, which reports the proposals; the next one lists the changes made (the audit)
+        await auto_tune_due(self.store, self.catalog, now=self.clock(), wall_now=self._last, backtest=self.backtest)
+        return sent

@@ -11,6 +11,8 @@ A KPI's ``owner`` is its team (the alerts' ``team`` label). ``teams:`` says more
                                         # in the catalog's defaults.timezone
           channels: [sales_mail, sales_dingtalk]
           language: zh                  # default: defaults.language
+        auto_tune: true                 # apply threshold proposals whose backtest fires fewer alerts (audited);
+                                        # sensitivity proposals are catalog changes and stay proposals
 
 :mod:`catalog.load` checks the references: a team that owns no KPI, a digest channel that is not in
 ``channels``.
@@ -84,6 +86,9 @@ class TeamSpec(_Strict):
 
     budget: str | None = None
     digest: DigestSpec | None = None
+    # apply the review's threshold proposals by itself at the end of each period (the digest's, else weekly) when
+    # their backtest fires fewer alerts; audited as "kpimon auto-tune" with the figures. Off unless said here.
+    auto_tune: bool = False
 
     @field_validator("budget")
     @classmethod

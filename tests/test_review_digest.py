@@ -253,3 +253,40 @@ async def test_the_proposals_carry_their_backtest(store: RedisStore, catalog_fil
 
     r = await gather(store, cat, "sales", W, W + 7 * DAY, backtest=broken)
     assert [p.backtest for p in r.proposals] == [None] and [p.change for p in r.proposals] == [{"below": 62.0}]
+
+
+async def test_auto_tune_applies_a_paying_proposal_once_audited_and_only_where_the_catalog_says(
+        store: RedisStore, catalog_file: Path) -> None:
+    """sales runs over budget; with `auto_tune: true` the threshold proposal (below 62) whose backtest fires fewer
+    alerts is applied once per period, audited as `kpimon auto-tune` with its figures. Without `auto_tune`, or when
+    the backtest shows no gain, or without a backtest at all, nothing changes. (The backtest is a stand-in here; the
+    real one reads kpi.values: tests/streams/test_dry_run.py.)"""
+    from alerting.digest_job import AUTO_WHO, auto_tune_due
+    from catalog import parse_catalog
+
+    text = catalog_file.read_text(encoding="utf-8")
+    plain = load_catalog(catalog_file)
+    tuning = parse_catalog(text.replace("    budget: 3/week\n", "    budget: 3/week\n    auto_tune: true\n"))
+    now = W + 7 * DAY + 60
+    gain = {"days": 7.0, "current": {"fired": 4, "alert_minutes": 60.0, "series": 2},
+            "proposed": {"fired": 1, "alert_minutes": 10.0, "series": 1}}
+    none = {**gain, "proposed": gain["current"]}
+
+    def answering(figures: dict[str, Any]) -> Any:
+        async def backtest(p: Any, overrides: Any, since: float, until: float) -> dict[str, Any]:
+            return figures
+        return backtest
+
+    assert await auto_tune_due(store, plain, now=now, wall_now=now, backtest=answering(gain)) == []
+    assert await auto_tune_due(store, tuning, now=now, wall_now=now, backtest=None) == []
+    before = await store.get_overrides()
+    flat = await auto_tune_due(store, tuning, now=now, wall_now=now, backtest=answering(none))
+    assert flat == [] and await store.get_overrides() == before
+    await store.redis.delete(store.p + f"marker:autotune|sales|{W:.0f}")   # that period again, with a gain
+    [tuned] = await auto_tune_due(store, tuning, now=now, wall_now=now, backtest=answering(gain))
+    assert (tuned.kpi, tuned.rule, dict(tuned.change)) == ("orders", "low", {"below": 62.0})
+    assert (await store.get_overrides())[("orders", "low")]["below"] == 62.0
+    [entry] = [e for e in await store.list_audit(kind="threshold") if e.get("who") == AUTO_WHO]
+    assert entry["new"] == 62.0 and entry["backtest"]["proposed"]["fired"] == 1 and "budget" in entry["comment"]
+    again = await auto_tune_due(store, tuning, now=now + 600, wall_now=now + 600, backtest=answering(gain))
+    assert again == []                                             # once per period

@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from alerting.digest import render_text
-from alerting.digest_job import DigestSender, gather, kpi_titles, send_due
+from alerting.digest_job import DigestSender, ProposalBacktest, auto_tune_due, gather, kpi_titles, send_due
 from alerting.redis_store import RedisStore
 from catalog import defaults
 from catalog.durations import parse_duration
@@ -58,7 +58,8 @@ def _since(text: str, until: float) -> float:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
 @click.option("--send", is_flag=True, help="Send the digests whose period has ended (once per period and channel).")
 @click.option("--backtest", "with_backtest", is_flag=True,
-              help="Backtest each tuning proposal over the period on the workers' kpi.values (needs --broker).")
+              help="Backtest each tuning proposal over the period on the workers' kpi.values (needs --broker); "
+                   "with --send, teams with auto_tune: true get the proposals that pay applied (audited).")
 @click.option("--broker", "-b", envvar="KPIMON_BROKER", default="localhost:9092", show_default=True,
               help="Kafka bootstrap host:port, for --backtest (env KPIMON_BROKER).")
 @click.option("--values-topic", default=lambda: os.environ.get("KPIMON_TOPIC_PREFIX", "") + "kpi.values",
@@ -73,8 +74,13 @@ def review_command(ctx: click.Context, team: str | None, since: str, until: str 
 
     cat = _load(catalog)
     ctx.obj = {"redis_url": redis_url, "prefix": prefix}
+    tester = None
+    if with_backtest:
+        from kpimon.wiring import proposal_backtest
+
+        tester = proposal_backtest(cat, broker, values_topic)
     if send:
-        _send(ctx, cat)
+        _send(ctx, cat, tester)
         return
     if not team:
         raise click.UsageError("give --team (one of the KPI owners), or --send")
@@ -85,11 +91,6 @@ def review_command(ctx: click.Context, team: str | None, since: str, until: str 
     start = _since(since, end)
     if start >= end:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
-    tester = None
-    if with_backtest:
-        from kpimon.wiring import proposal_backtest
-
-        tester = proposal_backtest(cat, broker, values_topic)
     result = _run(ctx, lambda s: gather(s, cat, team, start, end, backtest=tester))
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -98,7 +99,7 @@ def review_command(ctx: click.Context, team: str | None, since: str, until: str 
     click.echo(render_text(result, language, cat.defaults.timezone, kpi_titles(cat, team, language)), nl=False)
 
 
-def _send(ctx: click.Context, cat: Any) -> None:
+def _send(ctx: click.Context, cat: Any, tester: ProposalBacktest | None) -> None:
     from alerting.digest_charts import charts
     from alerting.notifiers.registry import build_notifier
     from catalog.channels import parse_channels
@@ -108,7 +109,10 @@ def _send(ctx: click.Context, cat: Any) -> None:
 
     async def go(store: RedisStore) -> list[Any]:
         now = time.time()
-        return await send_due(store, cat, senders, now=now, wall_now=now, charts=charts(store, cat))
+        sent = await send_due(store, cat, senders, now=now, wall_now=now, charts=charts(store, cat), backtest=tester)
+        for t in await auto_tune_due(store, cat, now=now, wall_now=now, backtest=tester):
+            click.echo(f"{t.team}: auto-tuned {t.kpi}/{t.rule} {json.dumps(dict(t.change))}")
+        return sent
 
     results = _run(ctx, go)
     for r in results:
