@@ -118,8 +118,15 @@ class Observers:
     notes: int = 0
     base_calendar: Calendar | None = field(default=None, init=False)
 
+    # KPI -> the catalog's calendar with that KPI's notes (take_calendar_notes); a KPI without notes uses `calendar`
+    kpi_calendars: dict[str, Calendar | None] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
-        self.base_calendar = self.calendar  # the catalog's; calendar = it with the notes (take_calendar_notes)
+        self.base_calendar = self.calendar  # the catalog's (calendar_of adds a KPI's notes)
+
+    def calendar_of(self, kpi: str) -> Calendar | None:
+        """The calendar ``kpi``'s detectors judge by: the catalog's, with the occasions noted on that KPI's alerts."""
+        return self.kpi_calendars.get(kpi, self.calendar)
 
     # ---- detectors ---------------------------------------------------------------------------
     def restore(self, partition: int, records: Mapping[str, bytes]) -> None:
@@ -141,7 +148,7 @@ class Observers:
             note = news.setdefault(kpi, _Restore())
             try:
                 doc = orjson.loads(raw)
-                det = self._restored(spec, doc, note, partial(_fresh_state, fresh, kpi, spec))
+                det = self._restored(kpi, spec, doc, note, partial(_fresh_state, fresh, kpi, spec))
             except (DetectorError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 # e.g. a checkpoint of another detector version: that series starts cold
                 if not note.cold:
@@ -157,7 +164,7 @@ class Observers:
             if note.text(kpi):
                 log.warning("%s", note.text(kpi))
 
-    def _restored(self, spec: DetectorSpecLite, doc: Any, note: _Restore,
+    def _restored(self, kpi: str, spec: DetectorSpecLite, doc: Any, note: _Restore,
                   fresh: Callable[[], dict[str, Any]]) -> Detector | None:
         """The detector of one checkpoint under ``spec`` now, or None when it starts fresh (noted)."""
         old: dict[str, Any] | None
@@ -169,15 +176,16 @@ class Observers:
             old = _legacy_spec(spec, state, fresh)
         new = _spec_doc(spec)
         if old == new:
-            return restore_detector(state, self.calendar)
+            return restore_detector(state, self.calendar_of(kpi))
         if old is not None and old["kind"] == new["kind"] and old["params"] == new["params"]:
             note.retuned += 1
             note.change = note.change or f"sensitivity {old['sensitivity']} -> {new['sensitivity']}"
             return restore_detector(state | {"params": {**state["params"], "sensitivity": spec.sensitivity}},
-                                    self.calendar)
+                                    self.calendar_of(kpi))
         if old is not None and old["kind"] != new["kind"]:
             try:        # e.g. seasonal -> calibrated with the same seasonal parameters
-                adopted = adopt_state(spec.kind, state, spec.sensitivity, calendar=self.calendar, **spec.params)
+                adopted = adopt_state(spec.kind, state, spec.sensitivity, calendar=self.calendar_of(kpi),
+                                      **spec.params)
             except DetectorError:
                 adopted = None          # learned with other parameters: another model, start fresh
             if adopted is not None:
@@ -207,7 +215,8 @@ class Observers:
             key = (val.kpi, val.series)
             det = bank.get(key)
             if det is None:
-                det = bank[key] = make_detector(spec.kind, spec.sensitivity, calendar=self.calendar, **spec.params)
+                det = bank[key] = make_detector(spec.kind, spec.sensitivity, calendar=self.calendar_of(val.kpi),
+                                                **spec.params)
             try:
                 verdict = det.update(val.window_end_s, val.value)
             except DetectorError as exc:
@@ -254,8 +263,8 @@ class Observers:
     async def take_calendar_notes(self) -> int:
         """Merge the store's calendar notes into the detectors' calendar when they changed (one counter read
         otherwise); return how many notes are in effect. Each note is a one-day promotion named by its reason on
-        the day of the raised window (in the calendar's time zone; UTC without one), shared by every detector,
-        like the catalog's own promotions."""
+        the day of the raised window (in the calendar's time zone; UTC without one), for the detectors of the
+        noted KPI only (an occasion that explains a refund spike says nothing about GMV's day)."""
         if self.alerts is None:
             return 0
         try:
@@ -267,12 +276,15 @@ class Observers:
             self.alerts.health.failed(exc)
             return self.notes
         self.notes_version, self.notes = version, len(notes)
-        self.calendar = _with_notes(self.base_calendar, notes)
+        by_kpi: dict[str, list[Mapping[str, Any]]] = {}
+        for n in notes:
+            by_kpi.setdefault(str(n.get("kpi")), []).append(n)
+        self.kpi_calendars = {kpi: _with_notes(self.base_calendar, mine) for kpi, mine in by_kpi.items()}
         for bank in self.detectors.values():
-            for det in bank.values():
+            for (kpi, _), det in bank.items():
                 with_calendar = getattr(det, "with_calendar", None)  # the kinds that read a calendar
                 if with_calendar is not None:
-                    with_calendar(self.calendar)
+                    with_calendar(self.calendar_of(kpi))
         return self.notes
 
     def learn_feedback(self, records: Sequence[Mapping[str, Any]]) -> int:

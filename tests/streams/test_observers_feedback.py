@@ -107,8 +107,10 @@ async def test_expected_with_a_reason_makes_the_rest_of_its_day_a_promotion() ->
     await record_feedback(store, alert.fingerprint, "expected", reason="promotion", who="ann", now=0.0)
     assert await obs.take_calendar_notes() == 1
     assert await obs.take_feedback() == 0                      # "expected" does not teach the model
-    assert obs.calendar is not None and obs.calendar.promotion(SERIES[FIRST][0]) == "promotion"
-    assert obs.calendar.promotion(SERIES[FIRST][0] + 86400) is None   # that day only
+    noted = obs.calendar_of("orders")
+    assert noted is not None and noted.promotion(SERIES[FIRST][0]) == "promotion"
+    assert noted.promotion(SERIES[FIRST][0] + 86400) is None   # that day only
+    assert obs.calendar_of("gmv") is None                      # the occasion explains orders, not other KPIs
     later = FIRST + 30                                          # 19:00 the same day, after the hold-off
     await _feed(obs, FIRST + 1, later)
     await _feed(twin, FIRST + 1, later)
@@ -123,5 +125,5 @@ async def test_expected_with_a_reason_makes_the_rest_of_its_day_a_promotion() ->
     assert not restarted.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
     await record_feedback(store, alert.fingerprint, "true", who="ann", now=1.0)
     assert await restarted.take_calendar_notes() == 0
-    assert restarted.calendar is None
+    assert restarted.calendar_of("orders") is None
     assert restarted.detectors[0][("orders", "region=east")].score_one(ts, value).is_anomaly
