@@ -294,3 +294,21 @@ async def test_cli_scores_rules_by_the_feedback_recorded_in_redis(tmp_path: Path
                                           "redis://:secret@127.0.0.1:1/0", cwd=tmp_path)
     assert unreachable.returncode == 2 and "cannot read feedback" in unreachable.stderr
     assert "secret" not in unreachable.stderr
+
+
+def test_cli_reads_parquet_history(tmp_path: Path) -> None:
+    """A Parquet file (pyarrow) of the orders replays like the NDJSON file: the same alert."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    one = CATALOG.split("  visits:")[0] + "kpis:" + CATALOG.split("kpis:")[1].split("  - name: visits")[0]
+    (tmp_path / "cat.yaml").write_text(one)
+    events = orders_history()
+    pq.write_table(pa.table({"ts": [e["ts"] for e in events], "region": [e["region"] for e in events]}),
+                   tmp_path / "orders.parquet", row_group_size=500)
+    done = cli("-c", "cat.yaml", "--from-file", "orders.parquet", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["history"]["events"] == len(events)
+    assert [(r["rule"], r["series"], r["fired"], r["alert_minutes"]) for r in doc["rules"]] == [
+        ("low", {"region": "east"}, 1, 8.0)]
