@@ -1,4 +1,5 @@
-"""Shared fixtures for the alerting core tests: a fake clock, a real local webhook receiver, Redis."""
+"""Shared fixtures for the alerting core tests: a fake clock, a real local webhook receiver, Redis, and ``store``:
+each test of a module that uses it runs on the memory store and on a real Redis."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 from aiohttp import web
 
 from alerting.config import AlertingConfig, KpiMeta, build_alerting_config
+from alerting.memory_store import MemoryStore
+from alerting.redis_store import RedisStore
+from alerting.store import Store
 
 __all__ = ["Clock", "Receiver", "make_config"]
 
@@ -136,3 +140,17 @@ def make_config(
 
 def hook(url: str) -> dict[str, Any]:
     return {"type": "webhook", "url": url, "timeout_seconds": 2}
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_server: str, redis_prefix: str) -> AsyncIterator[Store]:
+    """The memory store, then a real Redis (its keys deleted after the test)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore.from_url(redis_server, prefix=redis_prefix)
+    yield redis_store
+    keys = [k async for k in redis_store.redis.scan_iter(match=redis_prefix + "*")]
+    if keys:
+        await redis_store.redis.delete(*keys)
+    await redis_store.aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -10,25 +9,10 @@ import pytest
 from alerting.admin import AdminError
 from alerting.feedback import record_feedback
 from alerting.lifecycle import AlertState, advance, new_state
-from alerting.memory_store import MemoryStore
-from alerting.redis_store import RedisStore
 from alerting.store import Store
 
 AUDIT_FIELDS = {"kind", "verdict", "reason", "fingerprint", "kpi", "rule", "labels", "incident", "raised", "value",
                 "previous", "who", "at"}
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_server: str, redis_prefix: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(redis_server, prefix=redis_prefix)
-    yield redis_store
-    keys = [k async for k in redis_store.redis.scan_iter(match=redis_prefix + "*")]
-    if keys:
-        await redis_store.redis.delete(*keys)
-    await redis_store.aclose()
 
 
 def firing(starts: float = 1000.0) -> AlertState:

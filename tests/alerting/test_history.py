@@ -3,13 +3,8 @@ memory and the Redis store behave the same, and a new service over the same Redi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from alerting.admin import acknowledge
 from alerting.history import IncidentRecord
-from alerting.memory_store import MemoryStore
 from alerting.redis_store import RedisStore
 from alerting.samples import Sample
 from alerting.service import AlertService
@@ -17,19 +12,6 @@ from alerting.store import Store
 from tests.alerting.conftest import T0, make_config
 
 RULES = {"orders": [{"type": "threshold", "name": "low", "below": 10}]}
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_server: str, redis_prefix: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(redis_server, prefix=redis_prefix)
-    yield redis_store
-    keys = [k async for k in redis_store.redis.scan_iter(match=redis_prefix + "*")]
-    if keys:
-        await redis_store.redis.delete(*keys)
-    await redis_store.aclose()
 
 
 class Now:

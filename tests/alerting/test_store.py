@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from alerting.acks import Ack
 from alerting.lifecycle import advance, new_state
-from alerting.memory_store import MemoryStore
 from alerting.redis_store import RedisStore
 from alerting.samples import Sample
 from alerting.service import AlertService
 from alerting.silences import Silence
 from alerting.store import OutboxRecord, Store
 from tests.alerting.conftest import Clock, Receiver, hook, make_config
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_server: str, redis_prefix: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(redis_server, prefix=redis_prefix)
-    yield redis_store
-    keys = [k async for k in redis_store.redis.scan_iter(match=redis_prefix + "*")]
-    if keys:
-        await redis_store.redis.delete(*keys)
-    await redis_store.aclose()
 
 
 async def test_alerts_groups_silences_acks_round_trip(store: Store) -> None:
