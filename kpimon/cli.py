@@ -59,6 +59,7 @@ broker_opt = click.option("--broker", "-b", **_setting("broker"),
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kpimon", message="kpimon %(version)s")
 def main() -> None:
     """kpimon: live business KPIs from Kafka events, with anomaly detection, alerts and boards."""
 

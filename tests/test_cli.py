@@ -19,3 +19,9 @@ def test_the_commands_are_listed_explicitly() -> None:
     assert listed == {"alerts", "backfill", "backtest", "check", "dashboards", "demo", "nab", "review", "simulate",
                       "threshold", "worker"}
     assert listed == set(main.commands)
+
+
+def test_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "kpimon", "--version"], capture_output=True, text=True, cwd=REPO,
+                          check=True, timeout=120)
+    assert done.stdout.strip().startswith("kpimon 0.") and done.stderr == ""

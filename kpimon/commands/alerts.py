@@ -15,6 +15,7 @@ Examples::
     kpimon alerts feedback 3f2a… false
     kpimon alerts feedback 3f2a… expected --reason promotion
     kpimon alerts silence -m team=shop -m 'kpi=~paid_.*' --for 2h --comment "deploy"
+    kpimon alerts silences                                 # id, matchers, until when, who, why
     kpimon alerts unsilence <id>
 """
 
@@ -344,6 +345,27 @@ def alerts_silence(
     click.echo(
         f"silence {silence.id} until {_when(silence.ends_at)}: {', '.join(map(str, silence.matchers))}"
     )
+
+
+@alerts.command("silences")
+@click.option("--all", "show_all", is_flag=True, help="Also the silences that have ended.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list (for scripts).")
+@click.pass_context
+def alerts_silences(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List the silences: id, matchers, until when, who and why (active and upcoming; --all for ended ones too)."""
+    now = time.time()
+    found = sorted(_run(ctx, lambda s: s.list_silences()), key=lambda x: (x.starts_at, x.id))
+    shown = [x for x in found if show_all or x.ends_at > now]
+    if as_json:
+        click.echo(json.dumps([x.to_dict() for x in shown], ensure_ascii=False))
+        return
+    if not shown:
+        click.echo("no silences" + ("" if show_all else " in effect or to come (--all shows ended ones)"))
+    for x in shown:
+        state = "active" if x.starts_at <= now < x.ends_at else ("ended" if x.ends_at <= now else "upcoming")
+        note = f"  # {x.comment}" if x.comment else ""
+        click.echo(f"{x.id}  {state:<8} {_when(x.starts_at)} .. {_when(x.ends_at)}  {' '.join(map(str, x.matchers))}"
+                   f"  by {x.created_by}{note}")
 
 
 @alerts.command("unsilence")

@@ -102,6 +102,11 @@ def test_alerts_commands(redis_server: str, redis_prefix: str) -> None:
     )
     assert out.exit_code == 0, out.output
     silence_id = out.output.split()[1]
+    listed = invoke(alerts, redis_server, redis_prefix, "silences")
+    assert listed.exit_code == 0 and silence_id in listed.output and "active" in listed.output
+    assert 'team="shop"' in listed.output or "team=shop" in listed.output, listed.output
+    as_json = json.loads(invoke(alerts, redis_server, redis_prefix, "silences", "--json").output)
+    assert [x["id"] for x in as_json] == [silence_id] and as_json[0]["created_by"] == "ann"
     out = invoke(alerts, redis_server, redis_prefix, "silence", "-m", "team", "--for", "2h")
     assert out.exit_code != 0 and "bad matcher 'team'" in out.output
     out = invoke(alerts, redis_server, redis_prefix, "silence", "-m", "team=x", "--for", "later")
@@ -109,6 +114,7 @@ def test_alerts_commands(redis_server: str, redis_prefix: str) -> None:
     assert invoke(alerts, redis_server, redis_prefix, "unsilence", silence_id).exit_code == 0
     out = invoke(alerts, redis_server, redis_prefix, "unsilence", silence_id)
     assert out.exit_code != 0 and "no silence" in out.output
+    assert "no silences in effect" in invoke(alerts, redis_server, redis_prefix, "silences").output
 
 
 def _feedback_audit(url: str, prefix: str) -> list[dict[str, object]]:
