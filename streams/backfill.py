@@ -8,7 +8,8 @@ its KPI (the producer's partitioner over the KPI's merge group, as the worker's 
 afterwards restores them like its own checkpoints and judges the first live window.
 
 Idempotent: a series that already has a checkpoint (a worker ran, or an earlier backfill did) is left alone unless
-``replace`` is given, so running it twice writes nothing the second time. Run it before the workers start, with
+``replace`` is given, so running it twice writes nothing the second time. It refuses while the app's consumer group
+has members (:class:`WorkersRunning`): run it before the workers start (or with them stopped), with
 history that ends where the live data begins: a detector takes its points in time order, and a live window older
 than the history's last one is refused by it (logged by the worker). Topics are settled and created as a worker
 does (:func:`streams.topics.prepare_topics`), the changelog included, so the partition counts agree.
@@ -29,7 +30,7 @@ from streams.observers import DetectorSpecLite, Observers
 from streams.plan import Plan
 from streams.topics import COMPACTED, STAGE2_TABLE, Topics, changelog_topic, prepare_topics
 
-__all__ = ["BackfillReport", "backfill", "owner_partition"]
+__all__ = ["BackfillReport", "WorkersRunning", "backfill", "group_members", "owner_partition"]
 
 
 @dataclass
@@ -84,6 +85,26 @@ async def _ensure_changelog(bootstrap: str, topic: str, partitions: int) -> None
         await admin.close()
 
 
+class WorkersRunning(Exception):
+    """The app's consumer group has members: a running worker would not see a backfill and would overwrite it."""
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group ``group`` has now (0 when the broker cannot tell)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.describe_consumer_groups([group])
+    except KafkaError:
+        return 0
+    finally:
+        await admin.close()
+    return sum(len(g[5]) for resp in found for g in getattr(resp, "groups", ()) if g[1] == group)
+
+
 async def backfill(bootstrap: str, plan: Plan, history: History, *, app_id: str, topics: Topics,
                    detectors: Mapping[str, DetectorSpecLite], goals: Mapping[str, Goal],
                    calendar: Calendar | None = None, replace: bool = False) -> BackfillReport:
@@ -91,6 +112,10 @@ async def backfill(bootstrap: str, plan: Plan, history: History, *, app_id: str,
     docstring."""
     from aiokafka import AIOKafkaProducer
 
+    members = await group_members(bootstrap, app_id)
+    if members:
+        raise WorkersRunning(f"{members} worker(s) of app {app_id!r} are running: stop them first (a worker killed "
+                             "just now stays a member for its session timeout, about 10 s)")
     layout = await prepare_topics(bootstrap, plan, topics, app_id)
     n = layout.internal_partitions
     topic = changelog_topic(app_id, STAGE2_TABLE)

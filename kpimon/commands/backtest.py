@@ -388,6 +388,7 @@ def backfill(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
     """Warm detectors (and the current period's attainment) from history, before the workers start, so they judge
     the first live window; series with a checkpoint are kept (idempotent)."""
     from streams.app import kpi_goal
+    from streams.backfill import WorkersRunning
     from streams.backfill import backfill as warm
     from streams.backtest import Judge
     from streams.plan import compile_plan
@@ -403,7 +404,7 @@ def backfill(catalog: str, files: tuple[str, ...], topics: tuple[str, ...], valu
     try:
         report = asyncio.run(warm(broker, plan, history, app_id=app_id, topics=layout, detectors=judge.detectors,
                                   goals=goals, calendar=judge.calendar, replace=replace))
-    except PartitionMismatchError as exc:
+    except (PartitionMismatchError, WorkersRunning) as exc:
         _fail(str(exc))
     except (ConnectionError, OSError) as exc:
         _fail(f"cannot reach Kafka at {broker}: {exc}")

@@ -88,6 +88,8 @@ def test_a_backfilled_worker_judges_the_first_live_window_a_cold_one_does_not(br
                 return mark >= (live_start + 3 * MIN) / 1000 and w.sample("kpi_bf_orders") is not None
 
             eventually(closed, 90, "the live windows closed and exported", poll_s=0.5)
+        busy = backfill(*args, "--replace", cwd=tmp_path)          # the workers run: a backfill would be lost
+        assert busy.returncode == 2 and "worker(s) of app 'bfw' are running: stop them first" in busy.stderr
         expected = warm.sample("kpi_bf_orders_expected")
         assert expected is not None and 5 < expected < 40, warm.metrics()[-3000:]
         assert cold.sample("kpi_bf_orders_expected") is None
