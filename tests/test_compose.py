@@ -19,7 +19,8 @@ def compose_config() -> dict[str, Any]:
     exe = shutil.which("docker-compose") or "/usr/bin/docker-compose"
     if not Path(exe).exists():
         pytest.fail("docker-compose not found (Debian package docker-compose); tests never skip")
-    env = {**os.environ, "GRAFANA_ADMIN_PASSWORD": "test-only"}
+    env = {**os.environ, "GRAFANA_ADMIN_PASSWORD": "test-only", "SMTP_HOST": "smtp.test", "DINGTALK_WEBHOOK":
+           "https://oapi.dingtalk.com/robot/send?access_token=test", "DINGTALK_SECRET": "SECtest"}
     result = subprocess.run([exe, "-f", "docker-compose.yml", "config"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -66,3 +67,25 @@ def test_services_use_the_generated_configs_and_documented_commands() -> None:
     prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "kpimon"]
     assert job["dns_sd_configs"][0] == {"names": ["worker"], "type": "A", "port": 9108, "refresh_interval": "30s"}
+
+
+def test_the_stack_sets_what_the_worker_and_its_catalog_read() -> None:
+    """Every KPIMON_* variable the stack sets is a setting the worker reads (derived from the Settings class, so a
+    misspelt name such as GRAFANA_URL fails here), and every ${VAR} the mounted catalog reads is set by the stack
+    (else its channels would fall back to the demo's local receivers, which do not exist in a container)."""
+    import re
+
+    from kpimon.settings import Settings
+
+    services = compose_config()["services"]
+    read = {f"KPIMON_{name.upper()}" for name in Settings.model_fields} | {"GRAFANA_TOKEN"}
+    [catalog_mount] = [v for v in services["worker"]["volumes"] if v.endswith(":/etc/kpimon/catalog.yaml:ro")]
+    catalog = (REPO / catalog_mount.split(":")[0].removeprefix(str(REPO) + "/")).read_text()
+    wanted = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", catalog))
+    assert wanted, "the catalog reads its channels' endpoints from the environment"
+    for name in ("worker", "simulator"):
+        env = services[name]["environment"]
+        unknown = {k for k in env if k.startswith("KPIMON_") or k.startswith("GRAFANA")} - read
+        assert not unknown, f"{name} sets {sorted(unknown)}, which the worker does not read"
+        assert wanted <= set(env), f"{name} does not set {sorted(wanted - set(env))}"
+    assert services["worker"]["environment"]["KPIMON_GRAFANA_URL"] == "http://grafana:3000"
