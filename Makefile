@@ -4,22 +4,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?=
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: setup demo test test-fast bench lint clean
 
 $(STAMP): pyproject.toml scripts/install-system.sh
-	./scripts/install-system.sh
+	PYTHON=$(PYTHON) ./scripts/install-system.sh python
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
+
+# the tests' own packages and servers, on top of what the demo needs
+$(TEST_STAMP): $(STAMP)
+	./scripts/install-system.sh test
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
 
 setup: $(STAMP)
 
 demo: setup  ## broker + worker + simulator with an incident; DURATION=90 for a bounded run
 	$(BIN)/kpimon demo $(if $(DURATION),--duration $(DURATION),)
 
-test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
+test: $(TEST_STAMP)  ## the whole suite, real broker/Redis/Prometheus/SMTP started by the tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check kpimon catalog streams detectors alerting grafana tests bench
 	$(BIN)/mypy --strict kpimon catalog streams detectors alerting grafana tests
@@ -28,7 +35,7 @@ test: setup  ## the whole suite, real broker/Redis/Prometheus/SMTP started by th
 bench: setup
 	$(BIN)/python bench/pipeline_bench.py
 
-lint: setup
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check kpimon catalog streams detectors alerting grafana tests
 
 clean:
