@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,16 @@ def quick_detectors(source: Path, out: Path, warmup: int = 30) -> Path:
     return out
 
 
+def _bindable(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` is free to listen on."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...], speedup: float, rate: float,
              metrics_port: int) -> int:
     console = Console()
@@ -66,6 +77,10 @@ def run_demo(*, catalog: str, duration: float | None, incidents: tuple[str, ...]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         port = metrics_port or free_port()
+        if not _bindable(port):   # another worker or demo has it: /metrics there would be someone else's
+            taken, port = port, free_port()
+            console.print(f"port {taken} is in use; the demo's worker listens on 127.0.0.1:{port} instead "
+                          f"(--metrics-port N to choose)")
         procs.append(_spawn(["worker", "--catalog", catalog, "--broker", broker.bootstrap, "--listen", f"127.0.0.1:{port}",
                              "--speedup", str(speedup)], logdir / "worker.log", env))
         wait_port(port, 60, procs[0])

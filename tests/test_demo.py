@@ -50,3 +50,18 @@ def test_quick_detectors_keep_other_params_and_skip_disabled(tmp_path: Path) -> 
     assert a["detector"]["params"] == {"memory_days": 3, "seasonality": "none", "warmup": 30}
     assert "params" not in b["detector"]
     assert c["detector"]["params"] == {"seasonality": "none", "warmup": 30}
+
+
+def test_a_taken_port_is_seen_before_the_demo_uses_it() -> None:
+    """The demo's worker port: one another process listens on is not bindable (the demo then picks a free one and
+    says so instead of showing someone else's /metrics)."""
+    import socket
+
+    from kpimon.demo import _bindable
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        assert not _bindable(taken)
+    assert _bindable(taken)
