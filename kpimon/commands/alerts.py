@@ -376,3 +376,20 @@ def alerts_unsilence(ctx: click.Context, silence_id: str, who: str) -> None:
     """Remove a silence."""
     _run(ctx, lambda s: remove_silence(s, silence_id, who=who, now=time.time()))
     click.echo(f"removed silence {silence_id}")
+
+
+def _connection_override(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A connection option given after the subcommand wins over the group's (``ctx.obj`` is the group's dict)."""
+    if value is not None and isinstance(ctx.obj, dict) and param.name is not None:
+        ctx.obj[param.name] = value
+    return value
+
+
+# `kpimon alerts list --redis-url …` works as well as `kpimon alerts --redis-url … list`
+for _command in (*threshold.commands.values(), *alerts.commands.values()):
+    _command.params += [
+        click.Option(["--redis-url"], default=None, expose_value=False, callback=_connection_override,
+                     is_eager=True, help="Redis holding alert state (as on the group; env KPIMON_REDIS_URL)."),
+        click.Option(["--prefix"], default=None, expose_value=False, callback=_connection_override, is_eager=True,
+                     help="Key prefix (as on the group; env KPIMON_REDIS_PREFIX)."),
+    ]

@@ -159,3 +159,16 @@ def test_errors_never_print_the_redis_password(redis_server: str, redis_prefix: 
             out = invoke(group, url, redis_prefix, *args)
             assert out.exit_code == 1, out.output
             assert "hunter2-pw" not in out.output and ":<redacted>@" in out.output, out.output
+
+
+def test_connection_options_work_after_the_subcommand_too(redis_server: str, redis_prefix: str) -> None:
+    """`kpimon alerts list --redis-url URL --prefix P` reads the same Redis as `kpimon alerts --redis-url URL …`; the
+    option after the subcommand wins."""
+    fp = seed(redis_server, redis_prefix)
+    runner = CliRunner()
+    after = runner.invoke(alerts, ["list", "--redis-url", redis_server, "--prefix", redis_prefix],
+                          env={"KPIMON_REDIS_URL": "redis://127.0.0.1:1/0"}, catch_exceptions=False)
+    assert after.exit_code == 0 and fp in after.output, after.output
+    wins = runner.invoke(alerts, ["--redis-url", "redis://127.0.0.1:1/0", "list", "--redis-url", redis_server,
+                                  "--prefix", redis_prefix], catch_exceptions=False)
+    assert wins.exit_code == 0 and fp in wins.output, wins.output
