@@ -138,7 +138,7 @@ async def _tunable_rule(store: Store, kpi: str, rule: str, fields: Mapping[str, 
         raise AdminError('give the fields to change as a JSON object, e.g. {"below": 80}')
     base = (await store.get_rules()).get((kpi, rule))
     if base is None:
-        raise AdminError(f"no rule {rule!r} on KPI {kpi!r} (see GET /api/thresholds)", 404)
+        raise AdminError(f"no rule {rule!r} on KPI {kpi!r} (list them: kpimon threshold list, or GET /api/thresholds)", 404)
     allowed = TUNABLE[str(base["type"])]
     unknown = sorted(set(fields) - allowed)
     if unknown:
@@ -274,7 +274,7 @@ async def acknowledge(
         raise AdminError("who acknowledges? (--who)")
     alert = await store.get_alert(fingerprint)
     if alert is None:
-        raise AdminError(f"no active alert with fingerprint {fingerprint!r} (see GET /api/alerts)", 404)
+        raise AdminError(f"no active alert with fingerprint {fingerprint!r} (list them: kpimon alerts list, or GET /api/alerts)", 404)
     if alert.state != "firing" or alert.starts_at is None:
         raise AdminError(f"alert {fingerprint} is {alert.state}; only firing alerts can be acknowledged", 409)
     ack = Ack(fingerprint, dict(alert.labels), alert.starts_at, who, now, comment)

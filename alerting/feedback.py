@@ -77,7 +77,7 @@ async def _subject(store: Store, fingerprint: str, incident: float | None) -> di
             return {k: old.get(k, "") for k in _SUBJECT}
         raise AdminError(f"alert {fingerprint} has no incident starting at {incident!r} with feedback", 404)
     if alert is None:
-        raise AdminError(f"no active alert with fingerprint {fingerprint!r} (see GET /api/alerts)", 404)
+        raise AdminError(f"no active alert with fingerprint {fingerprint!r} (list them: kpimon alerts list, or GET /api/alerts)", 404)
     raise AdminError(f"alert {fingerprint} is {alert.state} and never fired: nothing to give feedback on", 409)
 
 

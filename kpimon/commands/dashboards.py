@@ -16,8 +16,9 @@ from grafana.provisioning import render_artifacts, render_rules, write_artifacts
 
 __all__ = ["dashboards"]
 
-_catalog_option = click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
-                               default=Path(defaults.CATALOG), show_default=True, help="KPI catalog YAML.")
+_catalog_option = click.option("--catalog", "-c", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
+                               envvar="KPIMON_CATALOG", default=Path(defaults.CATALOG), show_default=True,
+                               help="KPI catalog YAML (env KPIMON_CATALOG).")
 _out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
                            show_default=True, help="Directory to write into (the repo's deploy/).")
 

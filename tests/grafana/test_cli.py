@@ -40,3 +40,15 @@ def test_bad_catalog_is_reported_with_its_location(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "invalid catalog" in result.output and "bad.yaml:3" in result.output and "nope" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_catalog_comes_from_c_or_kpimon_catalog_like_every_command(tmp_path: Path) -> None:
+    """`-c` and `KPIMON_CATALOG` name the catalog here as on the other commands."""
+    short = CliRunner().invoke(dashboards, ["rules", "-c", str(SHOP), "--out", str(tmp_path / "a")])
+    assert short.exit_code == 0, short.output
+    env = CliRunner().invoke(dashboards, ["rules", "--out", str(tmp_path / "b")], env={"KPIMON_CATALOG": str(SHOP)})
+    assert env.exit_code == 0, env.output
+    assert (tmp_path / "a" / RULES_FILE).read_text() == (tmp_path / "b" / RULES_FILE).read_text()
+    missing = CliRunner().invoke(dashboards, ["rules", "--out", str(tmp_path / "c")],
+                                 env={"KPIMON_CATALOG": str(tmp_path / "nowhere.yaml")})
+    assert missing.exit_code != 0 and "nowhere.yaml" in missing.output
