@@ -69,20 +69,73 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
               for path, name in located.missing_env]
     if not isinstance(located.data, dict):
         raise CatalogError([_issue(file, located, (), "the catalog must be a mapping with 'sources' and 'kpis'")])
-    try:
-        catalog = Catalog.model_validate(located.data)
-    except ValidationError as exc:
-        issues += [_issue(file, located, _loc(err["loc"]), _msg(err)) for err in exc.errors()]
-        raise CatalogError(issues) from None
-    issues += [_issue(file, located, path, msg) for path, msg in _semantic(catalog)]
-    issues += [_issue(file, located, path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)]
-    issues += [_issue(file, located, path, msg) for path, msg in _detectors(catalog)]
-    issues += [_issue(file, located, path, msg) for path, msg in _ratio_parts(catalog)]
-    issues += [_issue(file, located, path, msg) for path, msg in catalog.calendar.problems()]
-    issues += [_issue(file, located, path, msg) for path, msg in _teams(catalog)]
+    data: dict[str, Any] = located.data
+    dropped: set[str] = set()          # names of the parts left out because their schema is wrong
+    # per list section, the original index of each item still in ``data`` (paths are reported in the file's terms)
+    origin = {section: list(range(len(data[section]))) for section in _PARTS if isinstance(data.get(section), list)}
+    catalog = None
+    for _ in range(_PRUNE_ROUNDS):
+        try:
+            catalog = Catalog.model_validate(data)
+            break
+        except ValidationError as exc:
+            locs = [_loc(err["loc"]) for err in exc.errors()]
+            issues += [_issue(file, located, _original(loc, origin), _msg(err))
+                       for loc, err in zip(locs, exc.errors(), strict=True)]
+            data = _pruned(data, locs, dropped, origin)
+    if catalog is None:
+        raise CatalogError(issues)
+    # Every other check runs on what is well-formed, so one run reports everything; a problem that only says a
+    # left-out part is missing (a ratio of a KPI whose schema is wrong) is not said twice.
+    rest = [(path, msg) for check in (_semantic, _detectors, _ratio_parts, _teams) for path, msg in check(catalog)]
+    rest += [(path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)]
+    rest += list(catalog.calendar.problems())
+    emptied = {section for section in _PARTS if isinstance(located.data.get(section), list | dict)
+               and len(located.data[section]) and not len(data.get(section) or ())}
+    issues += [_issue(file, located, _original(path, origin), msg) for path, msg in rest
+               if not any(repr(name) in msg for name in dropped) and not (len(path) == 1 and path[0] in emptied)]
     if issues:
         raise CatalogError(issues)
     return catalog
+
+
+_PRUNE_ROUNDS = 4   # schema rounds: each leaves out the parts the last one found wrong
+_PARTS = ("kpis", "sources", "channels", "teams")   # sections whose items are left out one by one
+
+
+def _original(path: Path, origin: dict[str, list[int]]) -> Path:
+    """``path`` in the pruned catalog as a path in the file (list items left out shift the later ones)."""
+    if len(path) > 1 and str(path[0]) in origin and isinstance(path[1], int) and path[1] < len(origin[str(path[0])]):
+        return (path[0], origin[str(path[0])][path[1]], *path[2:])
+    return path
+
+
+def _pruned(data: dict[str, Any], locs: Iterable[Path], dropped: set[str],
+            origin: dict[str, list[int]]) -> dict[str, Any]:
+    """``data`` without the parts the schema errors at ``locs`` are in: a KPI, source, channel or team whole, any
+    other section (defaults, calendar, grafana…) whole; their names go into ``dropped``, ``origin`` follows."""
+    out = dict(data)
+    lists: dict[str, set[int]] = {}
+    for loc in locs:
+        if not loc:
+            continue
+        section = str(loc[0])
+        if section in _PARTS and len(loc) > 1 and isinstance(out.get(section), list) and isinstance(loc[1], int):
+            lists.setdefault(section, set()).add(loc[1])
+        elif section in _PARTS and len(loc) > 1 and isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k != loc[1]}
+            dropped.add(str(loc[1]))
+        else:
+            out.pop(section, None)
+    for section, indexes in lists.items():
+        items = out[section]
+        for i in indexes:
+            if i < len(items) and isinstance(items[i], dict) and isinstance(items[i].get("name"), str):
+                dropped.add(items[i]["name"])
+        out[section] = [item for i, item in enumerate(items) if i not in indexes]
+        if section in origin:
+            origin[section] = [o for i, o in enumerate(origin[section]) if i not in indexes]
+    return out
 
 
 def _semantic(catalog: Catalog) -> Iterable[tuple[Path, str]]:

@@ -192,3 +192,35 @@ def test_timezone_is_an_iana_name() -> None:
     found = issues(BASE + "defaults: {timezone: Beijing}\n")
     assert any(path == "defaults.timezone" and "unknown time zone 'Beijing'" in msg and "Asia/Shanghai" in msg
                for _, path, msg in found), found
+
+
+def test_every_problem_in_one_run_schema_and_references_alike() -> None:
+    """Schema errors (a KPI with a bad window, a source with bad partitions) no longer hide the other checks: the
+    unknown source of another KPI, an alert rule's bad field and an unknown route channel come in the same run, each
+    at its own line; a ratio over the KPI whose schema is wrong is not reported a second time as unknown."""
+    text = """version: 1
+sources:
+  orders: {topic: o}
+  visits: {topic: v, partitions: -3}
+kpis:
+  - {name: broken, source: orders, measure: count, window: {type: tumbling, size: nope}}
+  - {name: lost, source: nowhere, measure: count}
+  - name: fine
+    source: orders
+    measure: count
+    alerts: [{name: low, type: threshold, below: "x"}]
+  - {name: rate, ratio: {numerator: broken, denominator: fine}}
+routes:
+  - {match: {}, channels: [missing]}
+"""
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(text, "cat.yaml")
+    lines = {(i.line, i.message.split(";")[0][:40]) for i in err.value.issues}
+    found = "\n".join(str(i) for i in err.value.issues)
+    assert any(i.line == 4 and "partitions" in str(i) for i in err.value.issues), found
+    assert any(i.line == 6 and "size" in str(i) for i in err.value.issues), found
+    assert any(i.line == 7 and "unknown source 'nowhere'" in i.message for i in err.value.issues), found
+    assert any(i.line == 11 and "below" in str(i) for i in err.value.issues), found
+    assert any("unknown channel 'missing'" in i.message for i in err.value.issues), found
+    assert not any("'broken'" in i.message for i in err.value.issues), found     # said once, at its schema error
+    assert len(lines) == len(err.value.issues) >= 5
