@@ -49,24 +49,26 @@ class CatalogError(ValueError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
-def load_catalog(path: str | FsPath) -> Catalog:
-    """Read, parse and validate the catalog at ``path``; raise :class:`CatalogError`."""
+def load_catalog(path: str | FsPath, *, channels: bool = True) -> Catalog:
+    """Read, parse and validate the catalog at ``path``; raise :class:`CatalogError`. ``channels=False``: for a
+    command that sends no alert (simulate, backtest, dashboards…), the alert channels' environment variables
+    (endpoints, secrets) need not be set and the channels are not checked; everything else is."""
     file = str(path)
     try:
         text = FsPath(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError([CatalogIssue(file, 0, 0, (), f"cannot read catalog: {exc.strerror}")]) from None
-    return parse_catalog(text, file)
+    return parse_catalog(text, file, channels=channels)
 
 
-def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
-    """Parse catalog YAML ``text``; ``file`` is used in error messages."""
+def parse_catalog(text: str, file: str = "<catalog>", *, channels: bool = True) -> Catalog:
+    """Parse catalog YAML ``text``; ``file`` is used in error messages (``channels``: see :func:`load_catalog`)."""
     try:
         located = load_located(text)
     except LocatedYAMLError as exc:
         raise CatalogError([CatalogIssue(file, exc.line, exc.column, (), str(exc))]) from None
     issues = [_issue(file, located, path, f"environment variable ${{{name}}} is not set")
-              for path, name in located.missing_env]
+              for path, name in located.missing_env if channels or not path or path[0] != "channels"]
     if not isinstance(located.data, dict):
         raise CatalogError([_issue(file, located, (), "the catalog must be a mapping with 'sources' and 'kpis'")])
     data: dict[str, Any] = located.data
@@ -88,7 +90,8 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
     # Every other check runs on what is well-formed, so one run reports everything; a problem that only says a
     # left-out part is missing (a ratio of a KPI whose schema is wrong) is not said twice.
     rest = [(path, msg) for check in (_semantic, _detectors, _ratio_parts, _teams) for path, msg in check(catalog)]
-    rest += [(path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)]
+    rest += [(path, msg.removeprefix("Value error, ")) for path, msg in _alerting(catalog)
+             if channels or not path or path[0] != "channels"]
     rest += list(catalog.calendar.problems())
     emptied = {section for section in _PARTS if isinstance(located.data.get(section), list | dict)
                and len(located.data[section]) and not len(data.get(section) or ())}

@@ -224,3 +224,34 @@ routes:
     assert any("unknown channel 'missing'" in i.message for i in err.value.issues), found
     assert not any("'broken'" in i.message for i in err.value.issues), found     # said once, at its schema error
     assert len(lines) == len(err.value.issues) >= 5
+
+
+SECRET_CHANNELS = """version: 1
+sources:
+  orders: {topic: "${ORDERS_TOPIC:-s.orders}"}
+kpis:
+  - {name: s_orders, source: orders, measure: count}
+channels:
+  mail: {type: email, host: "${KPIMON_TEST_SMTP_HOST}", port: 25, from: a@b.c, to: [x@y.z]}
+routes:
+  - {match: {}, channels: [mail]}
+"""
+
+
+def test_commands_that_send_nothing_need_no_channel_secrets(tmp_path: Path) -> None:
+    """Without the channels' variables the catalog is invalid for the worker (and `kpimon check`), valid for a command
+    that sends no alert (channels=False); a missing variable outside the channels is an error either way."""
+    with pytest.raises(CatalogError, match=r"KPIMON_TEST_SMTP_HOST\} is not set"):
+        parse_catalog(SECRET_CHANNELS)
+    assert parse_catalog(SECRET_CHANNELS, channels=False).kpis[0].name == "s_orders"
+    with pytest.raises(CatalogError, match=r"NO_SUCH_TOPIC\} is not set"):
+        parse_catalog(SECRET_CHANNELS.replace("${ORDERS_TOPIC:-s.orders}", "${NO_SUCH_TOPIC}"), channels=False)
+    path = tmp_path / "cat.yaml"
+    path.write_text(SECRET_CHANNELS)
+    sim = CliRunner().invoke(main, ["simulate", "-c", str(path), "-b", "127.0.0.1:1", "--duration", "1"])
+    assert sim.exit_code == 2 and "cannot reach Kafka at 127.0.0.1:1" in sim.output, sim.output
+    assert "not set" not in sim.output
+    rules = CliRunner().invoke(main, ["dashboards", "rules", "-c", str(path), "--out", str(tmp_path / "out")])
+    assert rules.exit_code == 0, rules.output
+    check = CliRunner().invoke(main, ["check", str(path)])
+    assert check.exit_code == 2 and "KPIMON_TEST_SMTP_HOST" in check.output

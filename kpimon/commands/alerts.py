@@ -222,7 +222,7 @@ async def _dry_run(store: RedisStore, catalog: str, broker: str, topic: str, kpi
     from streams.backtest import Judge, values_dry_run
 
     try:
-        cat = load_catalog(catalog)
+        cat = load_catalog(catalog, channels=False)
     except CatalogError as exc:
         raise AdminError(f"{catalog}: {len(exc.issues)} problem(s); run `kpimon check {catalog}`") from None
     current, proposed = await proposed_overrides(store, kpi, rule, fields)
