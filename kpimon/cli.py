@@ -215,7 +215,7 @@ def simulate(catalog: str, broker: str, rate: float, speedup: float, duration: f
     cat = _load(catalog, channels=False)   # the simulator sends no alert: the channels' secrets are not needed
     try:
         asyncio.run(ensure_topics(broker, compile_plan(cat), Topics(internal_partitions=_settings().partitions)))
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         click.echo(f"kpimon simulate: error: cannot reach Kafka at {broker}: {exc}", err=True)
         sys.exit(2)
     for inc in parsed:
