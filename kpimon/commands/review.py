@@ -72,7 +72,7 @@ def review_command(ctx: click.Context, team: str | None, since: str, until: str 
     """A team's review: alerts vs budget, time to ack and resolve, precision per rule, changes, proposals."""
     from kpimon.cli import _load
 
-    cat = _load(catalog)
+    cat = _load(catalog, channels=send)   # only sending digests needs the channels' secrets
     ctx.obj = {"redis_url": redis_url, "prefix": prefix}
     tester = None
     if with_backtest:
