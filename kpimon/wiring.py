@@ -173,22 +173,7 @@ def action_links(settings: Settings | None) -> ActionLinks | None:
 
 def kpi_sources(catalog: Catalog) -> dict[str, frozenset[str]]:
     """KPI -> the sources it is computed from (a ratio: its numerator's and denominator's)."""
-    out: dict[str, frozenset[str]] = {}
-
-    def of(name: str, depth: int = 0) -> frozenset[str]:
-        if name not in out:
-            spec = catalog.kpi(name)
-            if spec.source is not None:
-                out[name] = frozenset({spec.source})
-            elif spec.ratio is not None and depth < len(catalog.kpis):
-                out[name] = of(spec.ratio.numerator, depth + 1) | of(spec.ratio.denominator, depth + 1)
-            else:
-                out[name] = frozenset()
-        return out[name]
-
-    for spec in catalog.kpis:
-        of(spec.name)
-    return out
+    return compile_plan(catalog).sources_of()
 
 
 def freshness_policies(catalog: Catalog) -> dict[str, SourcePolicy]:
@@ -212,6 +197,7 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
     internal = settings.partitions
     if layout is not None:
         plan, internal = plan.with_partitions(layout.source_partitions), layout.internal_partitions
+    sources_of = plan.sources_of()       # KPI -> its sources (freshness holds its alerts)
     host, port = parse_listen(settings.listen)
     cfg = WorkerConfig(broker=settings.broker, app_id=settings.app_id, metrics_host=host,
                        metrics_port=port, speedup=settings.speedup,
@@ -232,11 +218,11 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                         max_age_s=settings.delivery_max_age)
     # alert lifecycle on event time; delivery (backoff, leases, ages) on the wall clock, whatever the speedup
     service = AlertService(alerting_config(catalog, settings), store, clock=clock.now, wall_clock=time.time,
-                           retry=retry, sources_of=kpi_sources(catalog), charted=charted_kpis(catalog))
+                           retry=retry, sources_of=sources_of, charted=charted_kpis(catalog))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     freshness = FreshnessMonitor(freshness_policies(catalog), service, speedup=settings.speedup,
                                  quiet_s=cfg.idle_ms / 2000,    # half the idle time: held before an idle close
-                                 sources_of=kpi_sources(catalog))
+                                 sources_of=sources_of)
     heartbeat = None
     if settings.heartbeat_url is not None:
         heartbeat = Heartbeat(settings.heartbeat_url.get_secret_value(), interval_s=settings.heartbeat_interval,

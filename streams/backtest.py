@@ -154,14 +154,17 @@ class _Gaps:
 
 
 def _decoded(source: str, items: Iterable[bytes | dict[str, Any]], time_field: str,
-             max_bytes: int) -> Iterator[tuple[int, str, list[dict[str, Any]], list[Any], list[Origin], int]]:
-    """(sort key, source, events, dead letters, origins, messages) per chunk of the source's messages, in order.
+             max_bytes: int) -> Iterator[tuple[int, str, list[dict[str, Any]], list[int | None], list[Any],
+                                               list[Origin], int]]:
+    """(sort key, source, events, their times (ms; None: none readable), dead letters, origins, messages) per chunk
+    of the source's messages, in order.
 
     Consecutive messages are replayed as one (up to CHUNK events within CHUNK_MS of event time): the engine's cost is
     per call as much as per event, and one event per message is what most producers send. A chunk spanning more
     event time would let the other sources' events run the replay clock past this source's idle time (its watermark
     would jump ahead and its own next events would be too late)."""
     events: list[dict[str, Any]] = []
+    times: list[int | None] = []
     origins: list[Origin] = []
     dead: list[Any] = []
     first = last = 0
@@ -178,20 +181,23 @@ def _decoded(source: str, items: Iterable[bytes | dict[str, Any]], time_field: s
         messages += 1
         dead += bad
         for ev, origin in zip(got, where, strict=True):
+            at: int | None
             try:
-                ts = event_time_ms(ev.get(time_field))
+                at = event_time_ms(ev.get(time_field))
             except EventError:
-                ts = first
+                at = None
+            ts = first if at is None else at
             if events and (len(events) >= CHUNK or abs(ts - first) > CHUNK_MS):
-                yield last, source, events, dead, origins, messages
-                events, origins, dead, messages = [], [], [], 0
+                yield last, source, events, times, dead, origins, messages
+                events, times, origins, dead, messages = [], [], [], [], 0
             if not events:
                 first = ts
             last = max(last, ts)
             events.append(ev)
+            times.append(at)
             origins.append(origin)
     if events or dead:
-        yield last, source, events, dead, origins, messages
+        yield last, source, events, times, dead, origins, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,15 +210,13 @@ class Partitioned:
 
 def replay(plan: Plan, messages: Iterable[Message] | Mapping[str, Iterable[bytes | dict[str, Any]] | Partitioned], *,
            since_ms: int | None = None, until_ms: int | None = None, idle_ms: int = defaults.IDLE_MS,
-           max_message_bytes: int = defaults.MAX_MESSAGE_BYTES, max_silence: Mapping[str, float | None] | None = None,
-           sources_of: Mapping[str, frozenset[str]] | None = None,
-           progress: Callable[[int], None] | None = None, wall: Callable[[], float] = time.time) -> History:
+           max_message_bytes: int = defaults.MAX_MESSAGE_BYTES, wall: Callable[[], float] = time.time) -> History:
     """Replay ``messages`` (per source one iterable, or :class:`Partitioned` streams, interleaved by event time; or
-    one iterable of (source, message) in the order read) through stage 1 and stage 2; see the module docstring. ``progress`` is told the number of
-    messages read so far, every :data:`STEP_EVENTS` events."""
+    one iterable of (source, message) in the order read) through stage 1 and stage 2; see the module docstring.
+    A source's silences are judged by its catalog ``max_silence`` (the plan's), learned where it has none."""
     plan = plan.with_partitions({s.name: 1 for s in plan.sources})   # one engine per source: nothing to wait for
     by_name = {s.name: s for s in plan.sources}
-    history = History(sources_of=dict(sources_of or _sources_of(plan)))
+    history = History(sources_of=plan.sources_of())
     streams: list[Iterator[Any]]
     if isinstance(messages, Mapping):
         for name in messages:
@@ -232,7 +236,7 @@ def replay(plan: Plan, messages: Iterable[Message] | Mapping[str, Iterable[bytes
     clock = [0.0]                     # the replay clock (s): the newest event time read, never beyond the wall
     real_now = wall()
     engines: dict[str, PartitionEngine] = {}
-    gaps = {name: _Gaps(name, (max_silence or {}).get(name)) for name in by_name}
+    gaps = {name: _Gaps(name, src.max_silence_s) for name, src in by_name.items()}
     merger = Merger(plan, partition_wait_s=0.0, wall=lambda: clock[0])
     offsets: Counter[str] = Counter()
     since_events = 0
@@ -249,7 +253,7 @@ def replay(plan: Plan, messages: Iterable[Message] | Mapping[str, Iterable[bytes
         if values:
             history.steps.append((clock[0], values))
 
-    for _, name, events, dead, origins, count in ordered:
+    for _, name, events, times, dead, origins, count in ordered:
         source = by_name[name]
         history.messages += count
         offsets[name] += 1
@@ -257,10 +261,8 @@ def replay(plan: Plan, messages: Iterable[Message] | Mapping[str, Iterable[bytes
             history.dead[d.reason] += 1
             history.examples.setdefault(d.reason, d.detail)
         kept = []
-        for ev in events:
-            try:
-                ts = event_time_ms(ev.get(source.time_field))
-            except EventError:
+        for ev, ts in zip(events, times, strict=True):
+            if ts is None:
                 kept.append(ev)          # the engine dead-letters it with the worker's reason
                 continue
             if (since_ms is not None and ts < since_ms) or (until_ms is not None and ts >= until_ms):
@@ -286,15 +288,11 @@ def replay(plan: Plan, messages: Iterable[Message] | Mapping[str, Iterable[bytes
         if since_events >= STEP_EVENTS:
             since_events = 0
             step()
-            if progress is not None:
-                progress(history.messages)
     # the end: close what the watermark has passed, no further (the last window may be incomplete)
     step()
     for g in gaps.values():
         g.close(clock[0])
         history.silences += g.found
-    if progress is not None:
-        progress(history.messages)
     return history
 
 
@@ -323,14 +321,6 @@ def values_history(records: Iterable[Mapping[str, Any]]) -> History:
     history.steps = [(end / 1000, sorted(vals, key=lambda v: (v.revision, v.kpi, v.series)))
                      for end, vals in sorted(by_end.items())]
     return history
-
-
-def _sources_of(plan: Plan) -> dict[str, frozenset[str]]:
-    out = {name: frozenset({kp.source}) for name, kp in plan.kpis.items()}
-    for _ in range(len(plan.ratios) + 1):          # ratios of ratios: until nothing changes
-        for name, rp in plan.ratios.items():
-            out[name] = out.get(rp.numerator, frozenset()) | out.get(rp.denominator, frozenset())
-    return out
 
 
 # ---- judging ----------------------------------------------------------------------------------------------------
@@ -416,14 +406,13 @@ def _quiet(spec: ChannelSpec) -> _Quiet:
     return _Quiet()
 
 
-async def judge(history: History, how: Judge, *, progress: Callable[[int], None] | None = None) -> Report:
+async def judge(history: History, how: Judge) -> Report:
     """Judge ``history`` with fresh detectors and alert state under ``how``; see the module docstring."""
     clock_s = [0.0]
     clock = EventClock(1.0, wall=lambda: clock_s[0])
     service = AlertService(how.alerting, MemoryStore(), clock=clock.now, notifier_factory=_quiet,
                            wall_clock=lambda: clock_s[0])
     rows: dict[str, Row] = {}
-    states: dict[str, Transition] = {}
 
     def seen(t: Transition) -> None:
         row = rows.get(t.fingerprint)
@@ -439,12 +428,11 @@ async def judge(history: History, how: Judge, *, progress: Callable[[int], None]
             row.last = t.at
         elif t.new != "firing" and row.open_since is not None:
             _close(row, t.at)
-        states[t.fingerprint] = t
 
     observers = Observers(how.detectors, service, clock, no_data=history.no_data if history.silences else None,
                           calendar=how.calendar, on_transition=seen)
     windows = 0
-    for n, (at, step) in enumerate(history.steps):
+    for at, step in history.steps:
         # several windows closed by one step (a burst of events, the end of a gap) are judged each at its own end,
         # as a worker reading in real time judges them: `for` and `keep_firing_for` count event time
         for end, values in _by_end(step):
@@ -452,8 +440,6 @@ async def judge(history: History, how: Judge, *, progress: Callable[[int], None]
             verdicts = {(v.kpi, v.series, v.window_start_ms): verdict for v, verdict in observers.detect(0, values)}
             await observers.alert(values, verdicts)
             windows += len(values)
-        if progress is not None and n % 500 == 0:
-            progress(n)
     last = history.steps[-1][0] if history.steps else None
     for row in rows.values():
         if row.open_since is not None and last is not None:
@@ -541,37 +527,48 @@ def rule_figures(report: Report, kpi: str, rule: str) -> dict[str, Any]:
             "series": len(rows), "rows": [r.to_json() for r in rows]}
 
 
+def _under(base: Judge, name: str, overrides: Mapping[tuple[str, str], Any], *, strict: bool) -> Judge:
+    """``base`` with the threshold ``overrides`` applied (``strict``: an override the rules refuse is a ValueError)."""
+    from alerting.admin import apply_overrides
+
+    config, _, problems = apply_overrides(base.alerting, overrides)
+    if problems and strict:
+        raise ValueError("; ".join(problems))
+    return replace(base, name=name, alerting=config)
+
+
+async def _compare(history: History, now: Judge, proposed: Judge, kpi: str, rule: str) -> dict[str, Any]:
+    """``kpi``/``rule``'s figures (:func:`rule_figures`) over ``history`` under the two judges, by their names."""
+    out: dict[str, Any] = {"kpi": kpi, "rule": rule, "windows": history.values}
+    for how in (now, proposed):
+        out[how.name] = rule_figures(await judge(history, how), kpi, rule)
+    return out
+
+
 async def dry_run(history: History, base: Judge, kpi: str, rule: str, current: Mapping[tuple[str, str], Any],
                   proposed: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
     """The backtest of one rule change over ``history``: ``base`` (the catalog's judge) under the overrides in effect
     (``current``) and under them with the change (``proposed``), as figures of that rule
     (:func:`rule_figures`), plus the span judged. Raises ValueError for an override the rules refuse."""
-    from alerting.admin import apply_overrides
-
-    out: dict[str, Any] = {"kpi": kpi, "rule": rule, "windows": history.values,
-                           "from": None if history.first_ms is None else history.first_ms / 1000,
-                           "to": None if history.last_ms is None else history.last_ms / 1000}
-    for name, overrides in (("current", current), ("proposed", proposed)):
-        config, _, problems = apply_overrides(base.alerting, overrides)
-        if problems and name == "proposed":
-            raise ValueError("; ".join(problems))
-        out[name] = rule_figures(await judge(history, replace(base, name=name, alerting=config)), kpi, rule)
-    return out
+    out = await _compare(history, _under(base, "current", current, strict=False),
+                         _under(base, "proposed", proposed, strict=True), kpi, rule)
+    return out | {"from": None if history.first_ms is None else history.first_ms / 1000,
+                  "to": None if history.last_ms is None else history.last_ms / 1000}
 
 
-async def values_history_of(bootstrap: str, topic: str, kpi: str, *, since_s: float,
-                            until_s: float | None = None) -> History:
-    """The :class:`History` of ``kpi``'s own ``kpi.values`` records with windows in ``[since_s, until_s)``."""
-    since_ms = round(since_s * 1000)
-    parts = await read_topic(bootstrap, topic, since_ms=since_ms)
+async def values_history_of(bootstrap: str, topic: str, kpi: str | None = None, *, since_s: float | None = None,
+                            until_s: float | None = None, progress: Callable[[int], None] | None = None) -> History:
+    """The :class:`History` of the ``kpi.values`` records on ``topic`` (of ``kpi`` only, if given) with windows in
+    ``[since_s, until_s)``; a record that is not one is counted as bad by :func:`values_history`."""
+    since_ms = None if since_s is None else round(since_s * 1000)
+    parts = await read_topic(bootstrap, topic, since_ms=since_ms, progress=progress)
     records = []
     for raw in (v for part in parts.parts for v in part):
         try:
             rec = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(rec, dict) and rec.get("kpi") == kpi and _after(rec, since_ms) and (
-                until_s is None or _before(rec, until_s)):
+        if isinstance(rec, dict) and (kpi is None or rec.get("kpi") == kpi) and _in_span(rec, since_s, until_s):
             records.append(rec)
     return values_history(records)
 
@@ -582,24 +579,17 @@ async def proposal_backtest(bootstrap: str, topic: str, base: Judge, kpi: str, r
     """A tuning proposal (:class:`alerting.tuning.Proposal`'s ``change``: a detector ``sensitivity``, else
     threshold fields) backtested over the KPI's ``kpi.values`` of ``[since_s, until_s)``: the rule's figures under the
     overrides in effect and with the change (:func:`alerting.admin.backtest_summary`'s shape)."""
-    from alerting.admin import apply_overrides, backtest_summary
+    from alerting.admin import backtest_summary
 
     history = await values_history_of(bootstrap, topic, kpi, since_s=since_s, until_s=until_s)
-    config, _, _ = apply_overrides(base.alerting, current)
-    now = replace(base, name="current", alerting=config)
+    now = _under(base, "current", current, strict=False)
     if "sensitivity" in change:
         proposed = now.with_detectors("proposed", {kpi: {"sensitivity": str(change["sensitivity"])}})
     else:
         fields = {**dict(current.get((kpi, rule), {})), **dict(change)}
-        changed, _, problems = apply_overrides(base.alerting, {**current, (kpi, rule): fields})
-        if problems:
-            raise ValueError("; ".join(problems))
-        proposed = replace(base, name="proposed", alerting=changed)
-    out: dict[str, Any] = {"kpi": kpi, "rule": rule, "windows": history.values, "days": round((until_s - since_s) / 86400, 3),
-                           "from": since_s, "to": until_s}
-    for how in (now, proposed):
-        out[how.name] = rule_figures(await judge(history, how), kpi, rule)
-    return backtest_summary(out)
+        proposed = _under(base, "proposed", {**current, (kpi, rule): fields}, strict=True)
+    out = await _compare(history, now, proposed, kpi, rule)
+    return backtest_summary(out | {"days": round((until_s - since_s) / 86400, 3), "from": since_s, "to": until_s})
 
 
 async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule: str,
@@ -612,14 +602,14 @@ async def values_dry_run(bootstrap: str, topic: str, base: Judge, kpi: str, rule
     return out | {"days": round(seconds / 86400, 3)}
 
 
-def _after(rec: Mapping[str, Any], since_ms: int) -> bool:
-    start = rec.get("window_start")
-    return isinstance(start, int | float) and start * 1000 >= since_ms
-
-
-def _before(rec: Mapping[str, Any], until_s: float) -> bool:
-    end = rec.get("window_end")
-    return isinstance(end, int | float) and end <= until_s
+def _in_span(rec: Mapping[str, Any], since_s: float | None, until_s: float | None) -> bool:
+    """Whether a ``kpi.values`` record's window lies in ``[since_s, until_s)``; one without a readable window is
+    kept (:func:`values_history` counts it as bad)."""
+    try:
+        start, end = float(rec["window_start"]), float(rec["window_end"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return (since_s is None or start >= since_s) and (until_s is None or end <= until_s)
 
 
 # ---- precision and recall from recorded feedback -------------------------------------------------------------------

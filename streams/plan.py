@@ -62,6 +62,7 @@ class SourcePlan:
     dead_letter_unmatched: bool
     max_future_ms: int = 300_000         # events further ahead of the wall clock are `future_time`
     since_ms: int | None = None          # events before are `bad_time`; None: 30 days before the first start
+    max_silence_s: float | None = None   # the catalog's max_silence (None: learned from the rate; 0: off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,22 @@ class Plan:
     def source_of(self, kpi: str) -> SourcePlan:
         src = self.kpis[kpi].source
         return next(s for s in self.sources if s.name == src)
+
+    def sources_of(self) -> dict[str, frozenset[str]]:
+        """KPI -> the sources it is computed from (a ratio: its numerator's and denominator's, through ratios of
+        ratios)."""
+        out: dict[str, frozenset[str]] = {name: frozenset({kp.source}) for name, kp in self.kpis.items()}
+
+        def of(name: str, depth: int = 0) -> frozenset[str]:
+            if name not in out:
+                ratio = self.ratios.get(name)
+                out[name] = frozenset() if ratio is None or depth > len(self.ratios) else (
+                    of(ratio.numerator, depth + 1) | of(ratio.denominator, depth + 1))
+            return out[name]
+
+        for name in self.ratios:
+            of(name)
+        return out
 
     def with_partitions(self, counts: Mapping[str, int]) -> Plan:
         """The plan with the partition counts of the sources named in ``counts`` (source name -> count) replaced."""
@@ -100,7 +117,8 @@ def compile_plan(catalog: Catalog) -> Plan:
         samples = all(k.matches is not None and "kpi" in _filter_of(catalog, k.name) for k in members)
         sources.append(SourcePlan(name, src.topic, src.time_field, src.partitions, members, samples,
                                   max_future_ms=int(src.max_future * 1000),
-                                  since_ms=None if src.since is None else int(src.since * 1000)))
+                                  since_ms=None if src.since is None else int(src.since * 1000),
+                                  max_silence_s=src.max_silence))
     return Plan(tuple(sources), kpis, ratios, _groups(kpis, ratios), timezone=catalog.defaults.timezone)
 
 

@@ -82,7 +82,7 @@ def _source_of_file(catalog: Catalog, spec: str) -> tuple[str, Path]:
     if sep and (head in catalog.sources or head in topics):
         return (head if head in catalog.sources else topics[head]), Path(tail)
     path = Path(spec)
-    stem = path.name.split(".gz")[0]
+    stem = path.name
     for suffix in _FILE_KINDS:
         stem = stem.removesuffix(suffix)
     if stem in catalog.sources:
@@ -262,8 +262,7 @@ def _catalog(path: str) -> Catalog:
 def _load_history(cat: Catalog, files: tuple[str, ...], topics: tuple[str, ...], values_topic: str | None,
                   broker: str, since: str | None, until: str | None, show: bool) -> Any:
     """The :class:`streams.backtest.History` the options name (exit 2 with one line for a bad one)."""
-    from kpimon.wiring import kpi_sources
-    from streams.backtest import read_topic, replay, values_history
+    from streams.backtest import read_topic, replay, values_history_of
     from streams.plan import compile_plan
 
     if sum(map(bool, (files, topics, values_topic))) != 1:
@@ -279,19 +278,13 @@ def _load_history(cat: Catalog, files: tuple[str, ...], topics: tuple[str, ...],
     if values_topic:
         bar = _Progress(show, None, "records")
         try:
-            raw = asyncio.run(read_topic(broker, values_topic, since_ms=since_ms, progress=bar.set))
+            judged = asyncio.run(values_history_of(
+                broker, values_topic, since_s=None if since_ms is None else since_ms / 1000,
+                until_s=None if until_ms is None else until_ms / 1000, progress=bar.set))
         except (ConnectionError, LookupError) as exc:
             _fail(str(exc))
-        records = []
-        for value in (v for part in raw.parts for v in part):
-            try:
-                rec = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and _within(rec, since_ms, until_ms):
-                records.append(rec)
-        bar.end(f"{len(records):,} values")
-        return values_history(records)
+        bar.end(f"{judged.messages:,} values")
+        return judged
     by_source: dict[str, Any] = {}
     if files:
         paths = [_source_of_file(cat, spec) for spec in files]
@@ -321,9 +314,7 @@ def _load_history(cat: Catalog, files: tuple[str, ...], topics: tuple[str, ...],
                 bar.set(base + sum(map(len, by_source[name].parts)))
         except (ConnectionError, LookupError) as exc:
             _fail(str(exc))
-    silences = {name: src.max_silence for name, src in cat.sources.items()}
-    history = replay(compile_plan(cat), by_source, since_ms=since_ms, until_ms=until_ms, max_silence=silences,
-                     sources_of=kpi_sources(cat))
+    history = replay(compile_plan(cat), by_source, since_ms=since_ms, until_ms=until_ms)
     bar.end(f"{history.events:,} events, {history.values:,} window values")
     return history
 
@@ -455,14 +446,6 @@ def _scores(history: Any, reports: list[Any], labels: list[Any]) -> list[dict[st
             entry["proposed"] = scored[1].get(key, {})
         out.append(entry)
     return out
-
-
-def _within(rec: dict[str, Any], since_ms: int | None, until_ms: int | None) -> bool:
-    try:
-        start, end = float(rec["window_start"]) * 1000, float(rec["window_end"]) * 1000
-    except (KeyError, TypeError, ValueError):
-        return True          # values_history counts it as a bad record
-    return (since_ms is None or start >= since_ms) and (until_ms is None or end <= until_ms)
 
 
 def _document(history: Any, reports: list[Any], overrides: dict[tuple[str, str], dict[str, Any]],

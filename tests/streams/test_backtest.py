@@ -69,7 +69,7 @@ def visits_history(minutes: int = 60) -> list[dict[str, Any]]:
 
 def run(cat_text: str, by_source: dict[str, list[Any]]) -> tuple[Any, Any]:
     cat = parse_catalog(cat_text)
-    history = replay(compile_plan(cat), by_source, max_silence={n: s.max_silence for n, s in cat.sources.items()})
+    history = replay(compile_plan(cat), by_source)
     return history, asyncio.run(judge(history, Judge.of(cat)))
 
 
