@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from alerting.action_api import add_action_routes
+from alerting.actions import ActionLinks
 from alerting.config import AlertingConfig, KpiMeta, build_alerting_config
 from alerting.memory_store import MemoryStore
 from alerting.redis_store import RedisStore
+from alerting.samples import Sample
+from alerting.service import AlertService
 from alerting.store import Store
 
 __all__ = ["Clock", "Receiver", "make_config"]
@@ -154,3 +159,25 @@ async def store(request: pytest.FixtureRequest, redis_server: str, redis_prefix:
     if keys:
         await redis_store.redis.delete(*keys)
     await redis_store.aclose()
+
+
+#: the signed message links of the action-link tests (test_action_links, test_feedback_paths)
+LINKS = ActionLinks("https://kpimon.example", "k" * 32)
+
+
+@pytest.fixture
+async def link_svc(clock: Clock) -> AlertService:
+    """An alert service over a memory store with one firing alert (orders below 10 in east) to act on."""
+    service = AlertService(make_config({"orders": [{"type": "threshold", "name": "low", "below": 10}]}, [], {}),
+                           MemoryStore(), clock=clock)
+    await service.observe(Sample("orders", {"region": "east"}, clock.now - 60, clock.now, 3.0))
+    return service
+
+
+@pytest.fixture
+async def link_client(link_svc: AlertService, clock: Clock) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """``/act/{token}`` of :data:`LINKS` over ``link_svc``'s store."""
+    app = web.Application()
+    add_action_routes(app, link_svc.store, LINKS, clock=clock)
+    async with TestClient(TestServer(app)) as c:
+        yield c

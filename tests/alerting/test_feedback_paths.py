@@ -7,52 +7,31 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from alerting.action_api import add_action_routes
-from alerting.actions import ACTIONS, ActionLinks
+from alerting.actions import ACTIONS
 from alerting.lifecycle import AlertState
-from alerting.memory_store import MemoryStore
 from alerting.notifiers.email import EmailNotifier
 from alerting.notifiers.registry import build_notifier
-from alerting.samples import Sample
 from alerting.service import AlertService
 from catalog.channels import EmailSpec
-from tests.alerting.conftest import Clock, make_config
+from tests.alerting.conftest import LINKS, Clock
 from tests.alerting.notifiers._samples import alert as sample_alert
 from tests.alerting.notifiers._samples import notification, spec_for
 from tests.fixtures.im import IMServer
 from tests.fixtures.smtp_server import SMTPTestServer
 
-LINKS = ActionLinks("https://kpimon.example", "k" * 32)
-RULES = {"orders": [{"type": "threshold", "name": "low", "below": 10}]}
 Client = TestClient[web.Request, web.Application]
 _URL = re.compile(r"https://kpimon\.example/act/[A-Za-z0-9_\-]+\.[0-9a-f]+")
 WORDS = {"en": ("True alarm", "False alarm", "Expected deviation"), "zh": ("有效告警", "误报", "符合预期")}
 
 
-@pytest.fixture
-async def svc(clock: Clock) -> AlertService:
-    service = AlertService(make_config(RULES, [], {}), MemoryStore(), clock=clock)
-    await service.observe(Sample("orders", {"region": "east"}, clock.now - 60, clock.now, 3.0))
-    return service
-
-
-@pytest.fixture
-async def client(svc: AlertService, clock: Clock) -> AsyncIterator[Client]:
-    app = web.Application()
-    add_action_routes(app, svc.store, LINKS, clock=clock)
-    async with TestClient(TestServer(app)) as c:
-        yield c
-
-
-async def _firing(svc: AlertService, clock: Clock) -> tuple[AlertState, dict[str, str]]:
-    [state] = await svc.store.list_alerts()
+async def _firing(link_svc: AlertService, clock: Clock) -> tuple[AlertState, dict[str, str]]:
+    [state] = await link_svc.store.list_alerts()
     assert state.starts_at is not None
     return state, LINKS.urls(state.fingerprint, state.starts_at, now=clock.now)
 
@@ -67,22 +46,22 @@ def _by_action(text: str, clock: Clock) -> dict[str, str]:
     return found
 
 
-async def _click_twice(client: Client, svc: AlertService, url: str, data: dict[str, str] | None = None) -> None:
+async def _click_twice(link_client: Client, link_svc: AlertService, url: str, data: dict[str, str] | None = None) -> None:
     path = "/act/" + url.rsplit("/", 1)[1]
-    assert (await client.get(path)).status == 200
+    assert (await link_client.get(path)).status == 200
     for _ in range(2):
-        assert (await client.post(path, data=data or {})).status == 200
-    [entry] = await svc.store.list_audit(kind="feedback")
+        assert (await link_client.post(path, data=data or {})).status == 200
+    [entry] = await link_svc.store.list_audit(kind="feedback")
     assert entry["who"] == "message link" and entry["kpi"] == "orders" and entry["raised"]["value"] == 3.0
 
 
 @pytest.mark.parametrize("vendor", ["slack", "dingtalk", "feishu", "teams", "wecom"])
 @pytest.mark.parametrize("language", ["en", "zh"])
 async def test_im_message_buttons_give_feedback(
-    vendor: str, language: str, request: pytest.FixtureRequest, svc: AlertService, client: Client, clock: Clock
+    vendor: str, language: str, request: pytest.FixtureRequest, link_svc: AlertService, link_client: Client, clock: Clock
 ) -> None:
     server: IMServer = request.getfixturevalue(f"{vendor}_server")
-    state, urls = await _firing(svc, clock)
+    state, urls = await _firing(link_svc, clock)
     info = sample_alert(fingerprint=state.fingerprint, actions=urls)
     outcome = await build_notifier(spec_for(server, language=language)).send(notification(info, language=language))
     assert outcome.delivered and server.problems == []
@@ -90,15 +69,15 @@ async def test_im_message_buttons_give_feedback(
     assert all(word in received for word in WORDS[language])
     links = _by_action(received, clock)
     assert set(links) == set(ACTIONS)
-    await _click_twice(client, svc, links["false_alarm"])
-    [entry] = await svc.store.list_audit(kind="feedback")
+    await _click_twice(link_client, link_svc, links["false_alarm"])
+    [entry] = await link_svc.store.list_audit(kind="feedback")
     assert entry["verdict"] == "false_alarm"
 
 
 async def test_email_links_give_feedback(
-    smtp_server: SMTPTestServer, svc: AlertService, client: Client, clock: Clock
+    smtp_server: SMTPTestServer, link_svc: AlertService, link_client: Client, clock: Clock
 ) -> None:
-    state, urls = await _firing(svc, clock)
+    state, urls = await _firing(link_svc, clock)
     spec = EmailSpec.model_validate({
         "host": smtp_server.host, "port": smtp_server.port, "starttls": True, "username": smtp_server.username,
         "password": smtp_server.password, "from": "kpimon@example.com", "to": ["ops@example.com"],
@@ -111,8 +90,8 @@ async def test_email_links_give_feedback(
     in_plain, in_html = _by_action(plain.get_content(), clock), _by_action(html.unescape(rich.get_content()), clock)
     assert set(in_plain) == set(in_html) == set(ACTIONS)
     assert "Expected deviation: https://kpimon.example/act/" in plain.get_content()
-    await _click_twice(client, svc, in_html["expected"], {"reason": "promotion"})
-    [entry] = await svc.store.list_audit(kind="feedback")
+    await _click_twice(link_client, link_svc, in_html["expected"], {"reason": "promotion"})
+    [entry] = await link_svc.store.list_audit(kind="feedback")
     assert (entry["verdict"], entry["reason"]) == ("expected", "promotion")
 
 
