@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from aiohttp import web
@@ -239,29 +240,39 @@ def build_worker(catalog: Catalog, settings: Settings, layout: TopicLayout | Non
                   freshness=freshness, heartbeat=heartbeat)
 
 
+def _catalog_judge(catalog: Catalog) -> Callable[[], Any]:
+    """The catalog's backtest judge (``streams.backtest.Judge.of``), made on first use: a worker that never backtests
+    (most of them, most of the time) does not build it at start-up."""
+    @functools.cache
+    def judge() -> Any:
+        from streams.backtest import Judge
+
+        return Judge.of(catalog)
+
+    return judge
+
+
 def values_dry_run(catalog: Catalog, broker: str, topic: str) -> DryRun:
     """The API's dry run of a threshold change: a backtest over the worker's own ``kpi.values`` (from ``topic``)."""
-    from streams.backtest import Judge
-    from streams.backtest import values_dry_run as backtest
-
-    judge = Judge.of(catalog)
+    judge = _catalog_judge(catalog)
 
     async def run(kpi: str, rule: str, current: dict[Any, Any], proposed: dict[Any, Any],
                   seconds: float) -> dict[str, Any]:
-        return await backtest(broker, topic, judge, kpi, rule, current, proposed, seconds=seconds, now=time.time())
+        from streams.backtest import values_dry_run as backtest
+
+        return await backtest(broker, topic, judge(), kpi, rule, current, proposed, seconds=seconds, now=time.time())
 
     return run
 
 
 def proposal_backtest(catalog: Catalog, broker: str, topic: str) -> ProposalBacktest:
     """The digest's backtest of a tuning proposal over the period, from the worker's own ``kpi.values``."""
-    from streams.backtest import Judge
-    from streams.backtest import proposal_backtest as backtest
-
-    judge = Judge.of(catalog)
+    judge = _catalog_judge(catalog)
 
     async def run(p: Proposal, current: Mapping[tuple[str, str], Any], since: float, until: float) -> dict[str, Any]:
-        return await backtest(broker, topic, judge, p.kpi, p.rule, p.change, current, since_s=since, until_s=until)
+        from streams.backtest import proposal_backtest as backtest
+
+        return await backtest(broker, topic, judge(), p.kpi, p.rule, p.change, current, since_s=since, until_s=until)
 
     return run
 
