@@ -24,7 +24,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["EXIT_AGENT_FAILED", "Agent", "FaultInjection", "SendFn", "Writes", "fail_loudly", "limit_fetch_wait",
+__all__ = ["EXIT_AGENT_FAILED", "Agent", "FaultInjection", "SendFn", "Writes", "fail_loudly", "fail_worker", "limit_fetch_wait",
            "tick_guard"]
 
 log = logging.getLogger("kpimon.worker")
@@ -93,12 +93,12 @@ def fail_loudly(what: str, agent: Agent) -> Agent:
         try:
             await agent(stream)
         except Exception:
-            _fail_worker(what)
+            fail_worker(what)
     run.__name__ = agent.__name__
     return run
 
 
-def _fail_worker(what: str) -> None:
+def fail_worker(what: str) -> None:
     """Log the exception being handled once, with its traceback, and end the process non-zero now.
 
     ``os._exit``: Faust would catch a SystemExit in the agent and restart the agent in-process. Exiting

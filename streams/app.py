@@ -1,7 +1,8 @@
 """The Faust worker, wired: topics, the state tables, the stage agents, the timer and the /metrics endpoint.
 
-Hot path: Faust's per-message cost is paid per *batch*: each stage takes up to ``take_max`` messages at a time,
-and a message may carry many events. Faust flushes the producer before it commits offsets, and the stages await
+Hot path: stage 1 gets each source partition's fetched records as one list from the consumer
+(:mod:`streams.fastpath`), past Faust's per-message dispatch; stage 2 takes up to ``take_max`` partials at a
+time from its agent, and a message may carry many events. Faust flushes the producer before it commits offsets, and the stages await
 their own sends (:mod:`streams.agents`), so a committed offset never runs ahead of the state written for it.
 
 Where things are:
@@ -36,6 +37,7 @@ from streams.attainment import Attainment, Goal
 from streams.config import AlertRuntime, WorkerConfig
 from streams.engine import PartitionEngine
 from streams.exporter import ExportedKpi, KpiCollector, OpsCounters
+from streams.fastpath import TappedApp
 from streams.freshness import FreshnessMonitor
 from streams.heartbeat import Heartbeat
 from streams.merge import retention_ms
@@ -79,7 +81,7 @@ class Worker:
     def _make_app(self, faults: FaultInjection) -> faust.App:
         cfg, topics = self.cfg, self.cfg.topics
         limit_fetch_wait(cfg.fetch_max_wait_ms)
-        app = faust.App(
+        app = TappedApp(
             cfg.app_id, broker=f"kafka://{cfg.broker}", store="memory://", web_enabled=False,
             topic_partitions=topics.internal_partitions, consumer_auto_offset_reset="earliest",
             broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=min(3.0, cfg.session_timeout_s / 3),
@@ -108,7 +110,10 @@ class Worker:
             stage = self.stage1[src.name] = Stage1(src, table, cfg, admissions=self.admissions, ops=self.ops,
                                                    send=send, groups=self.plan.groups, faults=faults,
                                                    freshness=self.freshness)
+            # the agent subscribes the topic (and co-partitions its table); its records reach the stage a fetched
+            # batch at a time through the consumer's tap (streams.fastpath), not one stream event per message
             app.agent(topic, name=f"kpimon.stage1.{src.name}")(stage.agent)
+            app.taps[src.topic] = stage.take_records
         self.stage2 = Stage2(self.plan, make_table(app, STAGE2_TABLE, topics.internal_partitions, cfg.broker,
                                                    self._on_recovered),
                              cfg, admissions=self.admissions, ops=self.ops, send=send,

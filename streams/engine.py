@@ -72,6 +72,7 @@ log = logging.getLogger("kpimon.engine")
 MAX_DIMENSION_CHARS = 256                 # a longer dimension value is a dead letter `too_long`
 CLOSE_LOOKBACK_WINDOWS = 60              # empty windows closed (with zeros) behind the watermark after a jump
 DEFAULT_FLOOR_MS = 30 * 86_400_000       # without `since:`, events older than the first start minus this are bad
+LIMIT_REFRESH_S = 0.05                   # the future-time limit is recomputed at most this often (it only grows)
 
 
 @dataclass(slots=True)
@@ -140,6 +141,7 @@ class PartitionEngine:
         self._clock_dirty = True             # persist the first start
         self._logged: set[type[BaseException]] = set()
         self._limit_ms = 0                   # future_limit_ms() as of the message being processed
+        self._limit_wall = -math.inf         # the wall time it was computed at (kept for LIMIT_REFRESH_S)
         self._now = self.wall_at_max         # wall time of the message being processed
         self._partials: list[Partial] = []
 
@@ -156,8 +158,9 @@ class PartitionEngine:
         self._clock_dirty = True
         dead: list[DeadLetter] = []
         self._in_message.clear()
-        self._now = self.wall()
-        self._limit_ms = self.future_limit_ms()
+        self._now = now = self.wall()
+        if not self._limit_wall <= now < self._limit_wall + LIMIT_REFRESH_S:     # the wall clock moved on (or back)
+            self._limit_ms, self._limit_wall = self.future_limit_ms(), now
         for n, ev in enumerate(events):
             try:
                 self._apply(ev, offset)
@@ -204,7 +207,7 @@ class PartitionEngine:
             raise EventError("missing_time", f"event has no {self.source.time_field!r}")
         ts = event_time_ms(raw_ts)
         self._check_time(ts)
-        updates = [(i, kp, _measure(kp, ev, ts)) for i, kp in enumerate(self.source.kpis)
+        updates = [(i, kp, _measure(kp, ev, ts), kp.window_starts(ts)) for i, kp in enumerate(self.source.kpis)
                    if kp.matches is None or kp.matches(ev)]
         if not updates:
             if self.source.dead_letter_unmatched:
@@ -212,13 +215,13 @@ class PartitionEngine:
             self.stats.unmatched += 1
             return
         self._event_folded.clear()
-        series_per_update = [self._series_keys(i, kp, ev) for i, kp, _ in updates]
-        for (i, kp, x), keys in zip(updates, series_per_update, strict=True):
+        series_per_update = [self._series_keys(i, kp, ev) for i, kp, _, _ in updates]
+        for (i, kp, x, starts), keys in zip(updates, series_per_update, strict=True):
             if kp.kind in ("sum", "avg"):
-                self._check_finite(i, kp, ts, keys, x, offset)
+                self._check_finite(i, starts, kp, keys, x, offset)
         accepted = False
-        for (i, kp, x), keys in zip(updates, series_per_update, strict=True):
-            for start in kp.window_starts(ts):
+        for (i, kp, x, starts), keys in zip(updates, series_per_update, strict=True):
+            for start in starts:
                 if self.watermark is not None and start + kp.size_ms + kp.grace_ms <= self.watermark:
                     self.stats.late_dropped[kp.name] = self.stats.late_dropped.get(kp.name, 0) + 1
                     continue
@@ -238,11 +241,13 @@ class PartitionEngine:
             if self.watermark is None or ts > self.watermark:
                 self.watermark = ts
             self._clock_dirty = True
-        for i, kp, _ in updates:
-            self.closed_through.setdefault(i, kp.window_starts(ts)[0] - kp.advance_ms)
+        closed = self.closed_through
+        for i, kp, _, starts in updates:
+            if i not in closed:
+                closed[i] = starts[0] - kp.advance_ms
 
-    def _check_finite(self, i: int, kp: KpiPlan, ts: int, keys: list[str], x: float, offset: int) -> None:
-        for start in kp.window_starts(ts):
+    def _check_finite(self, i: int, starts: range, kp: KpiPlan, keys: list[str], x: float, offset: int) -> None:
+        for start in starts:
             win = self.windows.get((i, start))
             if win is None or self._replayed((i, start), win, offset):
                 continue

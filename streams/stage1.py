@@ -1,13 +1,14 @@
 """The stage-1 agent of one source: messages → its partitions' engines → partials, dead letters, changelog.
 
-Stage 1 takes up to ``take_max`` messages at a time (``take_events``), each message may carry many events (JSON
-array or NDJSON), all are folded into in-memory window state (:class:`streams.engine.PartitionEngine`, one per
+Stage 1 takes the records of one source partition a fetched batch at a time, straight from the consumer
+(:meth:`Stage1.take_records`, the tap of :mod:`streams.fastpath`; Faust's agent only subscribes the topic); each
+message may carry many events (JSON array or NDJSON), all are folded into in-memory window state (:class:`streams.engine.PartitionEngine`, one per
 partition), and the changed windows are written to the source's table once per batch, on the changelog partition
 of the source partition, so state moves with its partition.
 
 Output before state: a flush sends the partials and this batch's dead letters, awaits them, then writes the
 changelog and awaits it (:class:`streams.agents.Writes`). A crash in between re-closes the window from the older
-state and re-sends the same partial, never a different one; Faust commits offsets only after a batch returns.
+state and re-sends the same partial, never a different one; the consumer acknowledges a batch's offsets only after it returns.
 
 What it is given is all it touches: its source, its table, the admission view, the counters, a send function and
 the topic names. The worker calls :meth:`Stage1.agent` (the Faust agent), :meth:`Stage1.tick` (timer) and
@@ -24,7 +25,7 @@ from typing import Any
 import orjson
 
 from streams.admission import AdmissionView
-from streams.agents import Agent, FaultInjection, SendFn, Writes, fail_loudly
+from streams.agents import Agent, FaultInjection, SendFn, Writes, fail_loudly, fail_worker
 from streams.config import WorkerConfig
 from streams.engine import PartitionEngine
 from streams.events import DeadLetter, decode_message
@@ -59,23 +60,38 @@ class Stage1:
         stage1.__name__ = f"stage1_{self.source.name}"
         return fail_loudly(f"stage 1 of source {self.source.name!r}", stage1)
 
+    async def take_records(self, _tp: Any, records: Sequence[Any]) -> None:
+        """The tap of :mod:`streams.fastpath`: one partition's fetched records, folded as one batch; returns once
+        their partials, dead letters and state are written (then the consumer acknowledges their offsets)."""
+        try:
+            await self.admissions.wait_ready()
+            await self._batch(records)
+        except Exception:
+            fail_worker(f"stage 1 of source {self.source.name!r}")
+
     async def _batch(self, messages: Sequence[Any]) -> None:
         touched: dict[int, PartitionEngine] = {}
         writes = Writes(self.send)      # this batch's own sends: another coroutine's wait() never takes them
         name = self.source.name
-        for msg in messages:
-            self.faults.check("stage1")
-            engine = touched.get(msg.partition) or self.engine(msg.partition)
-            touched[msg.partition] = engine
-            if msg.offset <= engine.applied:
-                engine.process([], msg.offset)      # a replay the state already holds: skipped whole
-                continue
-            self.ops.bump(self.ops.messages, name)
-            events, dead, origins = decode_message(msg.value, self.cfg.max_message_bytes)
-            self.ops.bump(self.ops.events, name, len(events))
-            dead += engine.process(events, msg.offset, origins)
-            if dead:
-                await self._dead_letters(writes, msg, dead)
+        check, limit = self.faults.check, self.cfg.max_message_bytes
+        n_messages = n_events = 0
+        try:
+            for msg in messages:
+                check("stage1")
+                engine = touched.get(msg.partition) or self.engine(msg.partition)
+                touched[msg.partition] = engine
+                if msg.offset <= engine.applied:
+                    engine.process([], msg.offset)      # a replay the state already holds: skipped whole
+                    continue
+                n_messages += 1
+                events, dead, origins = decode_message(msg.value, limit)
+                n_events += len(events)
+                dead += engine.process(events, msg.offset, origins)
+                if dead:
+                    await self._dead_letters(writes, msg, dead)
+        finally:
+            self.ops.bump(self.ops.messages, name, n_messages)     # once per batch, not per message
+            self.ops.bump(self.ops.events, name, n_events)
         for engine in touched.values():
             if self.freshness is not None:     # before the flush sends the windows it closes
                 self.freshness.seen(name, engine.partition, engine.max_ts, engine.take_jump())
