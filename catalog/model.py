@@ -238,7 +238,7 @@ class KpiSpec(_Strict):
     @classmethod
     def _dims(cls, value: list[str]) -> list[str]:
         for dim in value:
-            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", dim) or dim.startswith("__") or dim in {"kpi", "le"}:
+            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", dim) or dim.startswith("__") or dim in {"kpi", "le", "by"}:
                 raise ValueError(f"dimension {dim!r} is not a valid Prometheus label name")
         if len(set(value)) != len(value):
             raise ValueError("dimensions repeat")

@@ -14,7 +14,9 @@ Examples
 >>> board["uid"], board["title"]
 ('kpimon-gmv', '成交总额')
 >>> [v["name"] for v in board["templating"]["list"]]
-['region', 'channel']
+['datasource', 'region', 'channel']
+>>> board["schemaVersion"], board["panels"][0]["datasource"]["uid"]
+(39, '${datasource}')
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from grafana.texts import grafana_unit, text
 from grafana.thresholds import StaticThreshold, static_thresholds
 
 __all__ = [
-    "PANEL", "all_dashboards", "dashboard_uid", "datasource_uid", "folder_uid", "kpi_dashboard", "overview_dashboard",
+    "PANEL", "SCHEMA_VERSION", "all_dashboards", "dashboard_uid", "datasource_uid", "export_form", "folder_uid", "kpi_dashboard", "overview_dashboard",
     "overview_uid", "to_json",
 ]
 
@@ -64,6 +66,12 @@ BREAKDOWN_BASE = 10
 PIPELINE = 900
 _UID_MAX = 40  # Grafana's limit
 _TIME = ("now-6h", "now")
+#: Grafana 11.0's dashboard schema version (the panel JSON we emit needs no migration from it).
+SCHEMA_VERSION = 39
+#: The datasource template variable every panel and variable queries through.
+DS_VARIABLE = "datasource"
+#: The ``__inputs`` name of the exported form (Grafana's "Export for sharing externally").
+DS_INPUT = "DS_PROMETHEUS"
 
 
 def _uid(catalog: Catalog, suffix: str) -> str:
@@ -101,13 +109,39 @@ def to_json(board: Board) -> str:
 
 def _finish(builder: db.Dashboard) -> Board:
     data: Board = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    data["schemaVersion"] = SCHEMA_VERSION
     return data
+
+
+def _ds_variable(catalog: Catalog) -> db.DatasourceVariable:
+    """Which Prometheus the board queries; defaults to the provisioned one (uid ``<uid_prefix>-prometheus``)."""
+    uid = datasource_uid(catalog)
+    return (db.DatasourceVariable(DS_VARIABLE).label("Prometheus").type("prometheus")
+            .current(dm.VariableOption(selected=True, text=uid, value=uid)))
+
+
+def export_form(board: Board) -> Board:
+    """The board as Grafana's "Export for sharing externally" writes it: ``__inputs`` asks for a Prometheus
+    on "Import dashboard", and the datasource variable defaults to the one chosen there."""
+    out: Board = json.loads(json.dumps(board))
+    ref = f"${{{DS_INPUT}}}"
+    for var in out["templating"]["list"]:
+        if var["name"] == DS_VARIABLE:
+            var["current"] = {"selected": True, "text": ref, "value": ref}
+    panels = sorted({p["type"] for p in out.get("panels", []) if p.get("type") != "row"})
+    out["__inputs"] = [{"name": DS_INPUT, "label": "Prometheus", "description": "", "type": "datasource",
+                        "pluginId": "prometheus", "pluginName": "Prometheus"}]
+    out["__requires"] = ([{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "11.0.0"},
+                          {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}]
+                         + [{"type": "panel", "id": p, "name": p, "version": ""} for p in panels])
+    out.pop("id", None)
+    return out
 
 
 def _base(catalog: Catalog, uid: str, title: str, tags: list[str]) -> db.Dashboard:
     lang = catalog.defaults.language
     return (db.Dashboard(title).uid(uid).tags(tags).refresh("1m").time(*_TIME).timezone("browser")
-            .editable().tooltip(dm.DashboardCursorSync.CROSSHAIR)
+            .editable().tooltip(dm.DashboardCursorSync.CROSSHAIR).with_variable(_ds_variable(catalog))
             .link(db.DashboardLink(text(lang, "dashboards")).type(dm.DashboardLinkType.DASHBOARDS)
                   .tags(["kpimon"]).as_dropdown(True).include_vars(False).keep_time(True)))
 
@@ -195,7 +229,7 @@ def _breakdowns(catalog: Catalog, kpi: KpiSpec, ds: dm.DataSourceRef, y: int) ->
 def kpi_dashboard(catalog: Catalog, kpi: KpiSpec) -> Board:
     """The KPI's own board: top row, value with band and thresholds, anomaly score, one panel per dimension."""
     lang = catalog.defaults.language
-    ds = datasource(datasource_uid(catalog))
+    ds = datasource(f"${{{DS_VARIABLE}}}")
     tags = ["kpimon", f"kpi:{kpi.name}"] + ([f"team:{kpi.owner}"] if kpi.owner else [])
     board = _base(catalog, dashboard_uid(catalog, kpi.name), kpi.title_in(lang), tags)
     if kpi.description:
@@ -221,7 +255,7 @@ def kpi_dashboard(catalog: Catalog, kpi: KpiSpec) -> Board:
 def overview_dashboard(catalog: Catalog) -> Board:
     """Every KPI on one board: a row of stats per KPI, each linking to the KPI's board."""
     lang = catalog.defaults.language
-    ds = datasource(datasource_uid(catalog))
+    ds = datasource(f"${{{DS_VARIABLE}}}")
     board = _base(catalog, overview_uid(catalog), text(lang, "overview"), ["kpimon", "kpimon:overview"])
     board = board.annotation(annotation_by_tag(text(lang, "annotations"), ["kpimon"]))
     for i, kpi in enumerate(catalog.kpis):

@@ -1,7 +1,8 @@
 """The single PromQL builder: every board panel and every Prometheus rule gets its expressions here.
 
 The worker's metric contract (see the README): per KPI ``<name>`` a gauge family ``kpi_<name>`` whose *total*
-series has no dimension labels and whose dimension series carry exactly one dimension label, plus companions
+series has ``by="total"`` and no dimension labels and whose dimension series carry ``by="<dimension>"`` and exactly
+that one dimension label (so ``sum(kpi_gmv{by="total"})`` = ``sum(kpi_gmv{by="region"})`` = the total), plus companions
 (``_expected``, ``_lower``, ``_upper``, ``_anomaly_score``, ``_target``, ``_attainment_ratio``,
 ``_window_end_timestamp_seconds``) and ``kpimon_*`` operational families.
 
@@ -15,6 +16,12 @@ Examples
 'a\\\\"b\\\\\\\\c'
 >>> selector("kpi_gmv", [PromMatcher("region", "=", "")])
 'kpi_gmv{region=""}'
+>>> from catalog import load_catalog
+>>> gmv = load_catalog("examples/shop.yaml").kpi("gmv")
+>>> total(gmv)
+'max without (instance, job) (kpi_gmv{by="total"})'
+>>> breakdown(gmv, "region")
+'max without (instance, job) (kpi_gmv{by="region"})'
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Literal
 from catalog import KpiSpec
 
 __all__ = [
-    "ALL_VALUE", "COMPANIONS", "PromMatcher", "alert_count", "attainment", "breakdown",
+    "ALL_VALUE", "BY", "COMPANIONS", "TOTAL", "PromMatcher", "alert_count", "attainment", "breakdown",
     "dead_letter_rate", "dedupe", "events_rate",
     "escape", "family", "freshness", "metric_names", "selected", "selector", "series", "total",
 ]
@@ -42,6 +49,12 @@ COMPANIONS = ("", "_expected", "_lower", "_upper", "_anomaly_score", "_target", 
 ALL_VALUE = "^$"
 
 _TARGETS = ("instance", "job")
+#: Companions exported once per KPI, without ``by`` or dimension labels.
+UNLABELLED = ("_target", "_attainment_ratio")
+
+#: The label naming the breakdown of a KPI series (the exporter's ``streams.exporter.BY``): ``TOTAL`` on the total,
+#: the dimension's name on its breakdown series.
+BY, TOTAL = "by", "total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,25 +96,32 @@ def dedupe(expr: str) -> str:
 
 
 def series(kpi: KpiSpec, suffix: str = "", labels: Mapping[str, str] | None = None) -> str:
-    """The one series with exactly ``labels`` (``{}`` = the total): unset dimensions must be empty."""
+    """The one series with exactly ``labels`` (``{}`` = the total; at most one dimension)."""
     labels = labels or {}
     unknown = set(labels) - set(kpi.dimensions)
     if unknown:
         raise ValueError(f"{sorted(unknown)} are not dimensions of KPI {kpi.name!r}")
-    matchers = [PromMatcher(d, "=", labels.get(d, "")) for d in kpi.dimensions]
+    if len(labels) > 1:
+        raise ValueError(f"a series of KPI {kpi.name!r} has one dimension at most, not {sorted(labels)}")
+    if suffix in UNLABELLED:
+        if labels:
+            raise ValueError(f"{family(kpi, suffix)} has only a total")
+        return dedupe(family(kpi, suffix))
+    matchers = [PromMatcher(BY, "=", next(iter(labels), TOTAL))]
+    matchers += [PromMatcher(d, "=", v) for d, v in labels.items()]
     return dedupe(selector(family(kpi, suffix), matchers))
 
 
 def total(kpi: KpiSpec, suffix: str = "") -> str:
-    """The KPI's total series (no dimension labels)."""
+    """The KPI's total series (``by="total"``, no dimension labels)."""
     return series(kpi, suffix)
 
 
 def breakdown(kpi: KpiSpec, dimension: str, suffix: str = "") -> str:
-    """One series per value of ``dimension`` (the series that carry that label)."""
+    """One series per value of ``dimension`` (``by="<dimension>"``; they sum to the total)."""
     if dimension not in kpi.dimensions:
         raise ValueError(f"{dimension!r} is not a dimension of KPI {kpi.name!r}")
-    return dedupe(selector(family(kpi, suffix), [PromMatcher(dimension, "!=", "")]))
+    return dedupe(selector(family(kpi, suffix), [PromMatcher(BY, "=", dimension)]))
 
 
 def selected(kpi: KpiSpec, suffix: str = "") -> str:

@@ -4,7 +4,8 @@ Layout under ``out`` (default ``deploy/``)::
 
     grafana/provisioning/datasources/kpimon.yaml   Prometheus datasource with a stable uid
     grafana/provisioning/dashboards/kpimon.yaml    file provider reading /var/lib/grafana/dashboards
-    grafana/dashboards/<uid>.json                  one file per board
+    grafana/dashboards/<uid>.json                  one file per board (provisioned: datasource uid by default)
+    grafana/export/<uid>.json                      the same boards with ``__inputs``, for "Import dashboard"
     prometheus/rules/kpimon.rules.yml              recording + alerting rules
     prometheus/tests/kpimon.rules.test.yml         promtool unit tests of the alerting rules
 
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from catalog import Catalog
-from grafana.dashboards import all_dashboards, datasource_uid, folder_uid, to_json
+from grafana.dashboards import all_dashboards, datasource_uid, export_form, folder_uid, to_json
 from grafana.rules import rule_file, rule_tests
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 DASHBOARDS_DIR = "grafana/dashboards"
+EXPORT_DIR = "grafana/export"
 RULES_FILE = "prometheus/rules/kpimon.rules.yml"
 RULES_TEST_FILE = "prometheus/tests/kpimon.rules.test.yml"
 #: Where docker-compose.yml mounts ``deploy/grafana/dashboards`` inside the Grafana container.
@@ -75,6 +77,7 @@ def render_artifacts(catalog: Catalog, source: str = "catalog",
     }
     for uid, board in all_dashboards(catalog).items():
         files[f"{DASHBOARDS_DIR}/{uid}.json"] = to_json(board)
+        files[f"{EXPORT_DIR}/{uid}.json"] = to_json(export_form(board))
     files.update(render_rules(catalog, source))
     return files
 
@@ -87,9 +90,10 @@ def write_artifacts(files: dict[str, str], out: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(path)
-    boards = out / DASHBOARDS_DIR
-    if boards.is_dir():
-        for stale in boards.glob("*.json"):
-            if f"{DASHBOARDS_DIR}/{stale.name}" not in files:
-                stale.unlink()
+    for folder in (DASHBOARDS_DIR, EXPORT_DIR):
+        boards = out / folder
+        if boards.is_dir():
+            for stale in boards.glob("*.json"):
+                if f"{folder}/{stale.name}" not in files:
+                    stale.unlink()
     return written

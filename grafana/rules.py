@@ -183,7 +183,7 @@ TEST_DIMENSION_VALUE = "north/east"
 
 
 def _expected_alert(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold, bad: float,
-                    labels: dict[str, str]) -> dict[str, Any]:
+                    labels: dict[str, str], by: dict[str, str]) -> dict[str, Any]:
     """What promtool should see for the series with ``labels``: our labels, annotations expanded."""
     alert = _alert(catalog, kpi, rule)
     shown = f"{bad * 100:.4g}%" if kpi.unit == "ratio" else _humanize(bad)
@@ -193,7 +193,7 @@ def _expected_alert(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold, bad: 
     annotations = {**alert["annotations"], "description": description,
                    "summary": _summary(catalog, kpi, rule, (shown, labels)),
                    "dashboard": panel_url(catalog.grafana.url, catalog, kpi.name, labels)}
-    return {"exp_labels": {**alert["labels"], **labels}, "exp_annotations": annotations}
+    return {"exp_labels": {**alert["labels"], **by, **labels}, "exp_annotations": annotations}
 
 
 def _rule_test(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> dict[str, Any]:
@@ -208,11 +208,12 @@ def _rule_test(catalog: Catalog, kpi: KpiSpec, rule: StaticThreshold) -> dict[st
     series: list[dict[str, str]] = [{}]
     if kpi.dimensions:
         series.append({kpi.dimensions[0]: TEST_DIMENSION_VALUE})
+    by = [{promql.BY: next(iter(labels), promql.TOTAL)} for labels in series]
     inputs = [{"series": promql.selector(promql.family(kpi), [promql.PromMatcher(k, "=", v) for k, v in
-                                                               {**labels, "instance": "worker-1",
+                                                               {**b, **labels, "instance": "worker-1",
                                                                 "job": "kpimon"}.items()]),
-               "values": values} for labels in series]
-    firing = [_expected_alert(catalog, kpi, rule, bad, labels) for labels in series]
+               "values": values} for b, labels in zip(by, series, strict=True)]
+    firing = [_expected_alert(catalog, kpi, rule, bad, labels, b) for b, labels in zip(by, series, strict=True)]
     checks = [(2 + pending + 1, firing), (2 + bad_len + keep + 2, [])]
     if rule.for_ > 0:
         checks.insert(0, (2, []))

@@ -4,8 +4,11 @@ Nothing is created on the global registry and no labelled child is left behind: 
 builds the families from current state, so series of a KPI that was removed disappear.
 Families (DESIGN "Prometheus naming"):
 
-- ``kpi_<name>{dims}``: value of the last closed window; the total series has no dimension
-  label, each dimension series exactly one; ``kpi_<name>_window_end_timestamp_seconds``.
+- ``kpi_<name>{by, dims}``: value of the last closed window; the total series has ``by="total"`` and no
+  dimension label, each dimension series ``by="<dimension>"`` and exactly that dimension label, so
+  ``sum(kpi_gmv{by="total"})`` and ``sum(kpi_gmv{by="region"})`` both give the total (``sum(kpi_gmv)`` alone would
+  count it once per breakdown); ``kpi_<name>_window_end_timestamp_seconds`` and the detector companions carry the
+  same labels.
 - ``kpi_<name>_expected|_lower|_upper|_anomaly_score`` from the detectors (when wired).
 - ``kpi_<name>_target`` and ``kpi_<name>_attainment_ratio`` for KPIs with a target.
 - ``kpimon_*`` operational counters and gauges: every ``kpimon_*`` family is defined here, read from the
@@ -31,7 +34,12 @@ from streams.heartbeat import Heartbeat
 from streams.observers import Observers
 from streams.records import KpiValue
 
-__all__ = ["ExportedKpi", "KpiCollector", "OpsCounters", "alert_families", "partitions_ready"]
+__all__ = ["BY", "TOTAL", "ExportedKpi", "KpiCollector", "OpsCounters", "alert_families", "partitions_ready"]
+
+
+#: The label naming the breakdown a KPI series belongs to: :data:`TOTAL` or the dimension's name.
+BY = "by"
+TOTAL = "total"
 
 
 @dataclass(slots=True)
@@ -108,7 +116,7 @@ class KpiCollector(Collector):
                            {(o,): self.heartbeat.outcomes[o] for o in ("ok", "failed")})
 
     def _kpi_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
-        labels = list(meta.dims)
+        labels = [BY, *meta.dims]
         value = GaugeMetricFamily(f"kpi_{meta.name}", meta.help, labels=labels)
         ends = GaugeMetricFamily(f"kpi_{meta.name}_window_end_timestamp_seconds",
                                  f"End of the window kpi_{meta.name} belongs to", labels=labels)
@@ -130,7 +138,7 @@ class KpiCollector(Collector):
                                         f"Actual {meta.name} so far this {meta.target_per} / target", value=ratio)
 
     def _verdict_families(self, meta: ExportedKpi, values: list[KpiValue], verdicts: Mapping[tuple[str, str], Any]) -> Iterator[Metric]:
-        labels = list(meta.dims)
+        labels = [BY, *meta.dims]
         fams = {f: GaugeMetricFamily(f"kpi_{meta.name}_{f}", f"{f.replace('_', ' ')} of kpi_{meta.name} from its detector",
                                      labels=labels) for f in ("expected", "lower", "upper", "anomaly_score")}
         for val in values:
@@ -280,4 +288,6 @@ def _counter(name: str, doc: str, labels: list[str], data: Mapping[Any, int]) ->
 
 
 def _label_values(labels: list[str], present: Mapping[str, str]) -> list[str]:
-    return [present.get(label, "") for label in labels]
+    """``labels`` = ``[BY, *dims]``: ``by`` is the dimension the series breaks down by (one at most), else total."""
+    dims = [d for d in labels[1:] if present.get(d)]
+    return [dims[0] if dims else TOTAL, *(present.get(label, "") for label in labels[1:])]

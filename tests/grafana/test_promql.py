@@ -21,12 +21,13 @@ def test_escaped_values_parse_and_match_exactly(value: str, shop_prometheus: Pro
 
 def test_series_total_breakdown_and_selected(shop: Catalog) -> None:
     gmv = shop.kpi("gmv")
-    assert promql.total(gmv) == 'max without (instance, job) (kpi_gmv{region="",channel=""})'
+    assert promql.total(gmv) == 'max without (instance, job) (kpi_gmv{by="total"})'
     assert promql.series(gmv, "_upper", {"region": "east"}) == \
-        'max without (instance, job) (kpi_gmv_upper{region="east",channel=""})'
+        'max without (instance, job) (kpi_gmv_upper{by="region",region="east"})'
     assert promql.selected(gmv, "_lower") == \
         'max without (instance, job) (kpi_gmv_lower{region=~"${region}",channel=~"${channel}"})'
-    assert promql.total(shop.kpi("order_amount_p95")) == "max without (instance, job) (kpi_order_amount_p95)"
+    assert promql.total(shop.kpi("order_amount_p95")) == \
+        'max without (instance, job) (kpi_order_amount_p95{by="total"})'
     assert promql.alert_count(gmv) == \
         'sum(max without (instance, job) (kpimon_alerts{kpi="gmv",state="firing"})) or vector(0)'
 

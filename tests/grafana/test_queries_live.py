@@ -73,17 +73,34 @@ def test_all_selects_the_total_and_a_value_selects_its_series(shop: Catalog,
                                                                shop_prometheus: PrometheusServer) -> None:
     gmv = shop.kpi("gmv")
     total = check_query(shop_prometheus, interpolate(promql.selected(gmv), {}))
-    assert [s["metric"] for s in total] == [{}]
+    assert [s["metric"] for s in total] == [{"by": "total"}]
     east = check_query(shop_prometheus, interpolate(promql.selected(gmv, "_upper"), {"region": "east"}))
-    assert [s["metric"] for s in east] == [{"region": "east"}]
+    assert [s["metric"] for s in east] == [{"by": "region", "region": "east"}]
     by_channel = check_query(shop_prometheus, promql.breakdown(gmv, "channel"), "{{channel}}")
     assert {s["metric"]["channel"] for s in by_channel} == {"app", "web", "mini_program"}
-    assert all(set(s["metric"]) == {"channel"} for s in by_channel)
+    assert all(set(s["metric"]) == {"by", "channel"} for s in by_channel)
+
+
+def test_each_breakdown_sums_to_the_total(shop: Catalog, shop_prometheus: PrometheusServer) -> None:
+    """gmv has two breakdowns (region, channel): ``sum by (by)`` gives the total once per breakdown, and the
+    README's ``sum(kpi_gmv{by="total"})`` is the total, not three times it."""
+    gmv = shop.kpi("gmv")
+    assert gmv.dimensions == ["region", "channel"]
+    expr = "sum by (by) (max without (instance, job) (kpi_gmv))"
+    per_by = {s["metric"]["by"]: float(s["value"][1]) for s in check_query(shop_prometheus, expr)}
+    assert set(per_by) == {"total", "region", "channel"}
+    total = float(check_query(shop_prometheus, 'sum(kpi_gmv{by="total"})')[0]["value"][1])
+    assert per_by["total"] == pytest.approx(total)
+    for dim in gmv.dimensions:
+        assert per_by[dim] == pytest.approx(total, rel=1e-9), (dim, per_by)
 
 
 def test_template_variables_list_dimension_values(shop: Catalog, shop_prometheus: PrometheusServer) -> None:
     for board in all_dashboards(shop).values():
         for var in board["templating"].get("list", []):
+            if var["type"] == "datasource":
+                assert var["query"] == "prometheus" and var["current"]["value"] == "kpimon-prometheus"
+                continue
             match = _LABEL_VALUES.match(var["query"])
             assert match, var["query"]
             resp = httpx.get(f"{shop_prometheus.url}/api/v1/label/{match.group(2)}/values",

@@ -103,7 +103,7 @@ def test_exact_values_per_kpi_window_and_dimension(broker: Broker, e2e_worker: W
     assert final_values(records, "e_hop")[(T0 / 1000, "")]["value"] == len(events)
     # /metrics shows the same numbers for the latest closed window (a later, empty one by now: 0 or the value).
     text = e2e_worker.metrics()
-    assert "kpi_e_count{region=\"east\"}" in text
+    assert "kpi_e_count{by=\"region\",region=\"east\"}" in text
     assert e2e_worker.sample("kpimon_events_total", source="exact") == len(events)
 
 

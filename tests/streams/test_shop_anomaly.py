@@ -50,14 +50,14 @@ def test_outage_gives_an_anomaly_verdict_on_the_right_series(broker: Broker, sho
     assert not any(r["kpi"] == "paid_orders" and r["labels"].get("region") not in (None, "east") and r["value"] == 0
                    for r in records)
     # a worker restarted by an earlier test exports a restored detector's band after its next window
-    band = 'kpi_paid_orders_expected{channel="",region="east"}'
+    band = 'kpi_paid_orders_expected{by="region",channel="",region="east"}'
 
     def with_band() -> str | None:
         text = shop_run.worker.metrics()
         return text if band in text else None
 
     text = eventually(with_band, 60, band, poll_s=1)
-    assert 'kpi_paid_orders_anomaly_score{channel="",region="east"}' in text
+    assert 'kpi_paid_orders_anomaly_score{by="region",channel="",region="east"}' in text
 
 
 def test_outage_anomaly_alert_stays_firing_until_the_value_is_back(broker, shop_run) -> None:  # type: ignore[no-untyped-def]
