@@ -85,14 +85,14 @@ def test_a_backfilled_worker_judges_the_first_live_window_a_cold_one_does_not(br
         for worker in (warm, cold):      # both have closed the live windows
             def closed(w: WorkerProcess = worker) -> bool:
                 mark = w.sample("kpimon_watermark_timestamp_seconds", source="orders") or 0
-                return mark >= (live_start + 3 * MIN) / 1000 and w.sample("kpi_bf_orders") is not None
+                return mark >= (live_start + 3 * MIN) / 1000 and w.sample("kpi_bf_orders", by="total") is not None
 
             eventually(closed, 90, "the live windows closed and exported", poll_s=0.5)
         busy = backfill(*args, "--replace", cwd=tmp_path)          # the workers run: a backfill would be lost
         assert busy.returncode == 2 and "worker(s) of app 'bfw' are running: stop them first" in busy.stderr
-        expected = warm.sample("kpi_bf_orders_expected")
+        expected = warm.sample("kpi_bf_orders_expected", by="total")
         assert expected is not None and 5 < expected < 40, warm.metrics()[-3000:]
-        assert cold.sample("kpi_bf_orders_expected") is None
+        assert cold.sample("kpi_bf_orders_expected", by="total") is None
         if live_start % 86_400_000 >= 10 * MIN:   # today (UTC) began inside the history: its orders count
             assert (warm.sample("kpi_bf_orders_attainment_ratio") or 0) > (
                 cold.sample("kpi_bf_orders_attainment_ratio") or 0)
